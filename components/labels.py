@@ -1,0 +1,22 @@
+"""Names every layer shares: portable node labels, the GPU taint, namespaces.
+
+Workloads select these labels, so a job spec moves unchanged between EKS, GKE and on-prem clusters.
+"""
+
+from __future__ import annotations
+
+LABEL_GPU = "ml-platform.io/gpu"
+LABEL_POOL = "ml-platform.io/pool"
+LABEL_CAPACITY = "ml-platform.io/capacity"
+LABEL_WORKLOAD = "ml-platform.io/workload"
+LABEL_ROLE = "ml-platform.io/role"
+
+# GPU nodes are tainted so that only pods that tolerate `nvidia.com/gpu` (operator Exists) land there.
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
+# GKE adds `nvidia.com/gpu=present:NoSchedule` to every GPU node itself; a second taint with the same
+# key and effect is rejected by the API server, so on GKE we declare GKE's own.
+GKE_GPU_TAINT_VALUE = "present"
+
+PLATFORM_NAMESPACE = "ml-platform-system"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "ml-platform"}

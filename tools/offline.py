@@ -1,0 +1,249 @@
+"""Run the real Pulumi program offline: Pulumi's mock runtime, config from `Pulumi.<stack>.yaml`.
+
+No cloud account and no Pulumi CLI: `RecordingMonitor` keeps every RegisterResource request (type, name,
+parent, provider, protect, dependencies, inputs as the program declared them) and `PlanMocks` answers
+with the inputs plus readable placeholders for what only the cloud can compute (`<name.arn>`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+SECRET_PLACEHOLDER = "[secret]"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    custom: bool
+    protect: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]  # secrets still wrapped (see rpc.is_rpc_secret)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "urn": self.urn,
+            "parent": self.parent,
+            "provider": self.provider,
+            "protect": self.protect,
+            "dependencies": self.dependencies,
+            "inputs": redact(self.inputs),
+        }
+
+
+def redact(value: Any) -> Any:
+    """Secrets never reach the plan files."""
+    if rpc.is_rpc_secret(value):
+        return SECRET_PLACEHOLDER
+    if isinstance(value, Mapping):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs with secrets unwrapped (for tests that need the content)."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Mapping):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unwrap(v) for v in value]
+    return value
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, plan_mocks: PlanMocks) -> None:
+        super().__init__(plan_mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    provider=request.provider,
+                    custom=bool(request.custom),
+                    protect=bool(request.protect) if request.HasField("protect") else False,
+                    dependencies=list(request.dependencies),
+                    inputs=rpc.deserialize_properties(request.object),
+                )
+            )
+        return response
+
+
+def _placeholder(name: str, attr: str) -> str:
+    return f"<{name}.{attr}>"
+
+
+# Outputs only the provider computes, by resource type; everything else echoes the inputs.
+def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    ph = lambda attr: _placeholder(name, attr)  # noqa: E731
+    out: dict[str, Any] = {"arn": ph("arn"), "selfLink": ph("selfLink"), "email": ph("email")}
+    if "name" not in inputs:
+        out["name"] = ph("name")
+    if typ == "aws:eks/cluster:Cluster":
+        out["endpoint"] = f"https://{ph('endpoint')}"
+        out["certificateAuthority"] = {"data": ph("certificateAuthority.data")}
+        out["vpcConfig"] = {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": ph("clusterSecurityGroupId")}
+        out["identities"] = [{"oidcs": [{"issuer": f"https://{ph('oidcIssuer')}"}]}]
+    elif typ == "gcp:container/cluster:Cluster":
+        out["endpoint"] = ph("endpoint")
+        out["masterAuth"] = {"clusterCaCertificate": ph("masterAuth.clusterCaCertificate")}
+    elif typ == "gcp:serviceaccount/account:Account":
+        out["email"] = f"{inputs.get('accountId', name)}@<project>.iam.gserviceaccount.com"
+    elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        out["latestVersion"] = 1
+    return out
+
+
+class PlanMocks(mocks.Mocks):
+    """Answers registrations and invokes the way a cloud would, with readable placeholders."""
+
+    def __init__(self, region: str | None) -> None:
+        self.region = region or "<region>"
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ.startswith("pulumi:providers:"):
+            return f"<{args.name}.provider-id>", dict(args.inputs)
+        outputs = {**args.inputs, **_computed_outputs(args.typ, args.name, args.inputs)}
+        return _placeholder(args.name, "id"), outputs
+
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
+        a = args.args
+        match args.token:
+            case "aws:index/getAvailabilityZones:getAvailabilityZones":
+                zones = [f"{self.region}{s}" for s in "abc"]
+                return {"id": self.region, "names": zones, "zoneIds": [f"<zone-id-{z}>" for z in zones]}
+            case "aws:index/getPartition:getPartition":
+                return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+            case "aws:index/getCallerIdentity:getCallerIdentity":
+                return {"id": "<account-id>", "accountId": "<account-id>", "arn": "<caller-arn>", "userId": "<user-id>"}
+            case "aws:eks/getAddonVersion:getAddonVersion":
+                version = f"<default {a['addonName']} version for {a['kubernetesVersion']}>"
+                return {"id": a["addonName"], "addonName": a["addonName"], "kubernetesVersion": a["kubernetesVersion"],
+                        "version": version}
+            case "gcp:organizations/getClientConfig:getClientConfig":
+                return {"id": "<client>", "project": "<project>", "region": self.region, "accessToken": "<token>"}
+        # A forgotten mock must be loud, not a silent None.
+        raise NotImplementedError(f"offline plan has no answer for invoke {args.token}; add it to tools/offline.py")
+
+
+# ---------------------------------------------------------------- stack files
+
+
+@dataclass
+class StackFile:
+    project: str
+    stack: str
+    path: Path
+    config: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+
+
+def _plain(value: Any, where: str, placeholders: list[str]) -> Any:
+    """Replace `secure:` values (the CLI would decrypt them) by a placeholder and say where."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            placeholders.append(where)
+            return f"<secret {where}>"
+        return {k: _plain(v, f"{where}.{k}", placeholders) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{where}[{i}]", placeholders) for i, v in enumerate(value)]
+    return value
+
+
+def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> StackFile:
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
+    path = path or project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        before = len(placeholders)
+        plain = _plain(value, full_key, placeholders)
+        if len(placeholders) > before:
+            secret_keys.append(full_key)
+        # Exactly what the CLI's Python host does: strings as-is, everything else JSON-encoded.
+        config[full_key] = plain if isinstance(plain, str) else json.dumps(plain)
+    return StackFile(project, stack, path, config, secret_keys, placeholders)
+
+
+def _region(config: Mapping[str, str], project: str) -> str | None:
+    try:
+        cluster = json.loads(config.get(f"{project}:cluster", "{}"))
+    except json.JSONDecodeError:
+        return None
+    return cluster.get("region") if isinstance(cluster, dict) else None
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class PlanResult:
+    stack: StackFile
+    registrations: list[Registration]
+    error: str | None = None
+
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == typ]
+
+    def named(self, typ: str, name: str) -> Registration:
+        matches = [r for r in self.registrations if r.type == typ and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} registrations of {typ} named {name}")
+        return matches[0]
+
+
+def run_stack(stack_file: StackFile, program: Path | None = None) -> PlanResult:
+    """Run `__main__.py` once under the recording mocks. A RunError (bad config) becomes `error`."""
+    from pulumi.errors import RunError
+
+    program = program or stack_file.path.parent / "__main__.py"
+    # The Kubernetes provider would otherwise read the developer's real cluster.
+    os.environ.pop("KUBECONFIG", None)
+    plan_mocks = PlanMocks(_region(stack_file.config, stack_file.project))
+    monitor = RecordingMonitor(plan_mocks)
+    runtime_settings.ROOT.set(None)
+    mocks.set_mocks(plan_mocks, project=stack_file.project, stack=stack_file.stack, preview=False, monitor=monitor)
+    runtime_config.set_all_config(dict(stack_file.config), stack_file.secret_keys)
+
+    program_dir = str(program.parent)
+    if program_dir not in sys.path:
+        sys.path.insert(0, program_dir)
+    error: str | None = None
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    except RunError as exc:
+        error = str(exc)
+    return PlanResult(stack_file, monitor.registrations, error)

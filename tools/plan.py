@@ -1,0 +1,123 @@
+"""`make plan STACK=<stack>`: the offline plan. Runs the real program under mocks and writes
+
+- build/<stack>/resources.json: one entry per declared resource {type, name, parent, provider, inputs};
+- build/<stack>/manifests/: every Kubernetes object and custom resource the program declares, as YAML.
+
+Exit 1 with the config problems on a bad stack file; no traceback, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack  # noqa: E402
+
+# Kubernetes registrations that are not objects in the cluster (Helm releases show as values instead).
+NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
+
+
+def api_version(resource_type: str) -> str:
+    """kubernetes:core/v1:Namespace -> v1; kubernetes:karpenter.sh/v1:NodePool -> karpenter.sh/v1."""
+    group_version = resource_type.split(":")[1]
+    return group_version.removeprefix("core/")
+
+
+def manifest(reg: Registration) -> dict[str, Any] | None:
+    if not reg.type.startswith("kubernetes:") or reg.type.startswith(NOT_MANIFESTS):
+        return None
+    obj: dict[str, Any] = {"apiVersion": api_version(reg.type), "kind": reg.type.rsplit(":", 1)[1]}
+    obj.update({k: v for k, v in redact(reg.inputs).items() if k not in ("apiVersion", "kind")})
+    return obj
+
+
+def manifest_filename(index: int, obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    parts = [f"{index:03d}", obj["kind"].lower(), meta.get("namespace", ""), meta.get("name", "")]
+    return "-".join(p for p in parts if p) + ".yaml"
+
+
+def write_plan(result: PlanResult, out_dir: Path) -> list[Path]:
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    manifests_dir = out_dir / "manifests"
+    manifests_dir.mkdir(parents=True)
+    resources = [r.to_json() for r in result.registrations]
+    (out_dir / "resources.json").write_text(json.dumps(resources, indent=2, default=str) + "\n")
+    written = []
+    for reg in result.registrations:
+        obj = manifest(reg)
+        if obj is not None:
+            path = manifests_dir / manifest_filename(len(written) + 1, obj)
+            path.write_text(yaml.safe_dump(obj, sort_keys=False))
+            written.append(path)
+    return written
+
+
+def summary(result: PlanResult, manifests: list[Path], seconds: float) -> str:
+    lines = [f"Offline plan of stack '{result.stack.stack}' ({seconds:.1f}s): {len(result.registrations)} resources"]
+    by_type = Counter(r.type for r in result.registrations)
+    lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
+    lines.append(f"Kubernetes manifests: {len(manifests)}")
+    # Pools are summarised from the validated stack config (the program already accepted it).
+    from components.cluster.handle import resolve_gpu_pools
+    from components.config import load_platform_config
+
+    config = load_platform_config(result.stack.config)
+    pools = resolve_gpu_pools(config)
+    lines.append(f"GPU pools ({config.cluster.cloud}, autoscaler {config.autoscaler}):")
+    if not pools:
+        lines.append("  (none)")
+    for pool in pools:
+        s = pool.summary()
+        kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
+        lines.append(
+            f"  {s['name']:<14} {s['gpu']:<10} {kind:<40} {'/'.join(s['capacity']):<16} "
+            f"nodes {s['minNodes']}..{s['maxNodes']}  max GPUs {s['maxGpus']}  ({s['gpuResource']} x{s['allocatablePerNode']}/node)"
+        )
+    if result.stack.placeholders:
+        lines.append("Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--stack-file", type=Path, help="read this stack file instead of Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="output directory (default build/<stack>)")
+    args = parser.parse_args(argv)
+
+    stack_path = args.stack_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    if not stack_path.is_file():
+        stacks = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+        print(f"error: no stack file {stack_path}; stacks: {', '.join(stacks)}", file=sys.stderr)
+        return 1
+    try:
+        stack_file = read_stack_file(args.stack, PROJECT_DIR, stack_path)
+    except yaml.YAMLError as exc:
+        print(f"error: {stack_path} is not valid YAML: {exc}", file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+    result = run_stack(stack_file)
+    if result.error is not None:
+        print(result.error, file=sys.stderr)
+        return 1
+    out_dir = args.out or PROJECT_DIR / "build" / args.stack
+    manifests = write_plan(result, out_dir)
+    print(summary(result, manifests, time.perf_counter() - start))
+    print(f"Wrote {out_dir / 'resources.json'} and {len(manifests)} manifests under {out_dir / 'manifests'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
