@@ -29,6 +29,7 @@ Enforcement = Literal["advisory", "mandatory"]
 PriorityClassName = Literal["production-serving", "training-critical", "development"]
 ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
+ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
@@ -78,7 +79,7 @@ class SystemNodes(_Model):
     )
     min_nodes: int = Field(2, ge=1, description="Two or more so controllers survive a node loss.")
     max_nodes: int = Field(4, ge=1)
-    disk_gib: int = Field(50, ge=20, le=1000)
+    disk_gib: int = Field(50, ge=20, le=1000, alias="diskGiB")
 
 
 class AccessEntry(_Model):
@@ -92,7 +93,7 @@ class AccessEntry(_Model):
 class AwsSettings(_Model):
     access_entries: list[AccessEntry] = Field(default_factory=list, description="Extra principals with API access.")
     log_types: list[ControlPlaneLog] = Field(
-        default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"],
+        default_factory=lambda: list(ALL_CONTROL_PLANE_LOGS),
         description="EKS control-plane log types sent to CloudWatch.",
     )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
@@ -173,7 +174,9 @@ class GpuPool(_Model):
     max_nodes: int = Field(ge=0, description="Hard cap on nodes (the cost ceiling).")
     sharing: Sharing = Field(default_factory=Sharing)
     workload: Workload = Field("training", description="training, inference or dev.")
-    disk_gib: int = Field(200, ge=50, le=16384, description="Root volume size (container images are large).")
+    disk_gib: int = Field(
+        200, ge=50, le=16384, alias="diskGiB", description="Root volume size (container images are large)."
+    )
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -236,9 +239,7 @@ class PlatformConfig(_Model):
 DEFAULT_AUTOSCALER: dict[str, Autoscaler] = {"aws": "karpenter", "gcp": "cluster-autoscaler", "existing": "none"}
 
 # Stack keys (without the namespace) -> the field of PlatformConfig they fill.
-STACK_KEYS: dict[str, str] = {
-    (f.alias or name): name for name, f in PlatformConfig.model_fields.items()
-}
+STACK_KEYS: dict[str, str] = {(f.alias or name): name for name, f in PlatformConfig.model_fields.items()}
 
 
 # ---------------------------------------------------------------- errors
@@ -356,7 +357,9 @@ def load_platform_config(raw: Mapping[str, Any], stack_file: str = "the stack fi
         if namespace != NAMESPACE:
             continue
         if key not in STACK_KEYS:
-            problems.append(Problem(key_path([key]), _decode(key, value), "unknown key; allowed keys: " + ", ".join(STACK_KEYS)))
+            problems.append(
+                Problem(key_path([key]), _decode(key, value), "unknown key; allowed keys: " + ", ".join(STACK_KEYS))
+            )
             continue
         sections[key] = _decode(key, value)
     if "cluster" not in sections:

@@ -122,10 +122,15 @@ def _cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
                 key_path([p, "existing"]), None, "required on existing: kubeconfig (secret), kubeconfigPath or context"
             )
         elif ex.kubeconfig and ex.kubeconfig_path:
-            yield Problem(key_path([p, "existing", "kubeconfigPath"]), ex.kubeconfig_path, "set kubeconfig or kubeconfigPath, not both")
+            yield Problem(
+                key_path([p, "existing", "kubeconfigPath"]),
+                ex.kubeconfig_path,
+                "set kubeconfig or kubeconfigPath, not both",
+            )
     if c.system_nodes.min_nodes > c.system_nodes.max_nodes:
         yield Problem(
-            key_path([p, "systemNodes", "maxNodes"]), c.system_nodes.max_nodes,
+            key_path([p, "systemNodes", "maxNodes"]),
+            c.system_nodes.max_nodes,
             f"must be >= systemNodes.minNodes ({c.system_nodes.min_nodes})",
         )
     yield from _vpc_rules(c)
@@ -138,7 +143,9 @@ def _cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
                 yield problem
         for i, zone in enumerate(c.gcp.zones):
             if c.region and not zone.startswith(c.region + "-"):
-                yield Problem(key_path([p, "gcp", "zones", i]), zone, f"expected a zone of region {c.region}, e.g. {c.region}-a")
+                yield Problem(
+                    key_path([p, "gcp", "zones", i]), zone, f"expected a zone of region {c.region}, e.g. {c.region}-a"
+                )
 
 
 def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
@@ -158,16 +165,24 @@ def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
     if ex is None:
         return
     where = [*base, "existing"]
-    aws_fields = {"vpcId": ex.vpc_id, "privateSubnetIds": ex.private_subnet_ids, "publicSubnetIds": ex.public_subnet_ids}
-    gcp_fields = {
-        "network": ex.network, "subnetwork": ex.subnetwork,
-        "podsRangeName": ex.pods_range_name, "servicesRangeName": ex.services_range_name,
+    aws_fields = {
+        "vpcId": ex.vpc_id,
+        "privateSubnetIds": ex.private_subnet_ids,
+        "publicSubnetIds": ex.public_subnet_ids,
+    }
+    gcp_fields: dict[str, str | list[str] | None] = {
+        "network": ex.network,
+        "subnetwork": ex.subnetwork,
+        "podsRangeName": ex.pods_range_name,
+        "servicesRangeName": ex.services_range_name,
     }
     if c.cloud == "aws":
         if not ex.vpc_id:
             yield Problem(key_path([*where, "vpcId"]), None, "required for an existing aws VPC: vpc-...")
         if len(ex.private_subnet_ids) < 2:
-            yield Problem(key_path([*where, "privateSubnetIds"]), ex.private_subnet_ids, "at least 2 subnets in different AZs")
+            yield Problem(
+                key_path([*where, "privateSubnetIds"]), ex.private_subnet_ids, "at least 2 subnets in different AZs"
+            )
         wrong = {k: v for k, v in gcp_fields.items() if v}
     elif c.cloud == "gcp":
         for name, value in gcp_fields.items():
@@ -193,14 +208,17 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
         elif pool.gpus_per_node not in counts:
             shapes = [CATALOG.shape(cloud, pool.gpu, n) for n in counts]  # type: ignore[arg-type]
             allowed = ", ".join(f"{s.gpus_per_node} ({s.instance_type})" for s in shapes if s)
-            yield Problem(key_path([*base, "gpusPerNode"]), pool.gpus_per_node, f"allowed for {pool.gpu} on {cloud}: {allowed}")
+            yield Problem(
+                key_path([*base, "gpusPerNode"]), pool.gpus_per_node, f"allowed for {pool.gpu} on {cloud}: {allowed}"
+            )
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
     if len(set(pool.capacity)) != len(pool.capacity) or not pool.capacity:
         yield Problem(key_path([*base, "capacity"]), list(pool.capacity), "list each capacity type once")
     elif pool.capacity == ("on-demand", "spot"):
         yield Problem(
-            key_path([*base, "capacity"]), list(pool.capacity),
+            key_path([*base, "capacity"]),
+            list(pool.capacity),
             "list spot first: [spot, on-demand] means spot with on-demand fallback",
         )
     yield from _sharing_rules(base, pool)
@@ -219,13 +237,17 @@ def _sharing_rules(base: list[int | str], pool: GpuPool) -> Iterator[Problem]:
         model = GPU_MODELS.get(pool.gpu)
         if model is not None and not model.supports_mig:
             allowed = ", ".join(k for k, m in GPU_MODELS.items() if m.supports_mig)
-            yield Problem(key_path([*where, "mode"]), "mig", f"MIG needs a GPU that supports it: {allowed} (not {pool.gpu})")
+            yield Problem(
+                key_path([*where, "mode"]), "mig", f"MIG needs a GPU that supports it: {allowed} (not {pool.gpu})"
+            )
         elif s.profile is None:
             names = ", ".join(p.name for p in model.mig_profiles) if model else "a MIG profile"
             yield Problem(key_path([*where, "profile"]), None, f"mig needs a profile; allowed for {pool.gpu}: {names}")
         elif model is not None and model.mig_profile(s.profile) is None:
             names = ", ".join(p.name for p in model.mig_profiles)
-            yield Problem(key_path([*where, "profile"]), s.profile, f"not a MIG profile of {pool.gpu}; allowed: {names}")
+            yield Problem(
+                key_path([*where, "profile"]), s.profile, f"not a MIG profile of {pool.gpu}; allowed: {names}"
+            )
     elif s.profile is not None:
         yield Problem(key_path([*where, "profile"]), s.profile, "only used with mode: mig")
 
@@ -246,14 +268,21 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         problems += _pool_rules(i, pool, parsed.cloud)
     problems += _duplicates("gpuPools", [(i, p.name) for i, p in parsed.pools])
     problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
-    pool_names = {p.name for _, p in parsed.pools}
+    raw_pools = sections.get("gpuPools")
+    pool_names = (
+        {str(p.get("name")) for p in raw_pools if isinstance(p, dict)} if isinstance(raw_pools, list) else set()
+    )
     for i, team in parsed.teams:
         if team.name in RESERVED_NAMESPACES:
             problems.append(Problem(key_path(["teams", i, "name"]), team.name, "reserved namespace; pick another name"))
         for j, pool_name in enumerate(team.pools):
             if pool_name not in pool_names:
                 problems.append(
-                    Problem(key_path(["teams", i, "pools", j]), pool_name, "allowed: " + (", ".join(sorted(pool_names)) or "no pools defined"))
+                    Problem(
+                        key_path(["teams", i, "pools", j]),
+                        pool_name,
+                        "allowed: " + (", ".join(sorted(pool_names)) or "no pools defined"),
+                    )
                 )
     if parsed.cloud is not None:
         autoscaler = parsed.autoscaler or DEFAULT_AUTOSCALER[parsed.cloud]

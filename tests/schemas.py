@@ -1,13 +1,10 @@
 """Offline validation of Kubernetes objects and Helm values for the ml-platform tests.
 
-* Built-in kinds: the strict JSON schemas bundled in ``kubernetes-validate``, loaded once and
-  cached per (Kubernetes minor, apiVersion, kind), plus the checks those schemas lack
-  (quantity syntax, DNS-1123 names, label syntax).
-* Custom resources: the pinned upstream CRDs (``CRD_SCHEMA_DIR``), converted from OpenAPI v3
-  with Kubernetes extensions to JSON Schema and treated as closed, like ``fieldValidation=Strict``.
-  The CRDs' CEL rules (``x-kubernetes-validations``) are not evaluated here; CEL evaluation is
-  a later addition.
-* Helm values: every key path we set must exist in the chart's default ``values.yaml``.
+Built-in kinds use the strict schemas bundled in kubernetes-validate plus the checks they lack
+(quantities, DNS-1123 names, labels). Custom resources use the pinned upstream CRDs
+(CRD_SCHEMA_DIR), converted to closed JSON Schema as with fieldValidation=Strict; their CEL rules
+(x-kubernetes-validations) are not evaluated, CEL evaluation is a later addition. Helm values:
+every key path we set must exist in the chart's default values.yaml.
 """
 
 from __future__ import annotations
@@ -29,24 +26,19 @@ from referencing import Registry, Resource
 # API groups served by kube-apiserver itself (union over the schemas bundled for 1.25-1.37).
 # Built-in-ness is decided by group, so a kind removed in some version is an error there,
 # never silently treated as a custom resource.
-BUILTIN_GROUPS = frozenset({
-    "", "admission.k8s.io", "admissionregistration.k8s.io", "apiextensions.k8s.io",
-    "apiregistration.k8s.io", "apps", "authentication.k8s.io", "authorization.k8s.io",
-    "autoscaling", "batch", "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io",
-    "events.k8s.io", "extensions", "flowcontrol.apiserver.k8s.io", "imagepolicy.k8s.io",
-    "internal.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io", "policy",
-    "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
-    "storagemigration.k8s.io",
-})
+BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling", "batch", "extensions", "policy", *(
+    f"{group}.k8s.io" for group in [
+        "admission", "admissionregistration", "apiextensions", "apiregistration", "authentication",
+        "authorization", "certificates", "coordination", "discovery", "events",
+        "flowcontrol.apiserver", "imagepolicy", "internal.apiserver", "lifecycle", "networking",
+        "node", "rbac.authorization", "resource", "scheduling", "storage", "storagemigration"])})
 
 # Helm values whose keys are free-form or Kubernetes-typed: the chart's defaults show only an
 # example of their keys, so only the key itself is checked, not what is below it.
-FREE_FORM_KEYS = frozenset({
+FREE_FORM_KEYS = frozenset([
     "nodeSelector", "annotations", "labels", "podAnnotations", "podLabels", "additionalLabels",
     "additionalAnnotations", "commonLabels", "extraArgs", "extraEnv", "env", "resources",
-    "affinity", "tolerations", "securityContext", "podSecurityContext",
-    "containerSecurityContext",
-})
+    "affinity", "tolerations", "securityContext", "podSecurityContext", "containerSecurityContext"])
 
 # The grammar of resource.Quantity (k8s.io/apimachinery/pkg/api/resource), as in kubebuilder CRDs.
 QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
@@ -57,39 +49,32 @@ _SCHEMA_ROOT = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-j
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_QUALIFIED_NAME = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")  # or label value
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 # CRD schemas leave metadata open; the API server validates it as ObjectMeta.
-_CR_METADATA_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        **{k: {"type": "string"} for k in ("name", "generateName", "namespace", "uid",
-                                          "resourceVersion", "selfLink")},
-        **{k: {"type": "object", "additionalProperties": {"type": "string"}}
-           for k in ("labels", "annotations")},
-        "finalizers": {"type": "array", "items": {"type": "string"}},
-        "ownerReferences": {"type": "array", "items": {"type": "object"}},
-        "managedFields": {"type": "array", "items": {"type": "object"}},
-        **{k: {"type": "integer"} for k in ("generation", "deletionGracePeriodSeconds")},
-        **{k: {"type": ["string", "null"]} for k in ("creationTimestamp", "deletionTimestamp")},
-    },
+_OBJECT_META_TYPES = {
+    "string": ["name", "generateName", "namespace", "uid", "resourceVersion", "selfLink"],
+    "array": ["finalizers", "ownerReferences", "managedFields"],
+    "object": ["labels", "annotations"],
+    "integer": ["generation", "deletionGracePeriodSeconds"],
+    "string|null": ["creationTimestamp", "deletionTimestamp"],
 }
-_CR_METADATA_VALIDATOR = Draft202012Validator(_CR_METADATA_SCHEMA)
+_CR_METADATA_VALIDATOR = Draft202012Validator({
+    "type": "object", "additionalProperties": False,
+    # additionalProperties applies only to the object-typed fields: labels and annotations.
+    "properties": {field: {"type": type_.split("|"), "additionalProperties": {"type": "string"}}
+                   for type_, fields in _OBJECT_META_TYPES.items() for field in fields}})
 
 
-class SchemaUnavailable(Exception):
+class SchemaUnavailable(Exception):  # noqa: N818 - the name is the agreed API
     """A custom resource cannot be validated because no CRD directory is configured."""
 
 
 def crd_schema_dir() -> pathlib.Path | None:
     """The directory of pinned upstream CRDs from ``CRD_SCHEMA_DIR``, if it is a directory."""
     value = os.environ.get("CRD_SCHEMA_DIR")
-    if not value or not pathlib.Path(value).is_dir():
-        return None
-    return pathlib.Path(value)
+    return pathlib.Path(value) if value and pathlib.Path(value).is_dir() else None
 
 
 def _split_api_version(obj: Mapping[str, Any]) -> tuple[str, str, str] | str:
@@ -100,33 +85,34 @@ def _split_api_version(obj: Mapping[str, Any]) -> tuple[str, str, str] | str:
     return group, version, kind
 
 
-def _format_path(parts: Iterable[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            out += f".{part}" if out else part
-        else:  # e.g. label keys such as app.kubernetes.io/name
-            out += f"[{part!r}]"
-    return out or "(root)"
-
-
 def _format_errors(errors: Iterable[jsonschema.ValidationError], prefix: tuple[str, ...] = ()
                    ) -> list[str]:
     out = []
     for error in errors:
+        path = ""
+        for part in prefix + tuple(error.absolute_path):
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif _PLAIN_KEY.fullmatch(part):
+                path += f".{part}" if path else part
+            else:  # e.g. label keys such as app.kubernetes.io/name
+                path += f"[{part!r}]"
         message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
         if error.validator == "pattern" and error.validator_value == QUANTITY_PATTERN:
             message = f"{error.instance!r} is not a Kubernetes quantity (e.g. 16Gi, 500m, 1)"
-        out.append(f"{_format_path(prefix + tuple(error.absolute_path))}: {message}")
+        out.append(f"{path or '(root)'}: {message}")
     return out
+
+
+def _sorted(errors: list[str]) -> list[str]:
+    """Unique errors ordered by path, then message (so a parent comes before its children)."""
+    return sorted(set(errors), key=lambda error: error.partition(": ")[::2])
 
 
 def _name_problem(name: Any, rule: str) -> str | None:
     if not isinstance(name, str):
         return "must be a string"
-    if rule == "path-segment":  # RBAC names may contain ':' (e.g. system:aggregate-to-edit)
+    if rule == "path-segment":
         bad = name in (".", "..") or "/" in name or "%" in name
         return "must not be '.' or '..' nor contain '/' or '%'" if bad else None
     pattern, limit = {"label": (_DNS_LABEL, 63), "dns1035": (_DNS_1035, 63)}.get(
@@ -134,14 +120,6 @@ def _name_problem(name: Any, rule: str) -> str | None:
     if len(name) > limit or not pattern.fullmatch(name):
         return f"{name!r} is not a valid DNS-1123 {rule} (lowercase alphanumerics, '-'" + (
             ", '.'" if rule == "subdomain" else "") + f", at most {limit} characters)"
-    return None
-
-
-def _qualified_name_problem(key: str) -> str | None:
-    prefix, _, name = key.rpartition("/")
-    if (prefix and _name_problem(prefix, "subdomain")) or len(name) > 63 \
-            or not _QUALIFIED_NAME.fullmatch(name):
-        return f"key {key!r} is not a valid qualified name ([prefix/]name, name at most 63 chars)"
     return None
 
 
@@ -161,21 +139,18 @@ def _metadata_errors(obj: Mapping[str, Any], name_rule: str) -> list[str]:
     if "namespace" in meta and (problem := _name_problem(meta["namespace"], "label")):
         errors.append(f"metadata.namespace: {problem}")
     for field in ("labels", "annotations"):
-        for key, value in (meta.get(field) or {}).items():
-            if problem := _qualified_name_problem(str(key)):
-                errors.append(f"metadata.{field}: {problem}")
+        items = meta.get(field)
+        for key, value in (items.items() if isinstance(items, Mapping) else ()):
+            prefix, _, name = str(key).rpartition("/")
+            if (prefix and _name_problem(prefix, "subdomain")) or not name or len(name) > 63 \
+                    or not _QUALIFIED_NAME.fullmatch(name):
+                errors.append(f"metadata.{field}: key {key!r} is not a valid qualified name "
+                              "([DNS-subdomain/]name, name at most 63 characters)")
             if field == "labels" and isinstance(value, str) and (
-                    len(value) > 63 or not _LABEL_VALUE.fullmatch(value)):
+                    len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value)):
                 errors.append(f"metadata.labels[{key!r}]: value {value!r} is not a valid label "
                               "value (at most 63 alphanumerics, '-', '_', '.')")
     return errors
-
-
-def _builtin_name_rule(group: str, kind: str) -> str:
-    if group == "rbac.authorization.k8s.io":
-        return "path-segment"
-    return {"Namespace": "label", "Service": "dns1035"}.get(kind, "subdomain") if not group \
-        else "subdomain"
 
 
 # ---------------------------------------------------------------- built-in kinds
@@ -221,13 +196,14 @@ def validate_builtin(obj: Mapping[str, Any], k8s_version: str) -> list[str]:
     if isinstance(split, str):
         return [split]
     group, version, kind = split
-    schema_dir = _schema_dir(k8s_version)
-    validator = _builtin_validator(schema_dir, group, version, kind)
+    validator = _builtin_validator(_schema_dir(k8s_version), group, version, kind)
     if validator is None:
-        return [f"(root): Kubernetes {k8s_version} has no built-in kind {kind} in "
-                f"{obj['apiVersion']} (unknown kind, or API version removed)"]
-    errors = _format_errors(validator.iter_errors(obj))
-    return sorted(set(errors + _metadata_errors(obj, _builtin_name_rule(group, kind))))
+        return [(f"(root): Kubernetes {k8s_version} has no built-in kind {kind} in "
+                 f"{obj['apiVersion']} (unknown kind, or API version removed)")]
+    # RBAC names are path segments (e.g. system:aggregate-to-edit), not DNS names.
+    rule = "path-segment" if group == "rbac.authorization.k8s.io" else {
+        ("", "Namespace"): "label", ("", "Service"): "dns1035"}.get((group, kind), "subdomain")
+    return _sorted(_format_errors(validator.iter_errors(obj)) + _metadata_errors(obj, rule))
 
 
 # ---------------------------------------------------------------- custom resources
@@ -259,6 +235,8 @@ def openapi_to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     if "required" in out:  # the API server applies defaults before it validates
         props = out.get("properties", {})
         out["required"] = [r for r in out["required"] if "default" not in props.get(r, {})]
+    if isinstance(out.get("pattern"), str):  # Go's RE2 allows "^(?i)..."; Python wants flags first
+        out["pattern"] = re.sub(r"^\^\(\?([ims]+)\)", r"(?\1)^", out["pattern"])
     if out.get("x-kubernetes-list-type") == "set":
         out["uniqueItems"] = True
     if ("properties" in out and "additionalProperties" not in out
@@ -280,7 +258,7 @@ def _list_map_keys(validator: Any, keys: list[str], instance: Any, schema: Mappi
         if key in seen:
             yield jsonschema.ValidationError(
                 f"items [{seen[key]}] and [{index}] have the same list-map key "
-                f"{dict(zip(keys, json.loads(key)))}")
+                f"{dict(zip(keys, json.loads(key), strict=True))}")
         seen.setdefault(key, index)
 
 
@@ -344,7 +322,7 @@ def validate_custom_resource(obj: Mapping[str, Any], crd_dir: pathlib.Path | Non
     errors = _format_errors(validator.iter_errors(obj))
     errors += _format_errors(_CR_METADATA_VALIDATOR.iter_errors(obj.get("metadata", {})),
                              ("metadata",))
-    return sorted(set(errors + _metadata_errors(obj, "subdomain")))
+    return _sorted(errors + _metadata_errors(obj, "subdomain"))
 
 
 def validate_object(obj: Mapping[str, Any], k8s_version: str,

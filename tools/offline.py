@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi.runtime import mocks, rpc
 from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -135,20 +135,32 @@ class PlanMocks(mocks.Mocks):
         outputs = {**args.inputs, **_computed_outputs(args.typ, args.name, args.inputs)}
         return _placeholder(args.name, "id"), outputs
 
-    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return self._answer(args), None
+
+    def _answer(self, args: mocks.MockCallArgs) -> dict[str, Any]:
         a = args.args
         match args.token:
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 zones = [f"{self.region}{s}" for s in "abc"]
                 return {"id": self.region, "names": zones, "zoneIds": [f"<zone-id-{z}>" for z in zones]}
             case "aws:index/getPartition:getPartition":
-                return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+                return {
+                    "id": "aws",
+                    "partition": "aws",
+                    "dnsSuffix": "amazonaws.com",
+                    "reverseDnsPrefix": "com.amazonaws",
+                }
             case "aws:index/getCallerIdentity:getCallerIdentity":
                 return {"id": "<account-id>", "accountId": "<account-id>", "arn": "<caller-arn>", "userId": "<user-id>"}
             case "aws:eks/getAddonVersion:getAddonVersion":
                 version = f"<default {a['addonName']} version for {a['kubernetesVersion']}>"
-                return {"id": a["addonName"], "addonName": a["addonName"], "kubernetesVersion": a["kubernetesVersion"],
-                        "version": version}
+                return {
+                    "id": a["addonName"],
+                    "addonName": a["addonName"],
+                    "kubernetesVersion": a["kubernetesVersion"],
+                    "version": version,
+                }
             case "gcp:organizations/getClientConfig:getClientConfig":
                 return {"id": "<client>", "project": "<project>", "region": self.region, "accessToken": "<token>"}
         # A forgotten mock must be loud, not a silent None.
@@ -225,6 +237,10 @@ class PlanResult:
         return matches[0]
 
 
+def _run_program(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
+
+
 def run_stack(stack_file: StackFile, program: Path | None = None) -> PlanResult:
     """Run `__main__.py` once under the recording mocks. A RunError (bad config) becomes `error`."""
     from pulumi.errors import RunError
@@ -243,7 +259,7 @@ def run_stack(stack_file: StackFile, program: Path | None = None) -> PlanResult:
         sys.path.insert(0, program_dir)
     error: str | None = None
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        _sync_await(run_pulumi_func(lambda: _run_program(program)))
     except RunError as exc:
         error = str(exc)
     return PlanResult(stack_file, monitor.registrations, error)

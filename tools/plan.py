@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack  # noqa: E402
+from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack
 
 # Kubernetes registrations that are not objects in the cluster (Helm releases show as values instead).
 NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
@@ -54,7 +54,7 @@ def write_plan(result: PlanResult, out_dir: Path) -> list[Path]:
     manifests_dir.mkdir(parents=True)
     resources = [r.to_json() for r in result.registrations]
     (out_dir / "resources.json").write_text(json.dumps(resources, indent=2, default=str) + "\n")
-    written = []
+    written: list[Path] = []
     for reg in result.registrations:
         obj = manifest(reg)
         if obj is not None:
@@ -83,10 +83,13 @@ def summary(result: PlanResult, manifests: list[Path], seconds: float) -> str:
         kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
         lines.append(
             f"  {s['name']:<14} {s['gpu']:<10} {kind:<40} {'/'.join(s['capacity']):<16} "
-            f"nodes {s['minNodes']}..{s['maxNodes']}  max GPUs {s['maxGpus']}  ({s['gpuResource']} x{s['allocatablePerNode']}/node)"
+            f"nodes {s['minNodes']}..{s['maxNodes']}  max GPUs {s['maxGpus']}  "
+            f"({s['gpuResource']} x{s['allocatablePerNode']}/node)"
         )
     if result.stack.placeholders:
-        lines.append("Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders))
+        lines.append(
+            "Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders)
+        )
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ Its GPU pools describe nodes that already exist; they must carry the portable la
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -13,9 +15,9 @@ from components.cluster.handle import ClusterHandle, resolve_gpu_pools
 from components.config import ExistingSettings, PlatformConfig
 
 
-def provider_args(existing: ExistingSettings) -> dict[str, pulumi.Input[str] | bool]:
+def provider_args(existing: ExistingSettings) -> dict[str, Any]:
     """Provider settings for a kubeconfig given as content (secret), as a file path, or as a context."""
-    args: dict[str, pulumi.Input[str] | bool] = {"enable_server_side_apply": True}
+    args: dict[str, Any] = {"enable_server_side_apply": True}
     if existing.kubeconfig:
         args["kubeconfig"] = pulumi.Output.secret(existing.kubeconfig)
     elif existing.kubeconfig_path:

@@ -1,0 +1,38 @@
+# ml-platform: `make plan STACK=dev` (offline plan) and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+# Pinned upstream CRDs (see ../shared/reference/VERSIONS.md); override to point elsewhere.
+CRD_SCHEMA_DIR ?= $(abspath ../shared/reference/crds)
+export CRD_SCHEMA_DIR
+
+.PHONY: plan plans test lint typecheck pytest clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ml-platform needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+plan: $(VENV)/.installed  ## offline plan of one stack: build/$(STACK)/
+	$(PY) tools/plan.py $(STACK)
+
+plans: $(VENV)/.installed  ## offline plan of every stack
+	@set -e; for s in $(STACKS); do $(PY) tools/plan.py $$s; done
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.installed
+	$(PY) -m pytest
+
+test: lint typecheck pytest  ## everything CI runs
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

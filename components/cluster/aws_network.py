@@ -1,0 +1,136 @@
+"""`AwsNetwork`: the VPC an EKS cluster lives in (new: 3 AZs, private + public subnets, NAT), or an existing one.
+
+Subnet tags let load balancers (`kubernetes.io/role/elb`, `.../internal-elb`) and Karpenter
+(`karpenter.sh/discovery`) find the right subnets without ids in their config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import ClusterConfig
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    name: str
+    az: str
+    cidr: str
+    public: bool
+
+
+def plan_subnets(cluster_name: str, vpc_cidr: str, azs: list[str]) -> list[SubnetPlan]:
+    """Private subnets get the big blocks (pods take VPC IPs with the VPC CNI), public ones small blocks.
+
+    A /16 splits into 4 x /18: three private /18s (16k IPs each, one per AZ); the fourth /18 is cut into
+    /20s for the public subnets.
+    """
+    network = ipaddress.IPv4Network(vpc_cidr)
+    quarters = list(network.subnets(prefixlen_diff=2))
+    public_blocks = list(quarters[3].subnets(prefixlen_diff=2))
+    plans = []
+    for i, az in enumerate(azs):
+        suffix = az[-1]
+        plans.append(SubnetPlan(f"{cluster_name}-private-{suffix}", az, str(quarters[i]), public=False))
+        plans.append(SubnetPlan(f"{cluster_name}-public-{suffix}", az, str(public_blocks[i]), public=True))
+    return plans
+
+
+def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
+    tags = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
+    if public:
+        tags["kubernetes.io/role/elb"] = "1"
+    else:
+        tags["kubernetes.io/role/internal-elb"] = "1"
+        tags["karpenter.sh/discovery"] = cluster_name
+    return tags
+
+
+class AwsNetwork(pulumi.ComponentResource):
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    public_subnet_ids: list[pulumi.Input[str]]
+
+    def __init__(
+        self, name: str, cluster: ClusterConfig, azs: list[str], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ml-platform:cluster:AwsNetwork", name, None, opts)
+        existing = cluster.vpc.existing
+        if existing is not None:
+            # Existing subnets must already carry the tags above; the README says which.
+            self.vpc_id = existing.vpc_id or ""
+            self.private_subnet_ids = list(existing.private_subnet_ids)
+            self.public_subnet_ids = list(existing.public_subnet_ids)
+            self.register_outputs({"vpcId": self.vpc_id})
+            return
+
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_name = cluster.name
+        vpc = aws.ec2.Vpc(
+            f"{cluster_name}-vpc",
+            cidr_block=cluster.vpc.cidr,
+            enable_dns_hostnames=True,  # EKS nodes need DNS hostnames to join
+            enable_dns_support=True,
+            tags={"Name": f"{cluster_name}-vpc"},
+            opts=child,
+        )
+        igw = aws.ec2.InternetGateway(f"{cluster_name}-igw", vpc_id=vpc.id, tags={"Name": cluster_name}, opts=child)
+        public_rt = aws.ec2.RouteTable(
+            f"{cluster_name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            tags={"Name": f"{cluster_name}-public"},
+            opts=child,
+        )
+        plans = plan_subnets(cluster_name, cluster.vpc.cidr, azs)
+        public: dict[str, aws.ec2.Subnet] = {}
+        private: dict[str, aws.ec2.Subnet] = {}
+        for plan in plans:
+            subnet = aws.ec2.Subnet(
+                plan.name,
+                vpc_id=vpc.id,
+                cidr_block=plan.cidr,
+                availability_zone=plan.az,
+                map_public_ip_on_launch=False,  # nothing gets a public IP by accident
+                tags={"Name": plan.name, **subnet_tags(cluster_name, plan.public)},
+                opts=child,
+            )
+            (public if plan.public else private)[plan.az] = subnet
+            if plan.public:
+                aws.ec2.RouteTableAssociation(
+                    f"{plan.name}-rt", subnet_id=subnet.id, route_table_id=public_rt.id, opts=child
+                )
+
+        # One NAT per AZ survives an AZ outage; a single NAT is the cheap dev default.
+        nat_azs = azs if cluster.vpc.nat_gateways == "one-per-az" else azs[:1]
+        nats: dict[str, aws.ec2.NatGateway] = {}
+        for az in nat_azs:
+            eip = aws.ec2.Eip(f"{cluster_name}-nat-{az[-1]}", domain="vpc", tags={"Name": cluster_name}, opts=child)
+            nats[az] = aws.ec2.NatGateway(
+                f"{cluster_name}-nat-{az[-1]}",
+                allocation_id=eip.id,
+                subnet_id=public[az].id,
+                tags={"Name": f"{cluster_name}-nat-{az[-1]}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            )
+        for az, subnet in private.items():
+            nat = nats.get(az, nats[nat_azs[0]])
+            rt = aws.ec2.RouteTable(
+                f"{cluster_name}-private-{az[-1]}",
+                vpc_id=vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+                tags={"Name": f"{cluster_name}-private-{az[-1]}"},
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{cluster_name}-private-{az[-1]}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=child
+            )
+
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = [s.id for s in private.values()]
+        self.public_subnet_ids = [s.id for s in public.values()]
+        self.register_outputs({"vpcId": vpc.id})

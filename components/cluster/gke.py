@@ -1,0 +1,382 @@
+"""GKE cluster layer: network, node service account, private regional cluster, system and GPU node pools.
+
+Pure builders (config in, plain keyword-argument dicts out) do every config lookup, so tests check them
+without a runtime; `GkeCluster` only registers resources with them and yields a `ClusterHandle`.
+Nested inputs are plain snake_case dicts: pulumi-gcp maps them onto its `*Args` input types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.cluster.handle import ClusterHandle, GcpClusterInfo, ResolvedGpuPool, resolve_gpu_pools
+from components.config import CapacityType, ClusterConfig, GcpSettings, PlatformConfig
+from components.labels import LABEL_ROLE
+
+TYPE_TOKEN = "ml-platform:cluster:GkeCluster"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# Least privilege for nodes: write logs/metrics, read Artifact Registry images. Access to anything else goes
+# through Workload Identity, never the node identity (https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster).
+NODE_SA_ROLES: tuple[str, ...] = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/monitoring.viewer",
+    "roles/stackdriver.resourceMetadata.writer",
+    "roles/artifactregistry.reader",
+)
+PODS_RANGE = "pods"
+SERVICES_RANGE = "services"
+# pd-balanced is offered on every GPU machine series of the catalogue (a2, a3, g2, n1); pd-standard is not on
+# a3/g2. Datasets and checkpoints live on other storage, so the boot disk only needs fast image pulls.
+DISK_TYPE = "pd-balanced"
+# MIG partition sizes GKE accepts per accelerator (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi).
+# The NVIDIA profile list in the catalogue is wider (4g.*, +me, 1g.10gb on A100-40GB): GKE rejects those.
+GKE_MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
+    "nvidia-tesla-a100": ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
+    "nvidia-a100-80gb": ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+}
+_LABEL_BAD = re.compile(r"[^a-z0-9_-]")
+
+
+# ---------------------------------------------------------------- pure builders
+
+
+def gcp_settings(cluster: ClusterConfig) -> GcpSettings:
+    if cluster.gcp is None or cluster.region is None:  # config_rules requires both on gcp
+        raise ValueError(f"cluster {cluster.name}: cloud gcp needs cluster.gcp and cluster.region")
+    return cluster.gcp
+
+
+def gcp_label(text: str) -> str:
+    """GCP labels allow only lowercase letters, digits, '_' and '-', at most 63 characters."""
+    return _LABEL_BAD.sub("_", text.lower())[:63]
+
+
+def gcp_labels(config: PlatformConfig) -> dict[str, str]:
+    """Provider default_labels: the stack's tags (GCP-safe) plus labels that find the platform's resources."""
+    labels = {gcp_label(k): gcp_label(v) for k, v in config.cluster.tags.items()}
+    labels.update({
+        "managed-by": "ml-platform",
+        "ml-platform-cluster": gcp_label(config.cluster.name),
+        "ml-platform-environment": config.environment,
+    })
+    return labels
+
+
+def node_sa_account_id(cluster_name: str) -> str:
+    # Service account ids are 6-30 characters; cluster names may be 40.
+    return f"{cluster_name[:24].rstrip('-')}-nodes"
+
+
+def range_names(cluster: ClusterConfig) -> tuple[str, str]:
+    """(pods, services) secondary range names: the existing network's, or the ones we create."""
+    existing = cluster.vpc.existing
+    if existing is not None and existing.pods_range_name and existing.services_range_name:
+        return existing.pods_range_name, existing.services_range_name
+    return PODS_RANGE, SERVICES_RANGE
+
+
+def subnetwork_args(cluster: ClusterConfig) -> dict[str, Any]:
+    vpc = cluster.vpc
+    return {
+        "region": cluster.region,
+        "ip_cidr_range": vpc.cidr,
+        # Nodes have no public IPs: reach Google APIs (Artifact Registry, logging) without NAT.
+        "private_ip_google_access": True,
+        "secondary_ip_ranges": [
+            {"range_name": PODS_RANGE, "ip_cidr_range": vpc.pods_cidr},
+            {"range_name": SERVICES_RANGE, "ip_cidr_range": vpc.services_cidr},
+        ],
+    }
+
+
+def router_nat_args(cluster: ClusterConfig) -> dict[str, Any]:
+    # Private nodes pull public images (nvcr.io, Docker Hub, Helm repos) through Cloud NAT.
+    return {
+        "region": cluster.region,
+        "nat_ip_allocate_option": "AUTO_ONLY",
+        "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+        "log_config": {"enable": True, "filter": "ERRORS_ONLY"},
+    }
+
+
+def shielded_node_config(node_sa_email: pulumi.Input[str]) -> dict[str, Any]:
+    """node_config keys every pool shares: own SA, Workload Identity metadata server, shielded boot."""
+    return {
+        "service_account": node_sa_email,
+        # Access is governed by the SA's IAM roles; the broad scope only avoids a second, confusing gate.
+        "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
+        # Pods get their own identity via Workload Identity, never the node's credentials.
+        "workload_metadata_config": {"mode": "GKE_METADATA"},
+        "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+    }
+
+
+def cluster_args(
+    config: PlatformConfig,
+    network: pulumi.Input[str],
+    subnetwork: pulumi.Input[str],
+    node_sa_email: pulumi.Input[str],
+) -> dict[str, Any]:
+    c = config.cluster
+    g = gcp_settings(c)
+    pods, services = range_names(c)
+    args: dict[str, Any] = {
+        "name": c.name,
+        "location": c.region,  # a region: the control plane is replicated across its zones
+        "network": network,
+        "subnetwork": subnetwork,
+        "networking_mode": "VPC_NATIVE",
+        "ip_allocation_policy": {"cluster_secondary_range_name": pods, "services_secondary_range_name": services},
+        # Node pools are managed separately; the default pool only exists while the cluster is created.
+        "remove_default_node_pool": True,
+        "initial_node_count": 1,
+        # ...and even that transient pool must not run as the default compute SA (ignore_changes keeps the
+        # API's view of it from replacing the cluster).
+        "node_config": shielded_node_config(node_sa_email),
+        "private_cluster_config": {
+            "enable_private_nodes": True,
+            "enable_private_endpoint": c.endpoint_access == "private",
+            "master_ipv4_cidr_block": g.master_ipv4_cidr,
+        },
+        "release_channel": {"channel": g.release_channel},
+        "min_master_version": c.kubernetes_version,
+        "workload_identity_config": {"workload_pool": f"{g.project}.svc.id.goog"},
+        "enable_shielded_nodes": True,
+        "deletion_protection": bool(c.protect),
+        "addons_config": {
+            "gce_persistent_disk_csi_driver_config": {"enabled": True},
+            "http_load_balancing": {"disabled": False},
+        },
+        "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+        "monitoring_config": {"enable_components": ["SYSTEM_COMPONENTS"]},
+    }
+    if g.master_authorized_cidrs:
+        args["master_authorized_networks_config"] = {
+            "cidr_blocks": [{"cidr_block": cidr, "display_name": f"authorized-{i}"}
+                            for i, cidr in enumerate(g.master_authorized_cidrs)],
+        }
+    return args
+
+
+def system_pool_args(cluster: ClusterConfig, node_sa_email: pulumi.Input[str]) -> dict[str, Any]:
+    nodes = cluster.system_nodes
+    return {
+        "name": "system",
+        "location": cluster.region,
+        # Per zone: the controllers need a node before the autoscaler has anything to react to.
+        "initial_node_count": 1,
+        "autoscaling": {"total_min_node_count": nodes.min_nodes, "total_max_node_count": nodes.max_nodes},
+        "management": {"auto_repair": True, "auto_upgrade": True},
+        "node_config": {
+            **shielded_node_config(node_sa_email),
+            "machine_type": nodes.instance_type,
+            "spot": False,
+            "disk_size_gb": nodes.disk_gib,
+            "disk_type": DISK_TYPE,
+            "labels": {LABEL_ROLE: "system"},
+        },
+    }
+
+
+def guest_accelerator(pool: ResolvedGpuPool) -> dict[str, Any]:
+    shape, sharing = pool.shape, pool.config.sharing
+    accel: dict[str, Any] = {
+        "type": shape.accelerator_type,
+        "count": shape.gpus_per_node,
+        # GKE installs and upgrades the driver with the node image: no driver DaemonSet to keep in step.
+        "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
+    }
+    if sharing.mode == "mig" and sharing.profile:
+        allowed = GKE_MIG_PARTITIONS.get(shape.accelerator_type or "", ())
+        if sharing.profile not in allowed:
+            raise ValueError(
+                f"gpuPools {pool.name}: GKE does not partition {shape.accelerator_type} into {sharing.profile}; "
+                f"allowed: {', '.join(allowed) or 'none'}"
+            )
+        accel["gpu_partition_size"] = sharing.profile
+    elif sharing.mode == "time-slicing" and sharing.replicas:
+        accel["gpu_sharing_config"] = {
+            "gpu_sharing_strategy": "TIME_SHARING",
+            "max_shared_clients_per_gpu": sharing.replicas,
+        }
+    return accel
+
+
+def node_pool_name(pool: ResolvedGpuPool, capacity: CapacityType) -> str:
+    return f"{pool.name}-{capacity}"
+
+
+def node_pool_args(
+    cluster: ClusterConfig, pool: ResolvedGpuPool, capacity: CapacityType, node_sa_email: pulumi.Input[str]
+) -> dict[str, Any]:
+    """Keyword arguments of `gcp.container.NodePool` for one (GPU pool, capacity type), minus `cluster`."""
+    g = gcp_settings(cluster)
+    cfg = pool.config
+    # The first capacity type listed is the preferred one and holds minNodes; the fallback scales from zero.
+    min_nodes = cfg.min_nodes if capacity == pool.capacity_types[0] else 0
+    args: dict[str, Any] = {
+        "name": node_pool_name(pool, capacity),
+        "location": cluster.region,
+        # No `version`: pools follow the cluster's release channel through auto-upgrade.
+        "autoscaling": {
+            "total_min_node_count": min_nodes,
+            "total_max_node_count": cfg.max_nodes,
+            # GPUs run out zone by zone: take capacity in any allowed zone instead of balancing.
+            "location_policy": "ANY",
+        },
+        "management": {"auto_repair": True, "auto_upgrade": True},
+        "node_config": {
+            **shielded_node_config(node_sa_email),
+            "machine_type": pool.shape.instance_type,
+            "guest_accelerators": [guest_accelerator(pool)],
+            "spot": capacity == "spot",
+            "disk_size_gb": cfg.disk_gib,
+            "disk_type": DISK_TYPE,
+            # gVNIC: higher network bandwidth for data loading and collective traffic; A3 requires it.
+            "gvnic": {"enabled": True},
+            # Portable labels only. No taints: GKE adds nvidia.com/gpu=present:NoSchedule to GPU nodes
+            # itself and rejects a second taint with the same key and effect.
+            "labels": pool.labels(capacity),
+            "resource_labels": {"ml-platform-pool": pool.name, "ml-platform-capacity": capacity},
+        },
+    }
+    if g.zones:
+        args["node_locations"] = list(g.zones)
+    return args
+
+
+def gke_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
+    """A kubeconfig (JSON, which is YAML) that gets short-lived tokens from gke-gcloud-auth-plugin."""
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by following "
+            "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
+            "provideClusterInfo": True,
+        }
+    }
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name,
+                      "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}}],
+        "users": [{"name": cluster_name, "user": user}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+    }, indent=2)
+
+
+# ---------------------------------------------------------------- the component
+
+
+class GkeCluster(pulumi.ComponentResource):
+    handle: ClusterHandle
+
+    def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        c = config.cluster
+        g = gcp_settings(c)
+        cname = c.name
+        gpu_pools = resolve_gpu_pools(config)
+        # Check every pool (e.g. MIG partitions GKE rejects) before registering anything.
+        for pool in gpu_pools:
+            guest_accelerator(pool)
+
+        self.gcp_provider = gcp.Provider(
+            f"{name}-gcp", project=g.project, region=c.region, default_labels=gcp_labels(config),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_gcp = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
+
+        network: pulumi.Input[str]
+        subnetwork: pulumi.Input[str]
+        if c.vpc.existing is not None and c.vpc.existing.network and c.vpc.existing.subnetwork:
+            network, subnetwork = c.vpc.existing.network, c.vpc.existing.subnetwork
+        else:
+            net = gcp.compute.Network(f"{cname}-vpc", auto_create_subnetworks=False, opts=on_gcp)
+            sub = gcp.compute.Subnetwork(f"{cname}-nodes", network=net.id, **subnetwork_args(c), opts=on_gcp)
+            router = gcp.compute.Router(f"{cname}-router", network=net.id, region=c.region, opts=on_gcp)
+            gcp.compute.RouterNat(f"{cname}-nat", router=router.name, **router_nat_args(c), opts=on_gcp)
+            network, subnetwork = net.id, sub.id
+
+        self.node_sa = gcp.serviceaccount.Account(
+            f"{cname}-nodes", account_id=node_sa_account_id(cname),
+            display_name=f"GKE nodes of {cname}", opts=on_gcp,
+        )
+        member = self.node_sa.email.apply(lambda email: f"serviceAccount:{email}")
+        grants = [
+            gcp.projects.IAMMember(
+                f"{cname}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
+                project=g.project, role=role, member=member, opts=on_gcp,
+            )
+            for role in NODE_SA_ROLES
+        ]
+
+        self.cluster = gcp.container.Cluster(
+            cname, **cluster_args(config, network, subnetwork, self.node_sa.email),
+            opts=pulumi.ResourceOptions.merge(on_gcp, pulumi.ResourceOptions(
+                protect=bool(c.protect), ignore_changes=["nodeConfig"],
+            )),
+        )
+
+        # Explicit pool names: a replacement must delete first, or the new pool's name collides.
+        # Nodes wait for their SA's roles so logging and image pulls work from the first boot.
+        pool_opts = pulumi.ResourceOptions.merge(
+            on_gcp, pulumi.ResourceOptions(delete_before_replace=True, depends_on=list(grants))
+        )
+        self.node_pools: dict[str, gcp.container.NodePool] = {
+            "system": gcp.container.NodePool(
+                f"{cname}-system", cluster=self.cluster.id,
+                **system_pool_args(c, self.node_sa.email), opts=pool_opts,
+            )
+        }
+        for pool in gpu_pools:
+            for capacity in pool.capacity_types:
+                pool_name = node_pool_name(pool, capacity)
+                self.node_pools[pool_name] = gcp.container.NodePool(
+                    f"{cname}-{pool_name}", cluster=self.cluster.id,
+                    **node_pool_args(c, pool, capacity, self.node_sa.email), opts=pool_opts,
+                )
+
+        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(
+                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
+            ).apply(lambda a: gke_kubeconfig(a[0], a[1], a[2]))
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.handle = ClusterHandle(
+            name=cname,
+            cloud="gcp",
+            region=c.region,
+            kubernetes_version=c.kubernetes_version,
+            provider=self.provider,
+            gpu_pools=gpu_pools,
+            ready=list(self.node_pools.values()),
+            gcp=GcpClusterInfo(
+                project=g.project,
+                cluster_name=self.cluster.name,
+                cluster_id=self.cluster.id,
+                node_service_account_email=self.node_sa.email,
+                gcp_provider=self.gcp_provider,
+            ),
+        )
+        self.register_outputs({
+            "clusterName": self.cluster.name,
+            "clusterId": self.cluster.id,
+            "endpoint": self.cluster.endpoint,
+            "nodeServiceAccount": self.node_sa.email,
+            "nodePools": list(self.node_pools),
+        })
