@@ -29,7 +29,13 @@ Enforcement = Literal["advisory", "mandatory"]
 PriorityClassName = Literal["production-serving", "training-critical", "development"]
 ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
-ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = (
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+)
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
@@ -78,8 +84,8 @@ class SystemNodes(_Model):
         None, description="EC2 instance type (aws) or machine type (gcp); default m7i.xlarge / e2-standard-4."
     )
     min_nodes: int = Field(2, ge=1, description="Two or more so controllers survive a node loss.")
-    max_nodes: int = Field(4, ge=1)
-    disk_gib: int = Field(50, ge=20, le=1000, alias="diskGiB")
+    max_nodes: int = Field(4, ge=1, description="Upper bound for the system group.")
+    disk_gib: int = Field(50, ge=20, le=1000, alias="diskGiB", description="Root volume size of system nodes.")
 
 
 class AccessEntry(_Model):
@@ -106,7 +112,9 @@ class AwsSettings(_Model):
 
 class GcpSettings(_Model):
     project: str = Field(description="GCP project id.")
-    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = Field("REGULAR")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = Field(
+        "REGULAR", description="GKE release channel (STABLE does not offer 1.36 yet)."
+    )
     zones: list[str] = Field(
         default_factory=list,
         description="Node zones for GPU pools (GPUs are not in every zone); empty = every zone of the region.",
@@ -130,19 +138,19 @@ class ClusterConfig(_Model):
     name: str = Field(min_length=1, max_length=40, pattern=DNS_LABEL, description="Cluster name, a DNS label.")
     region: str | None = Field(None, description="Cloud region (required on aws and gcp).")
     kubernetes_version: str = Field("1.35", description="Kubernetes minor version, quoted: one of 1.33 to 1.36.")
-    vpc: VpcConfig = Field(default_factory=VpcConfig)
+    vpc: VpcConfig = Field(default_factory=VpcConfig, description="The network: new (cidr) or existing.")
     endpoint_access: EndpointAccess | None = Field(
         None, description="API endpoint; default public-and-private in dev, private in staging/prod."
     )
     public_access_cidrs: list[str] = Field(
         default_factory=lambda: ["0.0.0.0/0"], description="Who may reach a public endpoint."
     )
-    system_nodes: SystemNodes = Field(default_factory=SystemNodes)
+    system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="On-demand nodes for controllers.")
     protect: bool | None = Field(None, description="Pulumi `protect` on the cluster; default true in prod.")
     tags: dict[str, str] = Field(default_factory=dict, description="Cost-allocation tags (aws) / labels (gcp).")
-    aws: AwsSettings | None = None
-    gcp: GcpSettings | None = None
-    existing: ExistingSettings | None = None
+    aws: AwsSettings | None = Field(None, description="EKS-only settings (cloud: aws).")
+    gcp: GcpSettings | None = Field(None, description="GKE-only settings (cloud: gcp); project is required.")
+    existing: ExistingSettings | None = Field(None, description="How to reach an existing cluster (cloud: existing).")
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod
@@ -172,7 +180,7 @@ class GpuPool(_Model):
     )
     min_nodes: int = Field(0, ge=0, description="Nodes kept when idle; 0 scales to zero.")
     max_nodes: int = Field(ge=0, description="Hard cap on nodes (the cost ceiling).")
-    sharing: Sharing = Field(default_factory=Sharing)
+    sharing: Sharing = Field(default_factory=Sharing, description="How pods share a GPU: none, time-slicing, mig.")
     workload: Workload = Field("training", description="training, inference or dev.")
     disk_gib: int = Field(
         200, ge=50, le=16384, alias="diskGiB", description="Root volume size (container images are large)."
@@ -204,13 +212,13 @@ class PoliciesConfig(_Model):
 
 class PlatformConfig(_Model):
     environment: Environment = Field("dev", description="dev, staging or prod: drives safe defaults.")
-    cluster: ClusterConfig
-    gpu_pools: list[GpuPool] = Field(default_factory=list)
+    cluster: ClusterConfig = Field(description="The cluster to create (aws, gcp) or use (existing).")
+    gpu_pools: list[GpuPool] = Field(default_factory=list, description="GPU node pools; each scales min..max.")
     autoscaler: Autoscaler | None = Field(
         None, description="karpenter (aws, default) or cluster-autoscaler; gcp uses GKE's autoscaler."
     )
-    teams: list[Team] = Field(default_factory=list)
-    policies: PoliciesConfig = Field(default_factory=PoliciesConfig)
+    teams: list[Team] = Field(default_factory=list, description="Per-team namespaces with GPU quotas.")
+    policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="Policy pack and admission.")
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:

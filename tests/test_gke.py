@@ -35,24 +35,51 @@ from components.cluster.handle import ResolvedGpuPool, resolve_gpu_pools
 from components.config import PlatformConfig, load_platform_config
 
 SA = "ml-nodes@proj.iam.gserviceaccount.com"
-TRAIN = {"name": "train", "gpu": "a100-40gb", "gpusPerNode": 1, "capacity": ["spot", "on-demand"],
-         "minNodes": 1, "maxNodes": 6}
-SERVE = {"name": "serve", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "maxNodes": 2,
-         "workload": "inference", "diskGiB": 500}
-DEV = {"name": "dev", "gpu": "t4", "gpusPerNode": 1, "capacity": "spot", "maxNodes": 3, "workload": "dev",
-       "sharing": {"mode": "time-slicing", "replicas": 4}}
-MIG = {"name": "mig", "gpu": "a100-80gb", "gpusPerNode": 1, "maxNodes": 2,
-       "sharing": {"mode": "mig", "profile": "1g.10gb"}}
+TRAIN = {
+    "name": "train",
+    "gpu": "a100-40gb",
+    "gpusPerNode": 1,
+    "capacity": ["spot", "on-demand"],
+    "minNodes": 1,
+    "maxNodes": 6,
+}
+SERVE = {
+    "name": "serve",
+    "gpu": "h100-80gb",
+    "gpusPerNode": 8,
+    "capacity": "on-demand",
+    "maxNodes": 2,
+    "workload": "inference",
+    "diskGiB": 500,
+}
+DEV = {
+    "name": "dev",
+    "gpu": "t4",
+    "gpusPerNode": 1,
+    "capacity": "spot",
+    "maxNodes": 3,
+    "workload": "dev",
+    "sharing": {"mode": "time-slicing", "replicas": 4},
+}
+MIG = {
+    "name": "mig",
+    "gpu": "a100-80gb",
+    "gpusPerNode": 1,
+    "maxNodes": 2,
+    "sharing": {"mode": "mig", "profile": "1g.10gb"},
+}
 
 
 def make_config(pools: list[dict[str, Any]], env: str = "prod", **cluster: Any) -> PlatformConfig:
     base: dict[str, Any] = {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "proj"}}
     gcp = {**base["gcp"], **cluster.pop("gcp", {})}
-    return load_platform_config({
-        "ml-platform:cluster": json.dumps({**base, **cluster, "gcp": gcp}),
-        "ml-platform:gpuPools": json.dumps(pools),
-        "ml-platform:environment": env,
-    })
+    return load_platform_config(
+        {
+            "ml-platform:cluster": json.dumps({**base, **cluster, "gcp": gcp}),
+            "ml-platform:gpuPools": json.dumps(pools),
+            "ml-platform:environment": env,
+        }
+    )
 
 
 def resolved(config: PlatformConfig, name: str) -> ResolvedGpuPool:
@@ -98,7 +125,7 @@ def test_mig_partition_size() -> None:
 
 def test_mig_profile_gke_does_not_offer_is_rejected() -> None:
     # 1g.10gb exists on an A100-40GB (NVIDIA table, accepted by the config) but GKE cannot partition into it.
-    with pytest.raises(ValueError, match="GKE does not partition nvidia-tesla-a100 into 1g.10gb"):
+    with pytest.raises(ValueError, match=r"GKE does not partition nvidia-tesla-a100 into 1g\.10gb"):
         pool_args({**TRAIN, "sharing": {"mode": "mig", "profile": "1g.10gb"}})
 
 
@@ -178,7 +205,8 @@ def test_cluster_prod() -> None:
     assert args["remove_default_node_pool"] is True and args["initial_node_count"] == 1
     assert args["networking_mode"] == "VPC_NATIVE"
     assert args["ip_allocation_policy"] == {
-        "cluster_secondary_range_name": "pods", "services_secondary_range_name": "services",
+        "cluster_secondary_range_name": "pods",
+        "services_secondary_range_name": "services",
     }
     assert args["enable_shielded_nodes"] is True
     assert args["node_config"]["service_account"] == SA  # the transient default pool too
@@ -191,7 +219,9 @@ def test_cluster_prod() -> None:
 
 def test_cluster_dev_and_options() -> None:
     config = make_config(
-        [], env="dev", gcp={"releaseChannel": "RAPID", "masterAuthorizedCidrs": ["10.1.0.0/16"]},
+        [],
+        env="dev",
+        gcp={"releaseChannel": "RAPID", "masterAuthorizedCidrs": ["10.1.0.0/16"]},
         vpc={"existing": {"network": "shared", "subnetwork": "gke", "podsRangeName": "p", "servicesRangeName": "s"}},
     )
     args = cluster_args(config, "shared", "gke", SA)
@@ -265,7 +295,8 @@ def sdk_key_problems(value: dict[str, Any], args_cls: type, inputs: ModuleType, 
 
 
 def all_builder_outputs() -> list[tuple[dict[str, Any], type, ModuleType]]:
-    config = make_config([TRAIN, SERVE, DEV, MIG], gcp={"zones": ["us-central1-a"], "masterAuthorizedCidrs": ["10.1.0.0/16"]})
+    gcp = {"zones": ["us-central1-a"], "masterAuthorizedCidrs": ["10.1.0.0/16"]}
+    config = make_config([TRAIN, SERVE, DEV, MIG], gcp=gcp)
     outputs: list[tuple[dict[str, Any], type, ModuleType]] = [
         (cluster_args(config, "net", "sub", SA), gcp_container.ClusterArgs, container_inputs),
         (system_pool_args(config.cluster, SA), gcp_container.NodePoolArgs, container_inputs),
@@ -274,8 +305,9 @@ def all_builder_outputs() -> list[tuple[dict[str, Any], type, ModuleType]]:
     ]
     for pool in resolve_gpu_pools(config):
         for capacity in pool.capacity_types:
-            outputs.append((node_pool_args(config.cluster, pool, capacity, SA), gcp_container.NodePoolArgs,
-                            container_inputs))
+            outputs.append(
+                (node_pool_args(config.cluster, pool, capacity, SA), gcp_container.NodePoolArgs, container_inputs)
+            )
     return outputs
 
 

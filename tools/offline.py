@@ -126,8 +126,9 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
 class PlanMocks(mocks.Mocks):
     """Answers registrations and invokes the way a cloud would, with readable placeholders."""
 
-    def __init__(self, region: str | None) -> None:
+    def __init__(self, region: str | None, partition: str = "aws") -> None:
         self.region = region or "<region>"
+        self.partition = partition
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ.startswith("pulumi:providers:"):
@@ -135,22 +136,16 @@ class PlanMocks(mocks.Mocks):
         outputs = {**args.inputs, **_computed_outputs(args.typ, args.name, args.inputs)}
         return _placeholder(args.name, "id"), outputs
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return self._answer(args), None
-
-    def _answer(self, args: mocks.MockCallArgs) -> dict[str, Any]:
+    # The monitor accepts a plain dict (no check failures); the SDK's annotation says only tuple.
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         a = args.args
         match args.token:
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 zones = [f"{self.region}{s}" for s in "abc"]
                 return {"id": self.region, "names": zones, "zoneIds": [f"<zone-id-{z}>" for z in zones]}
             case "aws:index/getPartition:getPartition":
-                return {
-                    "id": "aws",
-                    "partition": "aws",
-                    "dnsSuffix": "amazonaws.com",
-                    "reverseDnsPrefix": "com.amazonaws",
-                }
+                suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
+                return {"id": self.partition, "partition": self.partition, "dnsSuffix": suffix}
             case "aws:index/getCallerIdentity:getCallerIdentity":
                 return {"id": "<account-id>", "accountId": "<account-id>", "arn": "<caller-arn>", "userId": "<user-id>"}
             case "aws:eks/getAddonVersion:getAddonVersion":
@@ -241,14 +236,14 @@ def _run_program(program: Path) -> None:
     runpy.run_path(str(program), run_name="__main__")
 
 
-def run_stack(stack_file: StackFile, program: Path | None = None) -> PlanResult:
+def run_stack(stack_file: StackFile, program: Path | None = None, partition: str = "aws") -> PlanResult:
     """Run `__main__.py` once under the recording mocks. A RunError (bad config) becomes `error`."""
     from pulumi.errors import RunError
 
-    program = program or stack_file.path.parent / "__main__.py"
+    program = program or PROJECT_DIR / "__main__.py"
     # The Kubernetes provider would otherwise read the developer's real cluster.
     os.environ.pop("KUBECONFIG", None)
-    plan_mocks = PlanMocks(_region(stack_file.config, stack_file.project))
+    plan_mocks = PlanMocks(_region(stack_file.config, stack_file.project), partition)
     monitor = RecordingMonitor(plan_mocks)
     runtime_settings.ROOT.set(None)
     mocks.set_mocks(plan_mocks, project=stack_file.project, stack=stack_file.stack, preview=False, monitor=monitor)

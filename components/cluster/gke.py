@@ -61,13 +61,12 @@ def gcp_label(text: str) -> str:
 
 def gcp_labels(config: PlatformConfig) -> dict[str, str]:
     """Provider default_labels: the stack's tags (GCP-safe) plus labels that find the platform's resources."""
-    labels = {gcp_label(k): gcp_label(v) for k, v in config.cluster.tags.items()}
-    labels.update({
+    return {
+        **{gcp_label(k): gcp_label(v) for k, v in config.cluster.tags.items()},
         "managed-by": "ml-platform",
         "ml-platform-cluster": gcp_label(config.cluster.name),
         "ml-platform-environment": config.environment,
-    })
-    return labels
+    }
 
 
 def node_sa_account_id(cluster_name: str) -> str:
@@ -75,12 +74,21 @@ def node_sa_account_id(cluster_name: str) -> str:
     return f"{cluster_name[:24].rstrip('-')}-nodes"
 
 
+def existing_network(cluster: ClusterConfig) -> tuple[str, str, str, str] | None:
+    """(network, subnetwork, pods range, services range) of an existing network; None to create one."""
+    ex = cluster.vpc.existing
+    if ex is None:
+        return None
+    if not (ex.network and ex.subnetwork and ex.pods_range_name and ex.services_range_name):
+        # config_rules requires all four; never fall back to creating a network behind the user's back.
+        raise ValueError(f"cluster {cluster.name}: vpc.existing needs network, subnetwork and both range names")
+    return ex.network, ex.subnetwork, ex.pods_range_name, ex.services_range_name
+
+
 def range_names(cluster: ClusterConfig) -> tuple[str, str]:
     """(pods, services) secondary range names: the existing network's, or the ones we create."""
-    existing = cluster.vpc.existing
-    if existing is not None and existing.pods_range_name and existing.services_range_name:
-        return existing.pods_range_name, existing.services_range_name
-    return PODS_RANGE, SERVICES_RANGE
+    existing = existing_network(cluster)
+    return (existing[2], existing[3]) if existing else (PODS_RANGE, SERVICES_RANGE)
 
 
 def subnetwork_args(cluster: ClusterConfig) -> dict[str, Any]:
@@ -120,10 +128,7 @@ def shielded_node_config(node_sa_email: pulumi.Input[str]) -> dict[str, Any]:
 
 
 def cluster_args(
-    config: PlatformConfig,
-    network: pulumi.Input[str],
-    subnetwork: pulumi.Input[str],
-    node_sa_email: pulumi.Input[str],
+    config: PlatformConfig, network: pulumi.Input[str], subnetwork: pulumi.Input[str], node_sa_email: pulumi.Input[str]
 ) -> dict[str, Any]:
     c = config.cluster
     g = gcp_settings(c)
@@ -160,8 +165,10 @@ def cluster_args(
     }
     if g.master_authorized_cidrs:
         args["master_authorized_networks_config"] = {
-            "cidr_blocks": [{"cidr_block": cidr, "display_name": f"authorized-{i}"}
-                            for i, cidr in enumerate(g.master_authorized_cidrs)],
+            "cidr_blocks": [
+                {"cidr_block": cidr, "display_name": f"authorized-{i}"}
+                for i, cidr in enumerate(g.master_authorized_cidrs)
+            ],
         }
     return args
 
@@ -203,10 +210,8 @@ def guest_accelerator(pool: ResolvedGpuPool) -> dict[str, Any]:
             )
         accel["gpu_partition_size"] = sharing.profile
     elif sharing.mode == "time-slicing" and sharing.replicas:
-        accel["gpu_sharing_config"] = {
-            "gpu_sharing_strategy": "TIME_SHARING",
-            "max_shared_clients_per_gpu": sharing.replicas,
-        }
+        sharing_config = {"gpu_sharing_strategy": "TIME_SHARING", "max_shared_clients_per_gpu": sharing.replicas}
+        accel["gpu_sharing_config"] = sharing_config
     return accel
 
 
@@ -222,16 +227,14 @@ def node_pool_args(
     cfg = pool.config
     # The first capacity type listed is the preferred one and holds minNodes; the fallback scales from zero.
     min_nodes = cfg.min_nodes if capacity == pool.capacity_types[0] else 0
+    scaling = {"total_min_node_count": min_nodes, "total_max_node_count": cfg.max_nodes, "location_policy": "ANY"}
     args: dict[str, Any] = {
         "name": node_pool_name(pool, capacity),
         "location": cluster.region,
         # No `version`: pools follow the cluster's release channel through auto-upgrade.
-        "autoscaling": {
-            "total_min_node_count": min_nodes,
-            "total_max_node_count": cfg.max_nodes,
-            # GPUs run out zone by zone: take capacity in any allowed zone instead of balancing.
-            "location_policy": "ANY",
-        },
+        # total_* counts are for the whole pool, not per zone. GPUs run out zone by zone: location policy
+        # ANY takes capacity wherever it exists instead of balancing zones.
+        "autoscaling": scaling,
         "management": {"auto_repair": True, "auto_upgrade": True},
         "node_config": {
             **shielded_node_config(node_sa_email),
@@ -240,7 +243,7 @@ def node_pool_args(
             "spot": capacity == "spot",
             "disk_size_gb": cfg.disk_gib,
             "disk_type": DISK_TYPE,
-            # gVNIC: higher network bandwidth for data loading and collective traffic; A3 requires it.
+            # gVNIC: more network bandwidth for data loading and collectives (and A3 machine types need it).
             "gvnic": {"enabled": True},
             # Portable labels only. No taints: GKE adds nvidia.com/gpu=present:NoSchedule to GPU nodes
             # itself and rejects a second taint with the same key and effect.
@@ -255,24 +258,25 @@ def node_pool_args(
 
 def gke_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig (JSON, which is YAML) that gets short-lived tokens from gke-gcloud-auth-plugin."""
-    user = {
-        "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "gke-gcloud-auth-plugin",
-            "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by following "
-            "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
-            "provideClusterInfo": True,
-        }
+    exec_plugin = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "gke-gcloud-auth-plugin",
+        "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by following "
+        "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
+        "provideClusterInfo": True,
     }
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name,
-                      "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}}],
-        "users": [{"name": cluster_name, "user": user}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-    }, indent=2)
+    server = {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": cluster_name,
+            "clusters": [{"name": cluster_name, "cluster": server}],
+            "users": [{"name": cluster_name, "user": {"exec": exec_plugin}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        },
+        indent=2,
+    )
 
 
 # ---------------------------------------------------------------- the component
@@ -292,15 +296,18 @@ class GkeCluster(pulumi.ComponentResource):
             guest_accelerator(pool)
 
         self.gcp_provider = gcp.Provider(
-            f"{name}-gcp", project=g.project, region=c.region, default_labels=gcp_labels(config),
+            f"{name}-gcp",
+            project=g.project,
+            region=c.region,
+            default_labels=gcp_labels(config),
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_gcp = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
 
         network: pulumi.Input[str]
         subnetwork: pulumi.Input[str]
-        if c.vpc.existing is not None and c.vpc.existing.network and c.vpc.existing.subnetwork:
-            network, subnetwork = c.vpc.existing.network, c.vpc.existing.subnetwork
+        if (existing := existing_network(c)) is not None:
+            network, subnetwork = existing[0], existing[1]
         else:
             net = gcp.compute.Network(f"{cname}-vpc", auto_create_subnetworks=False, opts=on_gcp)
             sub = gcp.compute.Subnetwork(f"{cname}-nodes", network=net.id, **subnetwork_args(c), opts=on_gcp)
@@ -309,23 +316,25 @@ class GkeCluster(pulumi.ComponentResource):
             network, subnetwork = net.id, sub.id
 
         self.node_sa = gcp.serviceaccount.Account(
-            f"{cname}-nodes", account_id=node_sa_account_id(cname),
-            display_name=f"GKE nodes of {cname}", opts=on_gcp,
+            f"{cname}-nodes", account_id=node_sa_account_id(cname), display_name=f"GKE nodes of {cname}", opts=on_gcp
         )
         member = self.node_sa.email.apply(lambda email: f"serviceAccount:{email}")
         grants = [
             gcp.projects.IAMMember(
                 f"{cname}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
-                project=g.project, role=role, member=member, opts=on_gcp,
+                project=g.project,
+                role=role,
+                member=member,
+                opts=on_gcp,
             )
             for role in NODE_SA_ROLES
         ]
 
+        cluster_opts = pulumi.ResourceOptions(protect=bool(c.protect), ignore_changes=["nodeConfig"])
         self.cluster = gcp.container.Cluster(
-            cname, **cluster_args(config, network, subnetwork, self.node_sa.email),
-            opts=pulumi.ResourceOptions.merge(on_gcp, pulumi.ResourceOptions(
-                protect=bool(c.protect), ignore_changes=["nodeConfig"],
-            )),
+            cname,
+            **cluster_args(config, network, subnetwork, self.node_sa.email),
+            opts=pulumi.ResourceOptions.merge(on_gcp, cluster_opts),
         )
 
         # Explicit pool names: a replacement must delete first, or the new pool's name collides.
@@ -333,19 +342,16 @@ class GkeCluster(pulumi.ComponentResource):
         pool_opts = pulumi.ResourceOptions.merge(
             on_gcp, pulumi.ResourceOptions(delete_before_replace=True, depends_on=list(grants))
         )
-        self.node_pools: dict[str, gcp.container.NodePool] = {
-            "system": gcp.container.NodePool(
-                f"{cname}-system", cluster=self.cluster.id,
-                **system_pool_args(c, self.node_sa.email), opts=pool_opts,
-            )
+        email = self.node_sa.email
+        pool_specs = {"system": system_pool_args(c, email)} | {
+            node_pool_name(pool, capacity): node_pool_args(c, pool, capacity, email)
+            for pool in gpu_pools
+            for capacity in pool.capacity_types
         }
-        for pool in gpu_pools:
-            for capacity in pool.capacity_types:
-                pool_name = node_pool_name(pool, capacity)
-                self.node_pools[pool_name] = gcp.container.NodePool(
-                    f"{cname}-{pool_name}", cluster=self.cluster.id,
-                    **node_pool_args(c, pool, capacity, self.node_sa.email), opts=pool_opts,
-                )
+        self.node_pools: dict[str, gcp.container.NodePool] = {
+            key: gcp.container.NodePool(f"{cname}-{key}", cluster=self.cluster.id, **args, opts=pool_opts)
+            for key, args in pool_specs.items()
+        }
 
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(
@@ -353,7 +359,9 @@ class GkeCluster(pulumi.ComponentResource):
             ).apply(lambda a: gke_kubeconfig(a[0], a[1], a[2]))
         )
         self.provider = k8s.Provider(
-            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -364,6 +372,7 @@ class GkeCluster(pulumi.ComponentResource):
             kubernetes_version=c.kubernetes_version,
             provider=self.provider,
             gpu_pools=gpu_pools,
+            # In-cluster objects wait for nodes, not just the control plane.
             ready=list(self.node_pools.values()),
             gcp=GcpClusterInfo(
                 project=g.project,
@@ -373,10 +382,12 @@ class GkeCluster(pulumi.ComponentResource):
                 gcp_provider=self.gcp_provider,
             ),
         )
-        self.register_outputs({
-            "clusterName": self.cluster.name,
-            "clusterId": self.cluster.id,
-            "endpoint": self.cluster.endpoint,
-            "nodeServiceAccount": self.node_sa.email,
-            "nodePools": list(self.node_pools),
-        })
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "clusterId": self.cluster.id,
+                "endpoint": self.cluster.endpoint,
+                "nodeServiceAccount": self.node_sa.email,
+                "nodePools": list(self.node_pools),
+            }
+        )

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real program run once per stack file under the recording mocks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.offline import PROJECT_DIR, PlanResult, read_stack_file, run_stack
+
+STACKS = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+_cache: dict[str, PlanResult] = {}
+
+
+def plan_of(stack: str) -> PlanResult:
+    if stack not in _cache:
+        _cache[stack] = run_stack(read_stack_file(stack))
+        assert _cache[stack].error is None, _cache[stack].error
+    return _cache[stack]
+
+
+def stack_document(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+
+
+def plan_variant(tmp_path: Path, stack: str, change: Callable[[dict[str, Any]], None]) -> PlanResult:
+    """Run the program on a modified copy of a stack file (e.g. another autoscaler)."""
+    document = stack_document(stack)
+    change(document["config"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return run_stack(read_stack_file(stack, PROJECT_DIR, path), PROJECT_DIR / "__main__.py")
+
+
+def raw_config(document_config: dict[str, Any]) -> dict[str, str]:
+    """Stack-file config as the CLI hands it to the program: strings, objects JSON-encoded."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in document_config.items()}
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

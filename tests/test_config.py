@@ -1,0 +1,272 @@
+"""The stack-file schema: every rule has a negative case that names its key path, value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+from conftest import STACKS, raw_config, stack_document
+
+from components.config import (
+    STACK_KEYS,
+    SUPPORTED_KUBERNETES_VERSIONS,
+    ConfigError,
+    PlatformConfig,
+    load_platform_config,
+)
+from tools.offline import PROJECT_DIR
+
+BASE: dict[str, dict[str, Any]] = {
+    "aws": {
+        "ml-platform:cluster": {"cloud": "aws", "name": "ml", "region": "us-east-1", "kubernetesVersion": "1.35"},
+        "ml-platform:gpuPools": [{"name": "train", "gpu": "a100-40gb", "gpusPerNode": 8, "maxNodes": 2}],
+    },
+    "gcp": {
+        "ml-platform:cluster": {
+            "cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "p"},
+        },
+        "ml-platform:gpuPools": [{"name": "train", "gpu": "a100-40gb", "gpusPerNode": 1, "maxNodes": 2}],
+    },
+    "existing": {
+        "ml-platform:cluster": {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}},
+        "ml-platform:gpuPools": [{"name": "train", "gpu": "l4", "gpusPerNode": 1, "maxNodes": 1}],
+    },
+}
+
+
+def load(document: dict[str, Any]) -> PlatformConfig:
+    return load_platform_config(raw_config(document))
+
+
+def problems(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(document)
+    return [str(p) for p in info.value.problems]
+
+
+def pool(doc: dict[str, Any], **changes: Any) -> None:
+    doc["ml-platform:gpuPools"][0].update(changes)
+
+
+def cluster(doc: dict[str, Any], **changes: Any) -> None:
+    doc["ml-platform:cluster"].update(changes)
+
+
+Mutation = Callable[[dict[str, Any]], None]
+# (cloud, mutation, key path that must be named, text that must say what is allowed)
+NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
+    "min above max": ("aws", lambda d: pool(d, minNodes=3, maxNodes=2), "gpuPools[0].maxNodes", ">= minNodes (3)"),
+    "negative max": ("aws", lambda d: pool(d, maxNodes=-1), "gpuPools[0].maxNodes", "greater than or equal to 0"),
+    "negative min": ("aws", lambda d: pool(d, minNodes=-1), "gpuPools[0].minNodes", "greater than or equal to 0"),
+    "a100 x4 on aws": ("aws", lambda d: pool(d, gpusPerNode=4), "gpuPools[0].gpusPerNode", "8 (p4d.24xlarge)"),
+    "a100-80 x1 on aws": (
+        "aws", lambda d: pool(d, gpu="a100-80gb", gpusPerNode=1), "gpuPools[0].gpusPerNode", "8 (p4de.24xlarge)",
+    ),
+    "h100 x2 on aws": (
+        "aws", lambda d: pool(d, gpu="h100-80gb", gpusPerNode=2), "gpuPools[0].gpusPerNode",
+        "1 (p5.4xlarge), 8 (p5.48xlarge)",
+    ),
+    "a100 x3 on gcp": ("gcp", lambda d: pool(d, gpusPerNode=3), "gpuPools[0].gpusPerNode", "1 (a2-highgpu-1g), 2"),
+    "a10g on gcp": ("gcp", lambda d: pool(d, gpu="a10g"), "gpuPools[0].gpu", "not sold on gcp"),
+    "unknown gpu": ("aws", lambda d: pool(d, gpu="v100"), "gpuPools[0].gpu", "unknown GPU; allowed: a100-40gb"),
+    "unknown cloud": ("aws", lambda d: cluster(d, cloud="azure"), "cluster.cloud", "'aws', 'gcp' or 'existing'"),
+    "mig on l4": (
+        "aws", lambda d: pool(d, gpu="l4", gpusPerNode=1, sharing={"mode": "mig", "profile": "1g.5gb"}),
+        "gpuPools[0].sharing.mode", "MIG needs a GPU that supports it",
+    ),
+    "mig without profile": (
+        "aws", lambda d: pool(d, sharing={"mode": "mig"}), "gpuPools[0].sharing.profile", "allowed for a100-40gb: 1g.5gb",
+    ),
+    "a100-80 profile on a100-40": (
+        "aws", lambda d: pool(d, sharing={"mode": "mig", "profile": "1g.10gb+me"}),
+        "gpuPools[0].sharing.profile", "not a MIG profile of a100-40gb",
+    ),
+    "a100-40 profile on h100": (
+        "aws", lambda d: pool(d, gpu="h100-80gb", sharing={"mode": "mig", "profile": "3g.20gb"}),
+        "gpuPools[0].sharing.profile", "allowed: 1g.10gb, 1g.10gb+me, 1g.20gb",
+    ),
+    "profile without mig": (
+        "aws", lambda d: pool(d, sharing={"mode": "none", "profile": "1g.5gb"}), "gpuPools[0].sharing.profile",
+        "only used with mode: mig",
+    ),
+    "time-slicing replicas 1": (
+        "aws", lambda d: pool(d, sharing={"mode": "time-slicing", "replicas": 1}), "gpuPools[0].sharing.replicas",
+        "replicas >= 2",
+    ),
+    "time-slicing without replicas": (
+        "aws", lambda d: pool(d, sharing={"mode": "time-slicing"}), "gpuPools[0].sharing.replicas", "replicas >= 2",
+    ),
+    "replicas without time-slicing": (
+        "aws", lambda d: pool(d, sharing={"replicas": 4}), "gpuPools[0].sharing.replicas", "only used with mode",
+    ),
+    "unknown sharing mode": (
+        "aws", lambda d: pool(d, sharing={"mode": "mps"}), "gpuPools[0].sharing.mode", "'none', 'time-slicing' or 'mig'",
+    ),
+    "on-demand before spot": (
+        "aws", lambda d: pool(d, capacity=["on-demand", "spot"]), "gpuPools[0].capacity", "list spot first",
+    ),
+    "capacity twice": ("aws", lambda d: pool(d, capacity=["spot", "spot"]), "gpuPools[0].capacity", "once"),
+    "unknown capacity": ("aws", lambda d: pool(d, capacity="reserved"), "gpuPools[0].capacity[0]", "'spot' or 'on-demand'"),
+    "unknown workload": ("aws", lambda d: pool(d, workload="batch"), "gpuPools[0].workload", "'training', 'inference'"),
+    "karpenter on gcp": ("gcp", lambda d: d.update({"ml-platform:autoscaler": "karpenter"}), "autoscaler", "only on AWS"),
+    "karpenter on existing": (
+        "existing", lambda d: d.update({"ml-platform:autoscaler": "karpenter"}), "autoscaler", "allowed on existing: none",
+    ),
+    "unknown autoscaler": (
+        "aws", lambda d: d.update({"ml-platform:autoscaler": "keda"}), "autoscaler", "'karpenter', 'cluster-autoscaler'",
+    ),
+    "version too old": ("aws", lambda d: cluster(d, kubernetesVersion="1.29"), "cluster.kubernetesVersion", "1.33, 1.34"),
+    "version too new": ("aws", lambda d: cluster(d, kubernetesVersion="1.37"), "cluster.kubernetesVersion", "1.36"),
+    "version as number": ("aws", lambda d: cluster(d, kubernetesVersion=1.3), "cluster.kubernetesVersion", "quoted"),
+    "unknown cluster key": ("aws", lambda d: cluster(d, regoin="x"), "cluster.regoin", "allowed keys: cloud, name"),
+    "unknown pool key": ("aws", lambda d: pool(d, gpus=8), "gpuPools[0].gpus", "allowed keys: name, gpu, gpusPerNode"),
+    "unknown stack key": ("aws", lambda d: d.update({"ml-platform:gpuPool": "[]"}), "ml-platform:gpuPool", "gpuPools"),
+    "missing region": ("aws", lambda d: d["ml-platform:cluster"].pop("region"), "cluster.region", "required on aws"),
+    "bad aws region": ("aws", lambda d: cluster(d, region="us-central1"), "cluster.region", "such as us-east-1"),
+    "missing gcp project": ("gcp", lambda d: d["ml-platform:cluster"].pop("gcp"), "cluster.gcp", "project"),
+    "gcp block on aws": ("aws", lambda d: cluster(d, gcp={"project": "p"}), "cluster.gcp", "only used when cloud is gcp"),
+    "existing without kubeconfig": (
+        "existing", lambda d: cluster(d, existing={}), "cluster.existing", "kubeconfig (secret), kubeconfigPath or context",
+    ),
+    "bad cluster name": ("aws", lambda d: cluster(d, name="ML_Prod"), "cluster.name", "DNS label"),
+    "duplicate pool names": (
+        "aws", lambda d: d["ml-platform:gpuPools"].append(dict(d["ml-platform:gpuPools"][0])), "gpuPools[1].name",
+        "unique",
+    ),
+    "bad cidr": ("aws", lambda d: cluster(d, vpc={"cidr": "10.0.0.0/33"}), "cluster.vpc.cidr", "CIDR"),
+    "vpc too small": ("aws", lambda d: cluster(d, vpc={"cidr": "10.0.0.0/24"}), "cluster.vpc.cidr", "/16 to /20"),
+    "existing vpc without subnets": (
+        "aws", lambda d: cluster(d, vpc={"existing": {"vpcId": "vpc-1"}}), "cluster.vpc.existing.privateSubnetIds",
+        "at least 2",
+    ),
+    "bad public cidr": ("aws", lambda d: cluster(d, publicAccessCidrs=["10.1.2.3/8"]), "cluster.publicAccessCidrs[0]", "CIDR"),
+    "team pool unknown": (
+        "aws", lambda d: d.update({"ml-platform:teams": [{"name": "a", "pools": ["nope"]}]}), "teams[0].pools[0]",
+        "allowed: train",
+    ),
+    "team reserved name": (
+        "aws", lambda d: d.update({"ml-platform:teams": [{"name": "kube-system"}]}), "teams[0].name", "reserved",
+    ),
+    "negative team quota": (
+        "aws", lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}), "teams[0].gpuQuota", "greater than or equal to 0",
+    ),
+    "disk too small": ("aws", lambda d: pool(d, diskGiB=10), "gpuPools[0].diskGiB", "greater than or equal to 50"),
+    "zone outside region": (
+        "gcp", lambda d: cluster(d, gcp={"project": "p", "zones": ["europe-west4-a"]}), "cluster.gcp.zones[0]",
+        "zone of region us-central1",
+    ),
+    "bad environment": ("aws", lambda d: d.update({"ml-platform:environment": "qa"}), "environment", "'dev', 'staging'"),
+}
+
+
+@pytest.mark.parametrize("case", NEGATIVE)
+def test_every_rule_rejects_bad_input_naming_key_value_and_allowed(case: str) -> None:
+    cloud, mutate, path, allowed = NEGATIVE[case]
+    document = copy.deepcopy(BASE[cloud])
+    mutate(document)
+    found = [p for p in problems(document) if p.startswith(f"ml-platform:{path.removeprefix('ml-platform:')}:")]
+    assert found, f"no problem at {path}: {problems(document)}"
+    assert any(allowed in p for p in found), found
+    assert all("; " in p for p in found)  # "<path>: got <value>; <allowed>"
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    pool(document, minNodes=3, maxNodes=1, gpusPerNode=4, sharing={"mode": "time-slicing", "replicas": 1})
+    cluster(document, kubernetesVersion="1.20", regoin="x")
+    document["ml-platform:autoscaler"] = "none"
+    paths = {p.split(": ")[0] for p in problems(document)}
+    assert {
+        "ml-platform:gpuPools[0].maxNodes",
+        "ml-platform:gpuPools[0].gpusPerNode",
+        "ml-platform:gpuPools[0].sharing.replicas",
+        "ml-platform:cluster.regoin",
+        "ml-platform:autoscaler",
+    } <= paths
+
+
+def test_semantic_rules_still_run_when_another_section_has_a_type_error() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    document["ml-platform:gpuPools"].append({"name": "b", "gpu": "h100-80gb", "gpusPerNode": 2, "maxNodes": 1})
+    cluster(document, regoin="x")
+    paths = {p.split(": ")[0] for p in problems(document)}
+    assert {"ml-platform:cluster.regoin", "ml-platform:gpuPools[1].gpusPerNode"} <= paths
+
+
+@pytest.mark.parametrize("cloud", sorted(BASE))
+def test_base_documents_are_valid(cloud: str) -> None:
+    assert load(BASE[cloud]).cluster.cloud == cloud
+
+
+def test_environment_defaults() -> None:
+    dev = load(BASE["aws"])
+    assert (dev.cluster.endpoint_access, dev.cluster.protect, dev.cluster.vpc.nat_gateways) == (
+        "public-and-private", False, "single",
+    )
+    assert (dev.autoscaler, dev.policies.enforcement) == ("karpenter", "advisory")
+    prod = load({**BASE["aws"], "ml-platform:environment": "prod"})
+    assert (prod.cluster.endpoint_access, prod.cluster.protect, prod.cluster.vpc.nat_gateways) == (
+        "private", True, "one-per-az",
+    )
+    assert prod.policies.enforcement == "mandatory"
+    assert load(BASE["gcp"]).autoscaler == "cluster-autoscaler"
+    assert load(BASE["existing"]).autoscaler == "none"
+
+
+def test_capacity_accepts_a_single_value_or_spot_first_list() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    pool(document, capacity="spot")
+    assert load(document).gpu_pools[0].capacity == ("spot",)
+    pool(document, capacity=["spot", "on-demand"])
+    assert load(document).gpu_pools[0].capacity == ("spot", "on-demand")
+
+
+def test_supported_versions_are_the_ones_both_clouds_offer() -> None:
+    assert SUPPORTED_KUBERNETES_VERSIONS == ("1.33", "1.34", "1.35", "1.36")
+
+
+def test_pulumi_yaml_declares_every_stack_key_with_a_description() -> None:
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    assert project["name"] == "ml-platform"
+    assert project["runtime"]["name"] == "python" and project["runtime"]["options"]["virtualenv"] == ".venv"
+    declared = project["config"]
+    assert set(declared) == set(STACK_KEYS)
+    for key, spec in declared.items():
+        assert spec.get("description"), key
+        # The project schema only knows these simple types; object keys are typed by the pydantic models.
+        assert spec.get("type", "string") in ("string", "integer", "boolean", "array"), key
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_stack_file_is_valid_and_uses_only_declared_keys(name: str) -> None:
+    config = stack_document(name)["config"]
+    assert all(k.split(":")[0] == "ml-platform" for k in config), "stack files set only ml-platform:* keys"
+    assert load(config).cluster.name
+
+
+def test_bad_json_in_a_value_is_a_problem_not_a_traceback() -> None:
+    raw = raw_config(BASE["aws"]) | {"ml-platform:gpuPools": "[{"}
+    with pytest.raises(ConfigError) as info:
+        load_platform_config(raw)
+    assert "ml-platform:gpuPools" in str(info.value)
+
+
+def test_error_message_lists_every_problem() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    pool(document, minNodes=5)
+    with pytest.raises(ConfigError) as info:
+        load(document)
+    text = str(info.value)
+    assert text.startswith("1 problem(s)") and "nothing was deployed" in text
+    assert "ml-platform:gpuPools[0].maxNodes: got 2; must be >= minNodes (5)" in text
+    assert json.dumps(2) in text
+
+
+def test_generated_configuration_docs_are_current() -> None:
+    from tools.config_docs import DOC, render
+
+    assert DOC.read_text() == render(), "docs/configuration.md is stale: run `make docs`"

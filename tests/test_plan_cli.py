@@ -1,0 +1,64 @@
+"""`make plan` end to end: the CLI writes the plan files, or exits 1 with the config problems only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tools.offline import PROJECT_DIR
+
+
+def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "tools" / "plan.py"), *args],
+        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120, check=False,
+    )
+
+
+def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    result = run_plan("prod", "--out", str(tmp_path))
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    resources = json.loads((tmp_path / "resources.json").read_text())
+    assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
+    assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
+    assert sorted(p.suffix for p in (tmp_path / "manifests").iterdir()) == [".yaml", ".yaml"]
+    out = result.stdout
+    assert "aws:eks/cluster:Cluster" in out
+    assert "train-h100" in out and "p5.48xlarge" in out and "max GPUs 32" in out
+    assert "nvidia.com/mig-1g.10gb x56/node" in out
+    # "a few seconds at most once installed", interpreter start and imports included.
+    assert elapsed < 20
+
+
+def test_bad_stack_file_exits_1_with_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    document = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())
+    pools = document["config"]["ml-platform:gpuPools"]
+    pools[1]["gpusPerNode"] = 4
+    pools[0]["minNodes"] = 9
+    document["config"]["ml-platform:autoscaler"] = "kerpenter"
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text(yaml.safe_dump(document))
+    out = tmp_path / "out"
+    result = run_plan("bad", "--stack-file", str(bad), "--out", str(out))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "ml-platform:gpuPools[1].gpusPerNode: got 4; allowed for a100-40gb on aws: 8 (p4d.24xlarge)" in result.stderr
+    assert "ml-platform:gpuPools[0].maxNodes: got 4; must be >= minNodes (9)" in result.stderr
+    assert "ml-platform:autoscaler" in result.stderr
+    assert not out.exists(), "nothing is written for a bad stack"
+
+
+def test_unknown_stack_and_invalid_yaml_are_clear_errors(tmp_path: Path) -> None:
+    result = run_plan("nosuchstack")
+    assert result.returncode == 1 and "stacks: " in result.stderr and "Traceback" not in result.stderr
+    broken = tmp_path / "Pulumi.broken.yaml"
+    broken.write_text("config:\n  ml-platform:cluster: [unclosed\n")
+    result = run_plan("broken", "--stack-file", str(broken))
+    assert result.returncode == 1 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr

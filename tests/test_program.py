@@ -1,0 +1,289 @@
+"""The real `__main__.py` under the recording mocks, per stack file: the properties that matter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import STACKS, plan_of, plan_variant, stack_document
+from pulumi.runtime import rpc
+
+from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL
+from tools.offline import PlanResult, Registration, read_stack_file, run_stack
+
+EKS = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AWS_STACKS = [s for s in STACKS if stack_document(s)["config"]["ml-platform:cluster"]["cloud"] == "aws"]
+
+
+def only(plan: PlanResult, typ: str) -> Registration:
+    found = plan.of_type(typ)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def test_all_four_stacks_exist() -> None:
+    assert {"dev", "prod", "gke", "local"} <= set(STACKS)
+    assert set(AWS_STACKS) >= {"dev", "prod"}
+
+
+def test_every_stack_registers_its_cluster_component(stack: str) -> None:
+    plan = plan_of(stack)
+    components = {r.type for r in plan.registrations if r.type.startswith("ml-platform:cluster:")}
+    expected = {"aws": "EksCluster", "gcp": "GkeCluster", "existing": "ExistingCluster"}
+    cloud = json.loads(plan.stack.config["ml-platform:cluster"])["cloud"]
+    assert f"ml-platform:cluster:{expected[cloud]}" in components
+
+
+def test_kubernetes_objects_use_the_cluster_provider_and_kubeconfigs_are_secret(stack: str) -> None:
+    plan = plan_of(stack)
+    providers = plan.of_type("pulumi:providers:kubernetes")
+    assert len(providers) == 1
+    kubeconfig = providers[0].inputs.get("kubeconfig")
+    if kubeconfig is not None:
+        assert rpc.is_rpc_secret(kubeconfig), "a kubeconfig must be a Pulumi secret"
+    k8s_objects = [r for r in plan.registrations if r.type.startswith("kubernetes:")]
+    assert k8s_objects
+    # Never the ambient default provider (it would read whatever $KUBECONFIG points at).
+    assert all(r.provider.startswith(providers[0].urn) for r in k8s_objects)
+
+
+def test_existing_cluster_kubeconfig_content_is_secret(tmp_path: Path) -> None:
+    plan = plan_variant(
+        tmp_path, "local",
+        lambda c: c["ml-platform:cluster"].update(existing={"kubeconfig": "apiVersion: v1\nkind: Config\n"}),
+    )
+    provider = only(plan, "pulumi:providers:kubernetes")
+    assert rpc.is_rpc_secret(provider.inputs["kubeconfig"])
+    assert "kind: Config" in rpc.unwrap_rpc_secret(provider.inputs["kubeconfig"])
+
+
+def test_local_stack_uses_its_context() -> None:
+    provider = only(plan_of("local"), "pulumi:providers:kubernetes")
+    assert provider.inputs["context"] == "kind-ml-platform"
+
+
+# ---------------------------------------------------------------- EKS
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_eks_secrets_are_envelope_encrypted_with_a_rotating_kms_key(stack: str) -> None:
+    plan = plan_of(stack)
+    cluster = only(plan, EKS)
+    key = only(plan, "aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    encryption = cluster.inputs["encryptionConfig"]
+    assert encryption["resources"] == ["secrets"]
+    assert encryption["provider"]["keyArn"] == f"<{key.name}.arn>"
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_eks_cluster_basics(stack: str) -> None:
+    plan = plan_of(stack)
+    cluster = only(plan, EKS).inputs
+    config = json.loads(plan.stack.config["ml-platform:cluster"])
+    assert cluster["name"] == config["name"]
+    assert cluster["version"] == config["kubernetesVersion"]
+    assert cluster["accessConfig"]["authenticationMode"] == "API"
+    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert cluster["upgradePolicy"]["supportType"] == "STANDARD"
+    assert cluster["bootstrapSelfManagedAddons"] is False
+    addons = {r.inputs["addonName"] for r in plan.of_type("aws:eks/addon:Addon")}
+    assert addons == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"}
+    ebs = next(r for r in plan.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-ebs-csi-driver")
+    assert ebs.inputs["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
+
+
+def test_endpoint_public_and_private_in_dev_private_only_in_prod() -> None:
+    dev = only(plan_of("dev"), EKS).inputs["vpcConfig"]
+    assert dev["endpointPublicAccess"] is True and dev["endpointPrivateAccess"] is True
+    assert dev["publicAccessCidrs"] == ["0.0.0.0/0"]
+    prod = only(plan_of("prod"), EKS).inputs["vpcConfig"]
+    assert prod["endpointPublicAccess"] is False and prod["endpointPrivateAccess"] is True
+    assert "publicAccessCidrs" not in prod
+
+
+def test_endpoint_access_is_configurable(tmp_path: Path) -> None:
+    plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(endpointAccess="private"))
+    assert only(plan, EKS).inputs["vpcConfig"]["endpointPublicAccess"] is False
+
+
+def test_cluster_and_kms_key_are_protected_in_prod_only() -> None:
+    assert only(plan_of("prod"), EKS).protect and only(plan_of("prod"), "aws:kms/key:Key").protect
+    assert only(plan_of("prod"), EKS).inputs["deletionProtection"] is True
+    assert not only(plan_of("dev"), EKS).protect and not only(plan_of("dev"), "aws:kms/key:Key").protect
+    others = [r for r in plan_of("prod").registrations if r.protect and r.type not in (EKS, "aws:kms/key:Key")]
+    assert others == []
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_node_has_imdsv2_with_hop_limit_1_and_an_encrypted_root(stack: str) -> None:
+    plan = plan_of(stack)
+    templates = {f"<{t.name}.id>": t for t in plan.of_type(LAUNCH_TEMPLATE)}
+    groups = plan.of_type(NODE_GROUP)
+    assert groups
+    for group in groups:
+        template = templates[group.inputs["launchTemplate"]["id"]].inputs
+        assert template["metadataOptions"]["httpTokens"] == "required"
+        assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        ebs = template["blockDeviceMappings"][0]["ebs"]
+        assert ebs["encrypted"] == "true" and ebs["volumeType"] == "gp3"
+        assert "diskSize" not in group.inputs  # disk comes from the launch template
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_system_node_group_is_small_and_on_demand(stack: str) -> None:
+    plan = plan_of(stack)
+    system = plan.named(NODE_GROUP, f"{json.loads(plan.stack.config['ml-platform:cluster'])['name']}-system").inputs
+    assert system["capacityType"] == "ON_DEMAND"
+    assert system["amiType"] == "AL2023_x86_64_STANDARD"
+    assert system["labels"] == {"ml-platform.io/role": "system"}
+    assert "taints" not in system
+    assert 1 <= system["scalingConfig"]["minSize"] <= system["scalingConfig"]["maxSize"] <= 10
+
+
+def test_karpenter_stacks_have_no_gpu_node_groups() -> None:
+    for stack in ("dev", "prod"):
+        assert [g.name for g in plan_of(stack).of_type(NODE_GROUP)] == [f"ml-{stack}-system"]
+
+
+def test_new_vpc_subnets_are_tagged_for_load_balancers_and_karpenter() -> None:
+    subnets = plan_of("dev").of_type("aws:ec2/subnet:Subnet")
+    private = [s.inputs for s in subnets if "private" in s.name]
+    public = [s.inputs for s in subnets if "public" in s.name]
+    assert len(private) == 3 and len(public) == 3
+    assert len({s["availabilityZone"] for s in private}) == 3
+    for s in private:
+        assert s["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert s["tags"]["karpenter.sh/discovery"] == "ml-dev"
+    for s in public:
+        assert s["tags"]["kubernetes.io/role/elb"] == "1" and "karpenter.sh/discovery" not in s["tags"]
+        assert s["mapPublicIpOnLaunch"] is False
+    tag = only(plan_of("dev"), "aws:ec2/tag:Tag").inputs
+    assert tag["key"] == "karpenter.sh/discovery" and tag["value"] == "ml-dev"
+
+
+def test_one_nat_in_dev_one_per_az_in_prod() -> None:
+    assert len(plan_of("dev").of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(plan_of("prod").of_type("aws:ec2/natGateway:NatGateway")) == 3
+
+
+def test_existing_vpc_creates_no_network(tmp_path: Path) -> None:
+    existing = {"vpcId": "vpc-0abc", "privateSubnetIds": ["subnet-a", "subnet-b"], "publicSubnetIds": ["subnet-c"]}
+    plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(vpc={"existing": existing}))
+    assert plan.of_type("aws:ec2/vpc:Vpc") == [] and plan.of_type("aws:ec2/subnet:Subnet") == []
+    assert only(plan, EKS).inputs["vpcConfig"]["subnetIds"] == ["subnet-a", "subnet-b"]
+
+
+def test_access_entries_are_named_by_principal_and_scoped(tmp_path: Path) -> None:
+    entries = [
+        {"principalArn": "arn:aws:iam::111122223333:role/PlatformAdmins", "access": "cluster-admin"},
+        {"principalArn": "arn:aws:iam::111122223333:role/ResearchViewers", "access": "view", "namespaces": ["research"]},
+    ]
+    plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
+    associations = {r.name: r.inputs for r in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")}
+    admin = associations["ml-dev-access-platformadmins"]
+    assert admin["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    assert admin["accessScope"] == {"type": "cluster"}
+    viewer = associations["ml-dev-access-researchviewers"]
+    assert viewer["accessScope"] == {"type": "namespace", "namespaces": ["research"]}
+
+
+def _all_strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _all_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_arns_take_the_partition_from_the_environment() -> None:
+    plan = run_stack(read_stack_file("prod"), partition="aws-us-gov")
+    strings = [s for r in plan.registrations for s in _all_strings(r.inputs)]
+    assert any(s.startswith("arn:aws-us-gov:iam::aws:policy/") for s in strings)
+    assert not [s for s in strings if "arn:aws:" in s]
+
+
+def test_iam_roles_trust_the_right_services() -> None:
+    roles = {r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in plan_of("dev").of_type("aws:iam/role:Role")}
+    principals = {n: d["Statement"][0]["Principal"]["Service"] for n, d in roles.items()}
+    assert principals == {
+        "ml-dev-cluster": "eks.amazonaws.com",
+        "ml-dev-node": "ec2.amazonaws.com",
+        "ml-dev-ebs-csi": "pods.eks.amazonaws.com",
+    }
+    assert all(s.get("Sid") for d in roles.values() for s in d["Statement"])
+
+
+def test_aws_resources_carry_cost_allocation_tags() -> None:
+    provider = only(plan_of("dev"), "pulumi:providers:aws").inputs
+    tags = json.loads(provider["defaultTags"])["tags"]
+    assert tags["cost-center"] == "ml-platform-dev" and tags["ml-platform.io/cluster"] == "ml-dev"
+    assert provider["region"] == "us-east-1"
+
+
+# ---------------------------------------------------------------- cluster-autoscaler: GPU node groups
+
+
+@pytest.fixture(scope="module")
+def dev_with_cluster_autoscaler(tmp_path_factory: pytest.TempPathFactory) -> PlanResult:
+    return plan_variant(
+        tmp_path_factory.mktemp("ca"), "dev", lambda c: c.update({"ml-platform:autoscaler": "cluster-autoscaler"})
+    )
+
+
+def test_cluster_autoscaler_gets_a_gpu_node_group_per_pool_and_capacity(dev_with_cluster_autoscaler: PlanResult) -> None:
+    groups = {g.name: g.inputs for g in dev_with_cluster_autoscaler.of_type(NODE_GROUP)}
+    assert set(groups) == {
+        "ml-dev-system",
+        "ml-dev-notebooks-spot", "ml-dev-notebooks-on-demand",
+        "ml-dev-train-a100-spot", "ml-dev-train-a100-on-demand",
+    }
+    spot, fallback = groups["ml-dev-train-a100-spot"], groups["ml-dev-train-a100-on-demand"]
+    assert spot["capacityType"] == "SPOT" and fallback["capacityType"] == "ON_DEMAND"
+    assert spot["instanceTypes"] == ["p4d.24xlarge"]
+    assert spot["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert spot["scalingConfig"] == {"minSize": 0, "maxSize": 2, "desiredSize": 0}
+    assert spot["taints"] == [{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}]
+    assert spot["labels"][LABEL_GPU] == "a100-40gb"
+    assert spot["labels"][LABEL_POOL] == "train-a100"
+    assert spot["labels"][LABEL_CAPACITY] == "spot" and fallback["labels"][LABEL_CAPACITY] == "on-demand"
+    assert groups["ml-dev-notebooks-spot"]["instanceTypes"][0] == "g5.2xlarge"
+
+
+def test_min_nodes_applies_to_the_first_capacity_type_only(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["ml-platform:autoscaler"] = "cluster-autoscaler"
+        c["ml-platform:gpuPools"][1]["minNodes"] = 1
+
+    groups = {g.name: g.inputs for g in plan_variant(tmp_path, "dev", change).of_type(NODE_GROUP)}
+    assert groups["ml-dev-train-a100-spot"]["scalingConfig"]["minSize"] == 1
+    assert groups["ml-dev-train-a100-on-demand"]["scalingConfig"]["minSize"] == 0
+
+
+def test_gpu_node_groups_leave_desired_size_to_the_autoscaler() -> None:
+    import inspect
+
+    from components.cluster import eks_nodes
+
+    assert 'ignore_changes=["scalingConfig.desiredSize"]' in inspect.getsource(eks_nodes.node_group)
+
+
+# ---------------------------------------------------------------- bad input: nothing registered
+
+
+def test_bad_stack_registers_nothing_and_names_every_key(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["ml-platform:gpuPools"][1]["maxNodes"] = -3
+        c["ml-platform:gpuPools"][0]["sharing"]["replicas"] = 1
+        c["ml-platform:cluster"]["kubernetesVersion"] = "1.30"
+
+    plan = plan_variant(tmp_path, "dev", change)
+    assert plan.registrations == []
+    assert plan.error is not None
+    for path in ("gpuPools[1].maxNodes", "gpuPools[0].sharing.replicas", "cluster.kubernetesVersion"):
+        assert f"ml-platform:{path}:" in plan.error
+    assert "Traceback" not in plan.error
