@@ -68,6 +68,8 @@ class NodeShape:
     local_nvme: bool = False
     # GCP machine types whose GPUs are attached by the machine type itself (a2, a3, g2) vs n1 + T4.
     accelerator_bundled: bool = True
+    # Sold only as Spot (or Flex-start) capacity: GCP's a3-highgpu-1g/2g/4g.
+    spot_only: bool = False
 
     @property
     def instance_type(self) -> str:
@@ -111,8 +113,10 @@ def _aws(gpu: str, n: int, types: tuple[str, ...], vcpus: int, mem: int, nvme: b
     return NodeShape("aws", gpu, n, types, None, vcpus, mem, nvme)
 
 
-def _gcp(gpu: str, n: int, machine: str, accel: str, vcpus: int, mem: int, bundled: bool = True) -> NodeShape:
-    return NodeShape("gcp", gpu, n, (machine,), accel, vcpus, mem, False, bundled)
+def _gcp(
+    gpu: str, n: int, machine: str, accel: str, vcpus: int, mem: int, bundled: bool = True, spot_only: bool = False
+) -> NodeShape:
+    return NodeShape("gcp", gpu, n, (machine,), accel, vcpus, mem, False, bundled, spot_only)
 
 
 _SHAPES: tuple[NodeShape, ...] = (
@@ -140,9 +144,9 @@ _SHAPES: tuple[NodeShape, ...] = (
     _gcp("a100-80gb", 2, "a2-ultragpu-2g", "nvidia-a100-80gb", 24, 340),
     _gcp("a100-80gb", 4, "a2-ultragpu-4g", "nvidia-a100-80gb", 48, 680),
     _gcp("a100-80gb", 8, "a2-ultragpu-8g", "nvidia-a100-80gb", 96, 1360),
-    _gcp("h100-80gb", 1, "a3-highgpu-1g", "nvidia-h100-80gb", 26, 234),
-    _gcp("h100-80gb", 2, "a3-highgpu-2g", "nvidia-h100-80gb", 52, 468),
-    _gcp("h100-80gb", 4, "a3-highgpu-4g", "nvidia-h100-80gb", 104, 936),
+    _gcp("h100-80gb", 1, "a3-highgpu-1g", "nvidia-h100-80gb", 26, 234, spot_only=True),
+    _gcp("h100-80gb", 2, "a3-highgpu-2g", "nvidia-h100-80gb", 52, 468, spot_only=True),
+    _gcp("h100-80gb", 4, "a3-highgpu-4g", "nvidia-h100-80gb", 104, 936, spot_only=True),
     _gcp("h100-80gb", 8, "a3-highgpu-8g", "nvidia-h100-80gb", 208, 1872),
     _gcp("l4", 1, "g2-standard-8", "nvidia-l4", 8, 32),
     _gcp("l4", 2, "g2-standard-24", "nvidia-l4", 24, 96),
@@ -152,6 +156,14 @@ _SHAPES: tuple[NodeShape, ...] = (
     _gcp("t4", 2, "n1-standard-16", "nvidia-tesla-t4", 16, 60, bundled=False),
     _gcp("t4", 4, "n1-standard-32", "nvidia-tesla-t4", 32, 120, bundled=False),
 )
+
+# MIG partition sizes GKE accepts (gpu_partition_size); NVIDIA's list above is wider (4g.*, +me, and
+# 1g.10gb on A100-40GB). Source: GKE docs, "Running multi-instance GPUs".
+GKE_MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
+    "a100-40gb": ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
+    "a100-80gb": ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+    "h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+}
 
 # On existing (on-prem / kind) clusters the nodes already exist: any power-of-two GPU count is plausible.
 EXISTING_GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -173,6 +185,12 @@ class Catalog:
         if cloud == "existing":
             return list(EXISTING_GPU_COUNTS) if gpu in GPU_MODELS else []
         return sorted(s.gpus_per_node for s in self.shapes if s.cloud == cloud and s.gpu == gpu)
+
+    def mig_profiles_on(self, cloud: Cloud, gpu: str) -> list[str]:
+        """MIG profiles a pool may use: GKE creates only some of them itself."""
+        model = GPU_MODELS.get(gpu)
+        names = [p.name for p in model.mig_profiles] if model else []
+        return [n for n in names if n in GKE_MIG_PARTITIONS.get(gpu, ())] if cloud == "gcp" else names
 
     def shape(self, cloud: Cloud, gpu: str, gpus_per_node: int) -> NodeShape | None:
         if cloud == "existing":

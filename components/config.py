@@ -120,9 +120,6 @@ class GcpSettings(_Model):
         description="Node zones for GPU pools (GPUs are not in every zone); empty = every zone of the region.",
     )
     master_ipv4_cidr: str = Field("172.16.0.32/28", description="Control plane range for the private cluster.")
-    master_authorized_cidrs: list[str] = Field(
-        default_factory=list, description="CIDRs allowed to reach the public endpoint; empty = any."
-    )
 
 
 class ExistingSettings(_Model):
@@ -143,7 +140,8 @@ class ClusterConfig(_Model):
         None, description="API endpoint; default public-and-private in dev, private in staging/prod."
     )
     public_access_cidrs: list[str] = Field(
-        default_factory=lambda: ["0.0.0.0/0"], description="Who may reach a public endpoint."
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="Who may reach a public API endpoint (EKS public access CIDRs, GKE authorized networks).",
     )
     system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="On-demand nodes for controllers.")
     protect: bool | None = Field(None, description="Pulumi `protect` on the cluster; default true in prod.")

@@ -138,9 +138,6 @@ def _cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
         if (problem := _cidr_problem(key_path([p, "publicAccessCidrs", i]), cidr)) is not None:
             yield problem
     if c.gcp is not None:
-        for i, cidr in enumerate(c.gcp.master_authorized_cidrs):
-            if (problem := _cidr_problem(key_path([p, "gcp", "masterAuthorizedCidrs", i]), cidr)) is not None:
-                yield problem
         for i, zone in enumerate(c.gcp.zones):
             if c.region and not zone.startswith(c.region + "-"):
                 yield Problem(
@@ -211,6 +208,14 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
             yield Problem(
                 key_path([*base, "gpusPerNode"]), pool.gpus_per_node, f"allowed for {pool.gpu} on {cloud}: {allowed}"
             )
+        else:
+            shape = CATALOG.shape(cloud, pool.gpu, pool.gpus_per_node)  # type: ignore[arg-type]
+            if shape is not None and shape.spot_only and "on-demand" in pool.capacity:
+                yield Problem(
+                    key_path([*base, "capacity"]),
+                    list(pool.capacity),
+                    f"{shape.instance_type} is sold only as spot capacity: use capacity: spot, or 8 GPUs per node",
+                )
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
     if len(set(pool.capacity)) != len(pool.capacity) or not pool.capacity:
@@ -221,10 +226,10 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
             list(pool.capacity),
             "list spot first: [spot, on-demand] means spot with on-demand fallback",
         )
-    yield from _sharing_rules(base, pool)
+    yield from _sharing_rules(base, pool, cloud)
 
 
-def _sharing_rules(base: list[int | str], pool: GpuPool) -> Iterator[Problem]:
+def _sharing_rules(base: list[int | str], pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
     s, where = pool.sharing, [*base, "sharing"]
     if s.mode == "time-slicing":
         if s.replicas is None or s.replicas < 2:
@@ -240,14 +245,16 @@ def _sharing_rules(base: list[int | str], pool: GpuPool) -> Iterator[Problem]:
             yield Problem(
                 key_path([*where, "mode"]), "mig", f"MIG needs a GPU that supports it: {allowed} (not {pool.gpu})"
             )
-        elif s.profile is None:
-            names = ", ".join(p.name for p in model.mig_profiles) if model else "a MIG profile"
-            yield Problem(key_path([*where, "profile"]), None, f"mig needs a profile; allowed for {pool.gpu}: {names}")
-        elif model is not None and model.mig_profile(s.profile) is None:
-            names = ", ".join(p.name for p in model.mig_profiles)
-            yield Problem(
-                key_path([*where, "profile"]), s.profile, f"not a MIG profile of {pool.gpu}; allowed: {names}"
-            )
+        elif model is not None:
+            # GKE creates only some of NVIDIA's profiles itself; elsewhere every profile of the exact model.
+            allowed = ", ".join(CATALOG.mig_profiles_on(cloud or "existing", pool.gpu))  # type: ignore[arg-type]
+            of = f"{pool.gpu} on gcp" if cloud == "gcp" else pool.gpu
+            if s.profile is None:
+                yield Problem(key_path([*where, "profile"]), None, f"mig needs a profile; allowed for {of}: {allowed}")
+            elif s.profile not in allowed.split(", "):
+                yield Problem(
+                    key_path([*where, "profile"]), s.profile, f"not a MIG profile of {of}; allowed: {allowed}"
+                )
     elif s.profile is not None:
         yield Problem(key_path([*where, "profile"]), s.profile, "only used with mode: mig")
 

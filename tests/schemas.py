@@ -26,23 +26,72 @@ from referencing import Registry, Resource
 # API groups served by kube-apiserver itself (union over the schemas bundled for 1.25-1.37).
 # Built-in-ness is decided by group, so a kind removed in some version is an error there,
 # never silently treated as a custom resource.
-BUILTIN_GROUPS = frozenset({"", "apps", "autoscaling", "batch", "extensions", "policy", *(
-    f"{group}.k8s.io" for group in [
-        "admission", "admissionregistration", "apiextensions", "apiregistration", "authentication",
-        "authorization", "certificates", "coordination", "discovery", "events",
-        "flowcontrol.apiserver", "imagepolicy", "internal.apiserver", "lifecycle", "networking",
-        "node", "rbac.authorization", "resource", "scheduling", "storage", "storagemigration"])})
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "autoscaling",
+        "batch",
+        "extensions",
+        "policy",
+        *(
+            f"{group}.k8s.io"
+            for group in [
+                "admission",
+                "admissionregistration",
+                "apiextensions",
+                "apiregistration",
+                "authentication",
+                "authorization",
+                "certificates",
+                "coordination",
+                "discovery",
+                "events",
+                "flowcontrol.apiserver",
+                "imagepolicy",
+                "internal.apiserver",
+                "lifecycle",
+                "networking",
+                "node",
+                "rbac.authorization",
+                "resource",
+                "scheduling",
+                "storage",
+                "storagemigration",
+            ]
+        ),
+    }
+)
 
 # Helm values whose keys are free-form or Kubernetes-typed: the chart's defaults show only an
 # example of their keys, so only the key itself is checked, not what is below it.
-FREE_FORM_KEYS = frozenset([
-    "nodeSelector", "annotations", "labels", "podAnnotations", "podLabels", "additionalLabels",
-    "additionalAnnotations", "commonLabels", "extraArgs", "extraEnv", "env", "resources",
-    "affinity", "tolerations", "securityContext", "podSecurityContext", "containerSecurityContext"])
+FREE_FORM_KEYS = frozenset(
+    [
+        "nodeSelector",
+        "annotations",
+        "labels",
+        "podAnnotations",
+        "podLabels",
+        "additionalLabels",
+        "additionalAnnotations",
+        "commonLabels",
+        "extraArgs",
+        "extraEnv",
+        "env",
+        "resources",
+        "affinity",
+        "tolerations",
+        "securityContext",
+        "podSecurityContext",
+        "containerSecurityContext",
+    ]
+)
 
 # The grammar of resource.Quantity (k8s.io/apimachinery/pkg/api/resource), as in kubebuilder CRDs.
-QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-                    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 _QUANTITY_DEF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _SCHEMA_ROOT = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 
@@ -60,11 +109,18 @@ _OBJECT_META_TYPES = {
     "integer": ["generation", "deletionGracePeriodSeconds"],
     "string|null": ["creationTimestamp", "deletionTimestamp"],
 }
-_CR_METADATA_VALIDATOR = Draft202012Validator({
-    "type": "object", "additionalProperties": False,
-    # additionalProperties applies only to the object-typed fields: labels and annotations.
-    "properties": {field: {"type": type_.split("|"), "additionalProperties": {"type": "string"}}
-                   for type_, fields in _OBJECT_META_TYPES.items() for field in fields}})
+_CR_METADATA_VALIDATOR = Draft202012Validator(
+    {
+        "type": "object",
+        "additionalProperties": False,
+        # additionalProperties applies only to the object-typed fields: labels and annotations.
+        "properties": {
+            field: {"type": type_.split("|"), "additionalProperties": {"type": "string"}}
+            for type_, fields in _OBJECT_META_TYPES.items()
+            for field in fields
+        },
+    }
+)
 
 
 class SchemaUnavailable(Exception):  # noqa: N818 - the name is the agreed API
@@ -85,8 +141,7 @@ def _split_api_version(obj: Mapping[str, Any]) -> tuple[str, str, str] | str:
     return group, version, kind
 
 
-def _format_errors(errors: Iterable[jsonschema.ValidationError], prefix: tuple[str, ...] = ()
-                   ) -> list[str]:
+def _format_errors(errors: Iterable[jsonschema.ValidationError], prefix: tuple[str, ...] = ()) -> list[str]:
     out = []
     for error in errors:
         path = ""
@@ -115,11 +170,13 @@ def _name_problem(name: Any, rule: str) -> str | None:
     if rule == "path-segment":
         bad = name in (".", "..") or "/" in name or "%" in name
         return "must not be '.' or '..' nor contain '/' or '%'" if bad else None
-    pattern, limit = {"label": (_DNS_LABEL, 63), "dns1035": (_DNS_1035, 63)}.get(
-        rule, (_DNS_SUBDOMAIN, 253))
+    pattern, limit = {"label": (_DNS_LABEL, 63), "dns1035": (_DNS_1035, 63)}.get(rule, (_DNS_SUBDOMAIN, 253))
     if len(name) > limit or not pattern.fullmatch(name):
-        return f"{name!r} is not a valid DNS-1123 {rule} (lowercase alphanumerics, '-'" + (
-            ", '.'" if rule == "subdomain" else "") + f", at most {limit} characters)"
+        return (
+            f"{name!r} is not a valid DNS-1123 {rule} (lowercase alphanumerics, '-'"
+            + (", '.'" if rule == "subdomain" else "")
+            + f", at most {limit} characters)"
+        )
     return None
 
 
@@ -140,28 +197,41 @@ def _metadata_errors(obj: Mapping[str, Any], name_rule: str) -> list[str]:
         errors.append(f"metadata.namespace: {problem}")
     for field in ("labels", "annotations"):
         items = meta.get(field)
-        for key, value in (items.items() if isinstance(items, Mapping) else ()):
+        for key, value in items.items() if isinstance(items, Mapping) else ():
             prefix, _, name = str(key).rpartition("/")
-            if (prefix and _name_problem(prefix, "subdomain")) or not name or len(name) > 63 \
-                    or not _QUALIFIED_NAME.fullmatch(name):
-                errors.append(f"metadata.{field}: key {key!r} is not a valid qualified name "
-                              "([DNS-subdomain/]name, name at most 63 characters)")
-            if field == "labels" and isinstance(value, str) and (
-                    len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value)):
-                errors.append(f"metadata.labels[{key!r}]: value {value!r} is not a valid label "
-                              "value (at most 63 alphanumerics, '-', '_', '.')")
+            if (
+                (prefix and _name_problem(prefix, "subdomain"))
+                or not name
+                or len(name) > 63
+                or not _QUALIFIED_NAME.fullmatch(name)
+            ):
+                errors.append(
+                    f"metadata.{field}: key {key!r} is not a valid qualified name "
+                    "([DNS-subdomain/]name, name at most 63 characters)"
+                )
+            if (
+                field == "labels"
+                and isinstance(value, str)
+                and (len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value))
+            ):
+                errors.append(
+                    f"metadata.labels[{key!r}]: value {value!r} is not a valid label "
+                    "value (at most 63 alphanumerics, '-', '_', '.')"
+                )
     return errors
 
 
 # ---------------------------------------------------------------- built-in kinds
+
 
 def _schema_dir(k8s_version: str) -> pathlib.Path:
     match = re.fullmatch(r"v?(\d+)\.(\d+)(\.\d+)?", k8s_version)
     path = _SCHEMA_ROOT / (f"v{match[1]}.{match[2]}.0-local-strict" if match else "-")
     if not path.is_dir():
         known = sorted(p.name for p in _SCHEMA_ROOT.glob("v*-local-strict"))
-        raise ValueError(f"kubernetes-validate has no schemas for Kubernetes {k8s_version!r}; "
-                         f"it has {', '.join(known)}")
+        raise ValueError(
+            f"kubernetes-validate has no schemas for Kubernetes {k8s_version!r}; it has {', '.join(known)}"
+        )
     return path
 
 
@@ -170,8 +240,7 @@ def _builtin_registry(schema_dir: pathlib.Path) -> Registry[Any]:
     definitions = json.loads((schema_dir / "_definitions.json").read_text())
     # The bundled Quantity accepts any string; use the API server's grammar (the pattern
     # applies to strings only, so numbers such as 1 still pass).
-    definitions["$defs"][_QUANTITY_DEF] = {"type": ["string", "number", "null"],
-                                           "pattern": QUANTITY_PATTERN}
+    definitions["$defs"][_QUANTITY_DEF] = {"type": ["string", "number", "null"], "pattern": QUANTITY_PATTERN}
     return Resource.from_contents(definitions) @ Registry()
 
 
@@ -198,15 +267,23 @@ def validate_builtin(obj: Mapping[str, Any], k8s_version: str) -> list[str]:
     group, version, kind = split
     validator = _builtin_validator(_schema_dir(k8s_version), group, version, kind)
     if validator is None:
-        return [(f"(root): Kubernetes {k8s_version} has no built-in kind {kind} in "
-                 f"{obj['apiVersion']} (unknown kind, or API version removed)")]
+        return [
+            (
+                f"(root): Kubernetes {k8s_version} has no built-in kind {kind} in "
+                f"{obj['apiVersion']} (unknown kind, or API version removed)"
+            )
+        ]
     # RBAC names are path segments (e.g. system:aggregate-to-edit), not DNS names.
-    rule = "path-segment" if group == "rbac.authorization.k8s.io" else {
-        ("", "Namespace"): "label", ("", "Service"): "dns1035"}.get((group, kind), "subdomain")
+    rule = (
+        "path-segment"
+        if group == "rbac.authorization.k8s.io"
+        else {("", "Namespace"): "label", ("", "Service"): "dns1035"}.get((group, kind), "subdomain")
+    )
     return _sorted(_format_errors(validator.iter_errors(obj)) + _metadata_errors(obj, rule))
 
 
 # ---------------------------------------------------------------- custom resources
+
 
 def openapi_to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     """Convert a CRD's OpenAPI v3 schema (with Kubernetes extensions) to strict JSON Schema."""
@@ -229,8 +306,12 @@ def openapi_to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
     if out.get("x-kubernetes-embedded-resource"):
-        out["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                             "metadata": {"type": "object"}, **out.get("properties", {})}
+        out["properties"] = {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            **out.get("properties", {}),
+        }
         out["required"] = sorted({*out.get("required", []), "apiVersion", "kind"})
     if "required" in out:  # the API server applies defaults before it validates
         props = out.get("properties", {})
@@ -239,14 +320,18 @@ def openapi_to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
         out["pattern"] = re.sub(r"^\^\(\?([ims]+)\)", r"(?\1)^", out["pattern"])
     if out.get("x-kubernetes-list-type") == "set":
         out["uniqueItems"] = True
-    if ("properties" in out and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False  # unknown fields are rejected (fieldValidation=Strict)
     return out
 
 
-def _list_map_keys(validator: Any, keys: list[str], instance: Any, schema: Mapping[str, Any]
-                   ) -> Iterator[jsonschema.ValidationError]:
+def _list_map_keys(
+    validator: Any, keys: list[str], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
     if schema.get("x-kubernetes-list-type") != "map" or not isinstance(instance, list):
         return
     item_props = schema.get("items", {}).get("properties", {})
@@ -258,20 +343,19 @@ def _list_map_keys(validator: Any, keys: list[str], instance: Any, schema: Mappi
         if key in seen:
             yield jsonschema.ValidationError(
                 f"items [{seen[key]}] and [{index}] have the same list-map key "
-                f"{dict(zip(keys, json.loads(key), strict=True))}")
+                f"{dict(zip(keys, json.loads(key), strict=True))}"
+            )
         seen.setdefault(key, index)
 
 
-_CRDValidator = jsonschema.validators.extend(
-    Draft202012Validator, {"x-kubernetes-list-map-keys": _list_map_keys})
+_CRDValidator = jsonschema.validators.extend(Draft202012Validator, {"x-kubernetes-list-map-keys": _list_map_keys})
 
 
 @functools.cache
 def _load_crds(path: pathlib.Path) -> tuple[dict[str, Any], ...]:
     with path.open("rb") as stream:
         docs = yaml.load_all(stream, Loader=yaml.CSafeLoader)
-        return tuple(d for d in docs if isinstance(d, dict)
-                     and d.get("kind") == "CustomResourceDefinition")
+        return tuple(d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition")
 
 
 def _mentions(text: str, key: str, value: str) -> bool:
@@ -281,37 +365,42 @@ def _mentions(text: str, key: str, value: str) -> bool:
 
 
 @functools.cache
-def _crd_validator(crd_dir: pathlib.Path, group: str, version: str, kind: str
-                   ) -> tuple[Any, str | None]:
-    matches = [(path, crd) for path in sorted(crd_dir.rglob("*.yaml"))
-               if _mentions(text := path.read_text(), "group", group)
-               and _mentions(text, "kind", kind)
-               for crd in _load_crds(path)
-               if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind]
+def _crd_validator(crd_dir: pathlib.Path, group: str, version: str, kind: str) -> tuple[Any, str | None]:
+    matches = [
+        (path, crd)
+        for path in sorted(crd_dir.rglob("*.yaml"))
+        if _mentions(text := path.read_text(), "group", group) and _mentions(text, "kind", kind)
+        for crd in _load_crds(path)
+        if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+    ]
     if not matches:
         return None, f"(root): no CRD for kind {kind} in group {group!r} under {crd_dir}"
     schemas = {}
     for path, crd in matches:
         versions = {v["name"]: v for v in crd["spec"]["versions"] if v.get("served")}
         if version not in versions:
-            return None, (f"apiVersion: {group}/{version} is not served by the {kind} CRD in "
-                          f"{path}; served: {', '.join(sorted(versions))}")
+            return None, (
+                f"apiVersion: {group}/{version} is not served by the {kind} CRD in "
+                f"{path}; served: {', '.join(sorted(versions))}"
+            )
         schemas[path] = versions[version].get("schema", {}).get("openAPIV3Schema", {})
     # The same CRD may be pinned twice (prometheus-operator and kube-prometheus-stack).
     if any(s != next(iter(schemas.values())) for s in schemas.values()):
-        return None, (f"(root): {len(schemas)} different {kind} CRDs under {crd_dir} "
-                      f"({', '.join(map(str, schemas))}); point the CRD directory at one")
+        return None, (
+            f"(root): {len(schemas)} different {kind} CRDs under {crd_dir} "
+            f"({', '.join(map(str, schemas))}); point the CRD directory at one"
+        )
     return _CRDValidator(openapi_to_json_schema(next(iter(schemas.values())))), None
 
 
-def validate_custom_resource(obj: Mapping[str, Any], crd_dir: pathlib.Path | None = None
-                             ) -> list[str]:
+def validate_custom_resource(obj: Mapping[str, Any], crd_dir: pathlib.Path | None = None) -> list[str]:
     """All errors of a custom resource against its pinned CRD (OpenAPI schema, not CEL)."""
     crd_dir = crd_dir or crd_schema_dir()
     if crd_dir is None or not crd_dir.is_dir():
         raise SchemaUnavailable(
             f"no CRD directory ({crd_dir}): set CRD_SCHEMA_DIR to the directory of pinned "
-            "upstream CRDs, e.g. CRD_SCHEMA_DIR=../shared/reference/crds")
+            "upstream CRDs, e.g. CRD_SCHEMA_DIR=../shared/reference/crds"
+        )
     split = _split_api_version(obj)
     if isinstance(split, str):
         return [split]
@@ -320,13 +409,11 @@ def validate_custom_resource(obj: Mapping[str, Any], crd_dir: pathlib.Path | Non
     if validator is None:
         return [str(problem)]
     errors = _format_errors(validator.iter_errors(obj))
-    errors += _format_errors(_CR_METADATA_VALIDATOR.iter_errors(obj.get("metadata", {})),
-                             ("metadata",))
+    errors += _format_errors(_CR_METADATA_VALIDATOR.iter_errors(obj.get("metadata", {})), ("metadata",))
     return _sorted(errors + _metadata_errors(obj, "subdomain"))
 
 
-def validate_object(obj: Mapping[str, Any], k8s_version: str,
-                    crd_dir: pathlib.Path | None = None) -> list[str]:
+def validate_object(obj: Mapping[str, Any], k8s_version: str, crd_dir: pathlib.Path | None = None) -> list[str]:
     """Validate a built-in object (decided by API group) or else a custom resource."""
     split = _split_api_version(obj)
     if isinstance(split, str):
@@ -338,12 +425,15 @@ def validate_object(obj: Mapping[str, Any], k8s_version: str,
 
 # ---------------------------------------------------------------- Helm values
 
+
 def chart_values_file(chart: str, version: str, reference_dir: pathlib.Path) -> pathlib.Path:
     """``reference_dir/chart-values/<chart>-<version>/values.yaml``; it must exist."""
     path = reference_dir / "chart-values" / f"{chart}-{version}" / "values.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"no default values for chart {chart} {version}: {path} is "
-                                "missing (is the chart pinned in the reference VERSIONS.md?)")
+        raise FileNotFoundError(
+            f"no default values for chart {chart} {version}: {path} is "
+            "missing (is the chart pinned in the reference VERSIONS.md?)"
+        )
     return path
 
 
@@ -353,8 +443,9 @@ def _chart_defaults(path: pathlib.Path) -> Any:
         return yaml.load(stream, Loader=yaml.CSafeLoader)
 
 
-def unknown_helm_value_paths(values: Mapping[str, Any], chart_values_file: pathlib.Path, *,
-                             free_form_keys: Collection[str] = FREE_FORM_KEYS) -> list[str]:
+def unknown_helm_value_paths(
+    values: Mapping[str, Any], chart_values_file: pathlib.Path, *, free_form_keys: Collection[str] = FREE_FORM_KEYS
+) -> list[str]:
     """Dotted key paths in ``values`` that the chart's default values.yaml does not have.
 
     A path is accepted below a key whose default is ``{}``, null or not a map (a list or scalar),
@@ -367,8 +458,12 @@ def unknown_helm_value_paths(values: Mapping[str, Any], chart_values_file: pathl
             path = f"{prefix}{key}"
             if key not in defaults:
                 unknown.append(path)
-            elif (isinstance(defaults[key], Mapping) and defaults[key] and key not in free_form_keys
-                  and isinstance(value, Mapping)):
+            elif (
+                isinstance(defaults[key], Mapping)
+                and defaults[key]
+                and key not in free_form_keys
+                and isinstance(value, Mapping)
+            ):
                 walk(value, defaults[key], f"{path}.")
 
     defaults = _chart_defaults(chart_values_file.resolve())

@@ -22,8 +22,11 @@ def test_aws_h100_is_p5_4xlarge_or_48xlarge() -> None:
 
 @pytest.mark.parametrize(
     ("gpu", "family", "accelerator"),
-    [("a100-40gb", "a2-highgpu", "nvidia-tesla-a100"), ("a100-80gb", "a2-ultragpu", "nvidia-a100-80gb"),
-     ("h100-80gb", "a3-highgpu", "nvidia-h100-80gb")],
+    [
+        ("a100-40gb", "a2-highgpu", "nvidia-tesla-a100"),
+        ("a100-80gb", "a2-ultragpu", "nvidia-a100-80gb"),
+        ("h100-80gb", "a3-highgpu", "nvidia-h100-80gb"),
+    ],
 )
 def test_gcp_a2_a3_machine_types_in_1_2_4_8(gpu: str, family: str, accelerator: str) -> None:
     assert CATALOG.gpu_counts("gcp", gpu) == [1, 2, 4, 8]

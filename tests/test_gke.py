@@ -32,7 +32,7 @@ from components.cluster.gke import (
     system_pool_args,
 )
 from components.cluster.handle import ResolvedGpuPool, resolve_gpu_pools
-from components.config import PlatformConfig, load_platform_config
+from components.config import ConfigError, PlatformConfig, load_platform_config
 
 SA = "ml-nodes@proj.iam.gserviceaccount.com"
 TRAIN = {
@@ -123,9 +123,9 @@ def test_mig_partition_size() -> None:
     assert "gpu_sharing_config" not in accel
 
 
-def test_mig_profile_gke_does_not_offer_is_rejected() -> None:
-    # 1g.10gb exists on an A100-40GB (NVIDIA table, accepted by the config) but GKE cannot partition into it.
-    with pytest.raises(ValueError, match=r"GKE does not partition nvidia-tesla-a100 into 1g\.10gb"):
+def test_mig_profile_gke_does_not_offer_is_rejected_by_the_config() -> None:
+    # 1g.10gb exists on an A100-40GB (NVIDIA's table) but GKE cannot partition into it: a config error.
+    with pytest.raises(ConfigError, match=r"not a MIG profile of a100-40gb on gcp; allowed: 1g\.5gb, 2g\.10gb"):
         pool_args({**TRAIN, "sharing": {"mode": "mig", "profile": "1g.10gb"}})
 
 
@@ -144,6 +144,7 @@ def test_spot_first_with_on_demand_fallback() -> None:
     assert on_demand["autoscaling"]["total_min_node_count"] == 0
     assert spot["autoscaling"]["total_max_node_count"] == on_demand["autoscaling"]["total_max_node_count"] == 6
     assert "min_node_count" not in spot["autoscaling"]  # per-zone counts would multiply by the zone count
+    assert spot["autoscaling"]["location_policy"] == "ANY"
 
 
 def test_labels_and_no_gpu_taint() -> None:
@@ -221,7 +222,8 @@ def test_cluster_dev_and_options() -> None:
     config = make_config(
         [],
         env="dev",
-        gcp={"releaseChannel": "RAPID", "masterAuthorizedCidrs": ["10.1.0.0/16"]},
+        gcp={"releaseChannel": "RAPID"},
+        publicAccessCidrs=["10.1.0.0/16"],
         vpc={"existing": {"network": "shared", "subnetwork": "gke", "podsRangeName": "p", "servicesRangeName": "s"}},
     )
     args = cluster_args(config, "shared", "gke", SA)
@@ -253,6 +255,9 @@ def test_labels_and_account_id() -> None:
     assert labels["managed-by"] == "ml-platform" and labels["ml-platform-environment"] == "prod"
     account_id = node_sa_account_id("a" * 23 + "-" + "b" * 16)
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account_id) and "--" not in account_id
+    # Two long names with the same prefix must not collide.
+    assert node_sa_account_id("a" * 30 + "x") != node_sa_account_id("a" * 30 + "y")
+    assert node_sa_account_id("ml-gke") == "ml-gke-nodes"
 
 
 def test_kubeconfig_uses_gke_auth_plugin() -> None:
@@ -295,8 +300,8 @@ def sdk_key_problems(value: dict[str, Any], args_cls: type, inputs: ModuleType, 
 
 
 def all_builder_outputs() -> list[tuple[dict[str, Any], type, ModuleType]]:
-    gcp = {"zones": ["us-central1-a"], "masterAuthorizedCidrs": ["10.1.0.0/16"]}
-    config = make_config([TRAIN, SERVE, DEV, MIG], gcp=gcp)
+    gcp = {"zones": ["us-central1-a"]}
+    config = make_config([TRAIN, SERVE, DEV, MIG], gcp=gcp, publicAccessCidrs=["10.1.0.0/16"])
     outputs: list[tuple[dict[str, Any], type, ModuleType]] = [
         (cluster_args(config, "net", "sub", SA), gcp_container.ClusterArgs, container_inputs),
         (system_pool_args(config.cluster, SA), gcp_container.NodePoolArgs, container_inputs),

@@ -16,7 +16,11 @@ from tools.offline import PROJECT_DIR
 def run_plan(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(PROJECT_DIR / "tools" / "plan.py"), *args],
-        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=120,
+        check=False,
     )
 
 

@@ -53,7 +53,8 @@ def test_kubernetes_objects_use_the_cluster_provider_and_kubeconfigs_are_secret(
 
 def test_existing_cluster_kubeconfig_content_is_secret(tmp_path: Path) -> None:
     plan = plan_variant(
-        tmp_path, "local",
+        tmp_path,
+        "local",
         lambda c: c["ml-platform:cluster"].update(existing={"kubeconfig": "apiVersion: v1\nkind: Config\n"}),
     )
     provider = only(plan, "pulumi:providers:kubernetes")
@@ -181,7 +182,11 @@ def test_existing_vpc_creates_no_network(tmp_path: Path) -> None:
 def test_access_entries_are_named_by_principal_and_scoped(tmp_path: Path) -> None:
     entries = [
         {"principalArn": "arn:aws:iam::111122223333:role/PlatformAdmins", "access": "cluster-admin"},
-        {"principalArn": "arn:aws:iam::111122223333:role/ResearchViewers", "access": "view", "namespaces": ["research"]},
+        {
+            "principalArn": "arn:aws:iam::111122223333:role/ResearchViewers",
+            "access": "view",
+            "namespaces": ["research"],
+        },
     ]
     plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
     associations = {r.name: r.inputs for r in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")}
@@ -235,12 +240,16 @@ def dev_with_cluster_autoscaler(tmp_path_factory: pytest.TempPathFactory) -> Pla
     )
 
 
-def test_cluster_autoscaler_gets_a_gpu_node_group_per_pool_and_capacity(dev_with_cluster_autoscaler: PlanResult) -> None:
+def test_cluster_autoscaler_gets_a_gpu_node_group_per_pool_and_capacity(
+    dev_with_cluster_autoscaler: PlanResult,
+) -> None:
     groups = {g.name: g.inputs for g in dev_with_cluster_autoscaler.of_type(NODE_GROUP)}
     assert set(groups) == {
         "ml-dev-system",
-        "ml-dev-notebooks-spot", "ml-dev-notebooks-on-demand",
-        "ml-dev-train-a100-spot", "ml-dev-train-a100-on-demand",
+        "ml-dev-notebooks-spot",
+        "ml-dev-notebooks-on-demand",
+        "ml-dev-train-a100-spot",
+        "ml-dev-train-a100-on-demand",
     }
     spot, fallback = groups["ml-dev-train-a100-spot"], groups["ml-dev-train-a100-on-demand"]
     assert spot["capacityType"] == "SPOT" and fallback["capacityType"] == "ON_DEMAND"

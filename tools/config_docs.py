@@ -14,8 +14,8 @@ from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.catalog import CATALOG, GPU_MODELS  # noqa: E402
-from components.config import NAMESPACE, PlatformConfig  # noqa: E402
+from components.catalog import CATALOG, GPU_MODELS
+from components.config import NAMESPACE, PlatformConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

@@ -7,6 +7,7 @@ Nested inputs are plain snake_case dicts: pulumi-gcp maps them onto its `*Args` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -35,13 +36,6 @@ SERVICES_RANGE = "services"
 # pd-balanced is offered on every GPU machine series of the catalogue (a2, a3, g2, n1); pd-standard is not on
 # a3/g2. Datasets and checkpoints live on other storage, so the boot disk only needs fast image pulls.
 DISK_TYPE = "pd-balanced"
-# MIG partition sizes GKE accepts per accelerator (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi).
-# The NVIDIA profile list in the catalogue is wider (4g.*, +me, 1g.10gb on A100-40GB): GKE rejects those.
-GKE_MIG_PARTITIONS: dict[str, tuple[str, ...]] = {
-    "nvidia-tesla-a100": ("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
-    "nvidia-a100-80gb": ("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
-    "nvidia-h100-80gb": ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
-}
 _LABEL_BAD = re.compile(r"[^a-z0-9_-]")
 
 
@@ -70,8 +64,12 @@ def gcp_labels(config: PlatformConfig) -> dict[str, str]:
 
 
 def node_sa_account_id(cluster_name: str) -> str:
-    # Service account ids are 6-30 characters; cluster names may be 40.
-    return f"{cluster_name[:24].rstrip('-')}-nodes"
+    """Service account ids are 6-30 characters; cluster names may be 40. Long names keep a hash of the
+    whole name, so two clusters that share a 24-character prefix still get distinct accounts."""
+    if len(cluster_name) <= 24:
+        return f"{cluster_name}-nodes"
+    digest = hashlib.sha256(cluster_name.encode()).hexdigest()[:5]
+    return f"{cluster_name[:18].rstrip('-')}-{digest}-nodes"
 
 
 def existing_network(cluster: ClusterConfig) -> tuple[str, str, str, str] | None:
@@ -83,12 +81,6 @@ def existing_network(cluster: ClusterConfig) -> tuple[str, str, str, str] | None
         # config_rules requires all four; never fall back to creating a network behind the user's back.
         raise ValueError(f"cluster {cluster.name}: vpc.existing needs network, subnetwork and both range names")
     return ex.network, ex.subnetwork, ex.pods_range_name, ex.services_range_name
-
-
-def range_names(cluster: ClusterConfig) -> tuple[str, str]:
-    """(pods, services) secondary range names: the existing network's, or the ones we create."""
-    existing = existing_network(cluster)
-    return (existing[2], existing[3]) if existing else (PODS_RANGE, SERVICES_RANGE)
 
 
 def subnetwork_args(cluster: ClusterConfig) -> dict[str, Any]:
@@ -132,7 +124,8 @@ def cluster_args(
 ) -> dict[str, Any]:
     c = config.cluster
     g = gcp_settings(c)
-    pods, services = range_names(c)
+    existing = existing_network(c)
+    pods, services = existing[2:] if existing else (PODS_RANGE, SERVICES_RANGE)
     args: dict[str, Any] = {
         "name": c.name,
         "location": c.region,  # a region: the control plane is replicated across its zones
@@ -163,11 +156,11 @@ def cluster_args(
         "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
         "monitoring_config": {"enable_components": ["SYSTEM_COMPONENTS"]},
     }
-    if g.master_authorized_cidrs:
+    # The same key as EKS public access CIDRs; 0.0.0.0/0 needs no authorized-networks block.
+    if c.public_access_cidrs and "0.0.0.0/0" not in c.public_access_cidrs:
         args["master_authorized_networks_config"] = {
             "cidr_blocks": [
-                {"cidr_block": cidr, "display_name": f"authorized-{i}"}
-                for i, cidr in enumerate(g.master_authorized_cidrs)
+                {"cidr_block": cidr, "display_name": f"authorized-{i}"} for i, cidr in enumerate(c.public_access_cidrs)
             ],
         }
     return args
@@ -202,12 +195,7 @@ def guest_accelerator(pool: ResolvedGpuPool) -> dict[str, Any]:
         "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
     }
     if sharing.mode == "mig" and sharing.profile:
-        allowed = GKE_MIG_PARTITIONS.get(shape.accelerator_type or "", ())
-        if sharing.profile not in allowed:
-            raise ValueError(
-                f"gpuPools {pool.name}: GKE does not partition {shape.accelerator_type} into {sharing.profile}; "
-                f"allowed: {', '.join(allowed) or 'none'}"
-            )
+        # config_rules admits only the partition sizes GKE creates (catalog.GKE_MIG_PARTITIONS).
         accel["gpu_partition_size"] = sharing.profile
     elif sharing.mode == "time-slicing" and sharing.replicas:
         sharing_config = {"gpu_sharing_strategy": "TIME_SHARING", "max_shared_clients_per_gpu": sharing.replicas}
@@ -266,17 +254,15 @@ def gke_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
         "provideClusterInfo": True,
     }
     server = {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": cluster_name,
-            "clusters": [{"name": cluster_name, "cluster": server}],
-            "users": [{"name": cluster_name, "user": {"exec": exec_plugin}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        },
-        indent=2,
-    )
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": cluster_name,
+        "clusters": [{"name": cluster_name, "cluster": server}],
+        "users": [{"name": cluster_name, "user": {"exec": exec_plugin}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+    }
+    return json.dumps(kubeconfig, indent=2)
 
 
 # ---------------------------------------------------------------- the component
@@ -291,9 +277,6 @@ class GkeCluster(pulumi.ComponentResource):
         g = gcp_settings(c)
         cname = c.name
         gpu_pools = resolve_gpu_pools(config)
-        # Check every pool (e.g. MIG partitions GKE rejects) before registering anything.
-        for pool in gpu_pools:
-            guest_accelerator(pool)
 
         self.gcp_provider = gcp.Provider(
             f"{name}-gcp",
