@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,6 +19,7 @@ from components.catalog import CATALOG, CLOUDS, GPU_MODELS
 from components.config import (
     DEFAULT_AUTOSCALER,
     SUPPORTED_KUBERNETES_VERSIONS,
+    Autoscaler,
     ClusterConfig,
     GpuPool,
     PlatformConfig,
@@ -294,7 +295,8 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     if parsed.cloud is not None:
         autoscaler = parsed.autoscaler or DEFAULT_AUTOSCALER[parsed.cloud]
         allowed = AUTOSCALERS_BY_CLOUD[parsed.cloud]
-        if autoscaler not in allowed:
+        # A value outside the enum was already reported by the schema; report only cloud mismatches here.
+        if autoscaler in get_args(Autoscaler) and autoscaler not in allowed:
             why = " (Karpenter runs only on AWS)" if autoscaler == "karpenter" else ""
             problems.append(
                 Problem(key_path(["autoscaler"]), autoscaler, f"allowed on {parsed.cloud}: {', '.join(allowed)}{why}")

@@ -372,3 +372,10 @@ def test_generated_configuration_docs_are_current() -> None:
     from tools.config_docs import DOC, render
 
     assert DOC.read_text() == render(), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_each_problem_is_reported_once() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    document["ml-platform:autoscaler"] = "kerpenter"
+    found = problems(document)
+    assert len(found) == 1 and found[0].startswith("ml-platform:autoscaler: got \"kerpenter\"")
