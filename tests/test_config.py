@@ -378,4 +378,4 @@ def test_each_problem_is_reported_once() -> None:
     document = copy.deepcopy(BASE["aws"])
     document["ml-platform:autoscaler"] = "kerpenter"
     found = problems(document)
-    assert len(found) == 1 and found[0].startswith("ml-platform:autoscaler: got \"kerpenter\"")
+    assert len(found) == 1 and found[0].startswith('ml-platform:autoscaler: got "kerpenter"')

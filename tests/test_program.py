@@ -296,3 +296,23 @@ def test_bad_stack_registers_nothing_and_names_every_key(tmp_path: Path) -> None
     for path in ("gpuPools[1].maxNodes", "gpuPools[0].sharing.replicas", "cluster.kubernetesVersion"):
         assert f"ml-platform:{path}:" in plan.error
     assert "Traceback" not in plan.error
+
+
+@pytest.mark.parametrize(("stack", "command"), [("dev", "aws"), ("gke", "gke-gcloud-auth-plugin")])
+def test_cloud_kubeconfigs_authenticate_with_exec_plugins_not_tokens(stack: str, command: str) -> None:
+    provider = only(plan_of(stack), "pulumi:providers:kubernetes")
+    kubeconfig = json.loads(rpc.unwrap_rpc_secret(provider.inputs["kubeconfig"]))
+    user = kubeconfig["users"][0]["user"]
+    assert set(user) == {"exec"} and user["exec"]["command"] == command
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+    if stack == "dev":
+        assert user["exec"]["args"] == [
+            "eks",
+            "get-token",
+            "--cluster-name",
+            "ml-dev",
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ]

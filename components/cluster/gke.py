@@ -8,7 +8,6 @@ Nested inputs are plain snake_case dicts: pulumi-gcp maps them onto its `*Args` 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.cluster.handle import ClusterHandle, GcpClusterInfo, ResolvedGpuPool, resolve_gpu_pools
+from components.cluster.kubeconfig import gke_kubeconfig
 from components.config import CapacityType, ClusterConfig, GcpSettings, PlatformConfig
 from components.labels import LABEL_ROLE
 
@@ -242,27 +242,6 @@ def node_pool_args(
     if g.zones:
         args["node_locations"] = list(g.zones)
     return args
-
-
-def gke_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
-    """A kubeconfig (JSON, which is YAML) that gets short-lived tokens from gke-gcloud-auth-plugin."""
-    exec_plugin = {
-        "apiVersion": "client.authentication.k8s.io/v1beta1",
-        "command": "gke-gcloud-auth-plugin",
-        "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by following "
-        "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
-        "provideClusterInfo": True,
-    }
-    server = {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": cluster_name,
-        "clusters": [{"name": cluster_name, "cluster": server}],
-        "users": [{"name": cluster_name, "user": {"exec": exec_plugin}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-    }
-    return json.dumps(kubeconfig, indent=2)
 
 
 # ---------------------------------------------------------------- the component

@@ -33,3 +33,22 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) 
             }
         },
     )
+
+
+def gke_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
+    """Short-lived tokens from gke-gcloud-auth-plugin, as `gcloud container clusters get-credentials` sets up."""
+    return _kubeconfig(
+        cluster_name,
+        f"https://{endpoint}",
+        ca_data,
+        {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "gke-gcloud-auth-plugin",
+                "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by following "
+                "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
+                "provideClusterInfo": True,
+                "interactiveMode": "Never",
+            }
+        },
+    )
