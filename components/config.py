@@ -44,7 +44,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
         validate_default=True,
     )
 

@@ -252,6 +252,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "gpuPools[0].capacity",
         "a3-highgpu-1g is sold only as spot",
     ),
+    "snake_case key": ("aws", lambda d: pool(d, min_nodes=1), "gpuPools[0].min_nodes", "minNodes"),
     "bad environment": (
         "aws",
         lambda d: d.update({"ml-platform:environment": "qa"}),
