@@ -30,8 +30,9 @@ class MigProfile:
 
     @property
     def resource_name(self) -> str:
-        # Under the MIG "mixed" strategy each profile is its own extended resource.
-        return f"{MIG_RESOURCE_PREFIX}{self.name}"
+        # Under the MIG "mixed" strategy each profile is its own extended resource; the device plugin spells
+        # the media-extension profiles "1g.10gb+me" as "mig-1g.10gb.me" ('+' is not valid in a resource name).
+        return f"{MIG_RESOURCE_PREFIX}{self.name.replace('+', '.')}"
 
 
 @dataclass(frozen=True)

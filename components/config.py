@@ -104,6 +104,10 @@ class AwsSettings(_Model):
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD", description="EKS upgrade policy; EXTENDED support costs extra per cluster hour."
     )
+    addon_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pin managed add-on versions ({vpc-cni: <version>}); unpinned ones take EKS's default.",
+    )
     bootstrap_creator_admin: bool = Field(
         True, description="Give the identity that runs `pulumi up` cluster-admin (needed to install charts)."
     )
@@ -182,6 +186,10 @@ class GpuPool(_Model):
     disk_gib: int = Field(
         200, ge=50, le=16384, alias="diskGiB", description="Root volume size (container images are large)."
     )
+    zones: list[str] = Field(
+        default_factory=list,
+        description="gcp: zones for this pool's nodes (GPU models are zonal); default cluster.gcp.zones.",
+    )
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -212,7 +220,8 @@ class PlatformConfig(_Model):
     cluster: ClusterConfig = Field(description="The cluster to create (aws, gcp) or use (existing).")
     gpu_pools: list[GpuPool] = Field(default_factory=list, description="GPU node pools; each scales min..max.")
     autoscaler: Autoscaler | None = Field(
-        None, description="karpenter (aws, default) or cluster-autoscaler; gcp uses GKE's autoscaler."
+        None,
+        description="aws: karpenter (default) or cluster-autoscaler; gcp: cluster-autoscaler (GKE's); existing: none.",
     )
     teams: list[Team] = Field(default_factory=list, description="Per-team namespaces with GPU quotas.")
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="Policy pack and admission.")

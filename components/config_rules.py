@@ -32,6 +32,8 @@ AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 M = TypeVar("M", bound=BaseModel)
 RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "ml-platform-system"}
+# The managed add-ons components/cluster/eks.py installs (kept here so config checks need no pulumi_aws).
+EKS_MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 AUTOSCALERS_BY_CLOUD = {
     "aws": ("karpenter", "cluster-autoscaler"),
     "gcp": ("cluster-autoscaler",),
@@ -88,6 +90,17 @@ def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
     )
 
 
+PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+
+
+def is_private_cidr(cidr: str) -> bool:
+    """RFC 1918 (and shared 100.64/10) space: what a private control-plane endpoint can be reached from."""
+    network = ipaddress.ip_network(cidr)
+    return isinstance(network, ipaddress.IPv4Network) and any(network.subnet_of(r) for r in PRIVATE_RANGES)
+
+
 def _cidr_problem(path: str, value: str) -> Problem | None:
     try:
         ipaddress.ip_network(value, strict=True)
@@ -128,6 +141,16 @@ def _cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
                 ex.kubeconfig_path,
                 "set kubeconfig or kubeconfigPath, not both",
             )
+    if c.aws is not None:
+        for addon in c.aws.addon_versions:
+            if addon not in EKS_MANAGED_ADDONS:
+                where = key_path([p, "aws", "addonVersions", addon])
+                yield Problem(where, addon, "allowed add-ons: " + ", ".join(EKS_MANAGED_ADDONS))
+        principals = Counter(e.principal_arn for e in c.aws.access_entries)
+        for i, entry in enumerate(c.aws.access_entries):
+            if principals[entry.principal_arn] > 1:
+                where = key_path([p, "aws", "accessEntries", i, "principalArn"])
+                yield Problem(where, entry.principal_arn, "each principal once (one access entry per principal)")
     if c.system_nodes.min_nodes > c.system_nodes.max_nodes:
         yield Problem(
             key_path([p, "systemNodes", "maxNodes"]),
@@ -138,6 +161,15 @@ def _cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
     for i, cidr in enumerate(c.public_access_cidrs):
         if (problem := _cidr_problem(key_path([p, "publicAccessCidrs", i]), cidr)) is not None:
             yield problem
+    if c.cloud == "gcp" and c.endpoint_access == "private" and "public_access_cidrs" in c.model_fields_set:
+        for i, cidr in enumerate(c.public_access_cidrs):
+            try:
+                public = not is_private_cidr(cidr)
+            except ValueError:
+                continue  # reported as a bad CIDR
+            if public:
+                where = key_path([p, "publicAccessCidrs", i])
+                yield Problem(where, cidr, "a private GKE endpoint is reachable only from private ranges (10/8, ...)")
     if c.gcp is not None:
         for i, zone in enumerate(c.gcp.zones):
             if c.region and not zone.startswith(c.region + "-"):
@@ -193,7 +225,7 @@ def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
         yield Problem(key_path([*where, name]), value, f"not used on {c.cloud}")
 
 
-def _pool_rules(i: int, pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
+def _pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) -> Iterator[Problem]:
     base: list[int | str] = ["gpuPools", i]
     model = GPU_MODELS.get(pool.gpu)
     if model is None:
@@ -217,6 +249,13 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
                     list(pool.capacity),
                     f"{shape.instance_type} is sold only as spot capacity: use capacity: spot, or 8 GPUs per node",
                 )
+    for j, zone in enumerate(pool.zones):
+        if cloud != "gcp":
+            yield Problem(
+                key_path([*base, "zones", j]), zone, "only used on gcp (EKS spreads nodes over the VPC's AZs)"
+            )
+        elif region and not zone.startswith(region + "-"):
+            yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
     if len(set(pool.capacity)) != len(pool.capacity) or not pool.capacity:
@@ -273,7 +312,8 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     if parsed.cluster is not None:
         problems += _cluster_rules(parsed.cluster)
     for i, pool in parsed.pools:
-        problems += _pool_rules(i, pool, parsed.cloud)
+        region = parsed.cluster.region if parsed.cluster else None
+        problems += _pool_rules(i, pool, parsed.cloud, region)
     problems += _duplicates("gpuPools", [(i, p.name) for i, p in parsed.pools])
     problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
     raw_pools = sections.get("gpuPools")

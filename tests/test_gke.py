@@ -215,6 +215,23 @@ def test_cluster_prod() -> None:
     assert args["logging_config"]["enable_components"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
     assert args["monitoring_config"]["enable_components"] == ["SYSTEM_COMPONENTS"]
     assert "cluster_autoscaling" not in args  # owned by the autoscaling layer
+    # A private endpoint requires authorized networks; the cluster's own network reaches it.
+    assert args["master_authorized_networks_config"] == {
+        "cidr_blocks": [{"cidr_block": "10.0.0.0/16", "display_name": "authorized-0"}],
+    }
+
+
+def test_private_endpoint_admits_only_private_ranges() -> None:
+    config = make_config([], publicAccessCidrs=["10.8.0.0/16"])
+    blocks = cluster_args(config, "net", "sub", SA)["master_authorized_networks_config"]["cidr_blocks"]
+    assert [b["cidr_block"] for b in blocks] == ["10.0.0.0/16", "10.8.0.0/16"]
+    with pytest.raises(ConfigError, match=r"publicAccessCidrs\[0\]: got \"203.0.113.0/24\"; a private GKE endpoint"):
+        make_config([], publicAccessCidrs=["203.0.113.0/24"])
+
+
+def test_public_endpoint_open_to_all_needs_no_authorized_networks() -> None:
+    args = cluster_args(make_config([], env="dev"), "net", "sub", SA)
+    assert args["private_cluster_config"]["enable_private_endpoint"] is False
     assert "master_authorized_networks_config" not in args
 
 

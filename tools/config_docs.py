@@ -5,6 +5,7 @@ The docs cannot drift from the code: `make docs` rewrites the file and a test fa
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -14,7 +15,7 @@ from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.catalog import CATALOG, GPU_MODELS
+from components.catalog import CATALOG, GKE_MIG_PARTITIONS, GPU_MODELS
 from components.config import NAMESPACE, PlatformConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -47,12 +48,13 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-        return "" if isinstance(value, BaseModel) else f"`{value}`"
-    if field.default is PydanticUndefined:
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is PydanticUndefined:
         return "**required**"
-    return "" if field.default is None else f"`{field.default}`"
+    if value is None or isinstance(value, BaseModel):
+        return ""
+    # As a stack file would spell it: JSON/YAML flow style, not Python reprs.
+    return f"`{json.dumps(list(value) if isinstance(value, tuple) else value)}`"
 
 
 def _rows(model: type[BaseModel], prefix: str) -> list[str]:
@@ -90,22 +92,26 @@ def render() -> str:
         "`gpu` x `gpusPerNode` must exist on the cluster's cloud. On `existing` clusters any catalogued GPU with"
         " 1, 2, 4, 8 or 16 GPUs per node is accepted.",
         "",
-        "| cloud | gpu | GPUs/node | instance / machine type | GCP accelerator |",
-        "|---|---|---|---|---|",
+        "| cloud | gpu | GPUs/node | instance / machine type | GCP accelerator | note |",
+        "|---|---|---|---|---|---|",
     ]
     for s in sorted(CATALOG.shapes, key=lambda s: (s.cloud, s.gpu, s.gpus_per_node)):
         types = ", ".join(s.instance_types)
-        lines.append(f"| {s.cloud} | {s.gpu} | {s.gpus_per_node} | {types} | {s.accelerator_type or ''} |")
+        note = "spot only" if s.spot_only else ""
+        lines.append(f"| {s.cloud} | {s.gpu} | {s.gpus_per_node} | {types} | {s.accelerator_type or ''} | {note} |")
     lines += [
         "",
         "## MIG profiles (`sharing.mode: mig`)",
         "",
-        "| gpu | profile | per GPU | resource name |",
-        "|---|---|---|---|",
+        "GKE partitions GPUs itself (`gpu_partition_size`) and offers only some of NVIDIA's profiles.",
+        "",
+        "| gpu | profile | per GPU | resource name | on GKE |",
+        "|---|---|---|---|---|",
     ]
     for model in GPU_MODELS.values():
         for p in model.mig_profiles:
-            lines.append(f"| {model.key} | {p.name} | {p.per_gpu} | `{p.resource_name}` |")
+            gke = "yes" if p.name in GKE_MIG_PARTITIONS.get(model.key, ()) else "no"
+            lines.append(f"| {model.key} | {p.name} | {p.per_gpu} | `{p.resource_name}` | {gke} |")
     return "\n".join(lines) + "\n"
 
 

@@ -36,6 +36,7 @@ class Registration:
     provider: str
     custom: bool
     protect: bool
+    ignore_changes: list[str]
     dependencies: list[str]
     inputs: dict[str, Any]  # secrets still wrapped (see rpc.is_rpc_secret)
 
@@ -47,15 +48,18 @@ class Registration:
             "parent": self.parent,
             "provider": self.provider,
             "protect": self.protect,
+            "ignoreChanges": self.ignore_changes,
             "dependencies": self.dependencies,
             "inputs": redact(self.inputs),
         }
 
 
 def redact(value: Any) -> Any:
-    """Secrets never reach the plan files."""
+    """Secrets never reach the plan files; numbers read as declared (the wire format makes 8 into 8.0)."""
     if rpc.is_rpc_secret(value):
         return SECRET_PLACEHOLDER
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, Mapping):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -81,6 +85,9 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
+        if any(r.urn == response.urn for r in self.registrations):
+            # The real engine rejects two resources with one URN; so must the offline plan.
+            raise ValueError(f"duplicate resource URN {response.urn}")
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -91,6 +98,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     provider=request.provider,
                     custom=bool(request.custom),
                     protect=bool(request.protect) if request.HasField("protect") else False,
+                    ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
                     inputs=rpc.deserialize_properties(request.object),
                 )
@@ -129,6 +137,7 @@ class PlanMocks(mocks.Mocks):
     def __init__(self, region: str | None, partition: str = "aws") -> None:
         self.region = region or "<region>"
         self.partition = partition
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ.startswith("pulumi:providers:"):
@@ -139,6 +148,7 @@ class PlanMocks(mocks.Mocks):
     # The monitor accepts a plain dict (no check failures); the SDK's annotation says only tuple.
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         a = args.args
+        self.invokes.append((args.token, dict(a)))
         match args.token:
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
                 zones = [f"{self.region}{s}" for s in "abc"]
@@ -221,6 +231,7 @@ class PlanResult:
     stack: StackFile
     registrations: list[Registration]
     error: str | None = None
+    invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -257,4 +268,4 @@ def run_stack(stack_file: StackFile, program: Path | None = None, partition: str
         _sync_await(run_pulumi_func(lambda: _run_program(program)))
     except RunError as exc:
         error = str(exc)
-    return PlanResult(stack_file, monitor.registrations, error)
+    return PlanResult(stack_file, monitor.registrations, error, plan_mocks.invokes)

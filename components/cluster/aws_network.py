@@ -34,9 +34,8 @@ def plan_subnets(cluster_name: str, vpc_cidr: str, azs: list[str]) -> list[Subne
     public_blocks = list(quarters[3].subnets(prefixlen_diff=2))
     plans = []
     for i, az in enumerate(azs):
-        suffix = az[-1]
-        plans.append(SubnetPlan(f"{cluster_name}-private-{suffix}", az, str(quarters[i]), public=False))
-        plans.append(SubnetPlan(f"{cluster_name}-public-{suffix}", az, str(public_blocks[i]), public=True))
+        plans.append(SubnetPlan(f"{cluster_name}-private-{az}", az, str(quarters[i]), public=False))
+        plans.append(SubnetPlan(f"{cluster_name}-public-{az}", az, str(public_blocks[i]), public=True))
     return plans
 
 
@@ -109,25 +108,25 @@ class AwsNetwork(pulumi.ComponentResource):
         nat_azs = azs if cluster.vpc.nat_gateways == "one-per-az" else azs[:1]
         nats: dict[str, aws.ec2.NatGateway] = {}
         for az in nat_azs:
-            eip = aws.ec2.Eip(f"{cluster_name}-nat-{az[-1]}", domain="vpc", tags={"Name": cluster_name}, opts=child)
+            eip = aws.ec2.Eip(f"{cluster_name}-nat-{az}", domain="vpc", tags={"Name": cluster_name}, opts=child)
             nats[az] = aws.ec2.NatGateway(
-                f"{cluster_name}-nat-{az[-1]}",
+                f"{cluster_name}-nat-{az}",
                 allocation_id=eip.id,
                 subnet_id=public[az].id,
-                tags={"Name": f"{cluster_name}-nat-{az[-1]}"},
+                tags={"Name": f"{cluster_name}-nat-{az}"},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
             )
         for az, subnet in private.items():
             nat = nats.get(az, nats[nat_azs[0]])
             rt = aws.ec2.RouteTable(
-                f"{cluster_name}-private-{az[-1]}",
+                f"{cluster_name}-private-{az}",
                 vpc_id=vpc.id,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{cluster_name}-private-{az[-1]}"},
+                tags={"Name": f"{cluster_name}-private-{az}"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{cluster_name}-private-{az[-1]}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=child
+                f"{cluster_name}-private-{az}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=child
             )
 
         self.vpc_id = vpc.id

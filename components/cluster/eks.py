@@ -6,6 +6,7 @@ With Karpenter the GPU nodes come from Karpenter NodePools (components/autoscali
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pulumi
@@ -23,6 +24,8 @@ from components.config import AccessEntry, AwsSettings, ClusterConfig, PlatformC
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+# AZs where EKS cannot place control-plane ENIs (EKS user guide, "Subnet requirements and considerations").
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 
 
 def default_tags(config: PlatformConfig) -> dict[str, str]:
@@ -69,6 +72,14 @@ def cluster_args(
     }
 
 
+def access_entry_name(prefix: str, entry: AccessEntry) -> str:
+    """Named by the principal, not its list position (reordering replaces nothing); the hash of the full ARN
+    keeps role/admin in two accounts apart."""
+    short = entry.principal_arn.rsplit("/", 1)[-1].lower()[:32]
+    digest = hashlib.sha256(entry.principal_arn.encode()).hexdigest()[:6]
+    return f"{prefix}-access-{short}-{digest}"
+
+
 def access_scope(entry: AccessEntry) -> aws.eks.AccessPolicyAssociationAccessScopeArgs:
     if entry.namespaces:
         return aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(entry.namespaces))
@@ -93,7 +104,15 @@ class EksCluster(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(provider=provider)
         partition = aws.get_partition(opts=invoke)
         account_id = aws.get_caller_identity(opts=invoke).account_id
-        azs = list(aws.get_availability_zones(state="available", opts=invoke).names)[: cluster.vpc.az_count]
+        azs = list(
+            aws.get_availability_zones(
+                state="available",
+                # Regular AZs only: opted-in Local/Wavelength Zones sort first and cannot host EKS subnets.
+                filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+                exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+                opts=invoke,
+            ).names
+        )[: cluster.vpc.az_count]
 
         network = AwsNetwork(f"{name}-network", cluster, azs, child)
 
@@ -131,10 +150,10 @@ class EksCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        for entry in settings.access_entries:
-            # Named by the principal, not its list position, so reordering the stack file replaces nothing.
-            principal = entry.principal_arn.rsplit("/", 1)[-1].lower()
-            self._access_entry(f"{name}-access-{principal}", eks.name, entry, partition.partition, child)
+        access: list[pulumi.Resource] = [
+            self._access_entry(access_entry_name(name, entry), eks.name, entry, partition.partition, child)
+            for entry in settings.access_entries
+        ]
 
         node_role = self._role(
             f"{name}-node",
@@ -144,20 +163,24 @@ class EksCluster(pulumi.ComponentResource):
             child,
         )
         early_addons = [
-            self._addon(name, eks, addon, cluster.kubernetes_version, child) for addon in ADDONS_BEFORE_NODES
+            self._addon(name, eks, addon, cluster.kubernetes_version, child, settings.addon_versions.get(addon))
+            for addon in ADDONS_BEFORE_NODES
         ]
 
         nodes_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=early_addons))
+        node_tags = default_tags(config)
         system = node_group(
-            f"{name}-system",
+            "system",
             eks.name,
             node_role.arn,
             network.private_subnet_ids,
             system_node_group_args(cluster.system_nodes),
             cluster.system_nodes.disk_gib,
+            node_tags,
             nodes_opts,
         )
-        ready: list[pulumi.Resource] = [system, *early_addons]
+        # In-cluster objects wait for nodes, add-ons and the API access of the principals configured here.
+        ready: list[pulumi.Resource] = [system, *early_addons, *access]
 
         gpu_pools = resolve_gpu_pools(config)
         if config.autoscaler == "cluster-autoscaler":
@@ -165,12 +188,13 @@ class EksCluster(pulumi.ComponentResource):
                 for capacity in pool.capacity_types:
                     ready.append(
                         node_group(
-                            f"{name}-{gpu_group_name(pool, capacity)}",
+                            gpu_group_name(pool, capacity),
                             eks.name,
                             node_role.arn,
                             network.private_subnet_ids,
                             gpu_node_group_args(pool, capacity),
                             pool.config.disk_gib,
+                            node_tags,
                             nodes_opts,
                         )
                     )
@@ -183,7 +207,9 @@ class EksCluster(pulumi.ComponentResource):
             partition.partition,
             child,
         )
-        ready.append(self._addon(name, eks, "coredns", cluster.kubernetes_version, late))
+        ready.append(
+            self._addon(name, eks, "coredns", cluster.kubernetes_version, late, settings.addon_versions.get("coredns"))
+        )
         ready.append(
             self._addon(
                 name,
@@ -191,6 +217,7 @@ class EksCluster(pulumi.ComponentResource):
                 "aws-ebs-csi-driver",
                 cluster.kubernetes_version,
                 late,
+                settings.addon_versions.get("aws-ebs-csi-driver"),
                 pod_identity=[
                     aws.eks.AddonPodIdentityAssociationArgs(
                         role_arn=ebs_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT
@@ -252,21 +279,25 @@ class EksCluster(pulumi.ComponentResource):
         addon: str,
         kubernetes_version: str,
         opts: pulumi.ResourceOptions,
+        pinned: str | None,
         pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
     ) -> aws.eks.Addon:
-        # The default version EKS recommends for this Kubernetes version: reproducible, and it moves
-        # only when the cluster version does.
-        version = aws.eks.get_addon_version(
-            addon_name=addon,
-            kubernetes_version=kubernetes_version,
-            most_recent=False,
-            opts=pulumi.InvokeOptions(provider=opts.provider),
+        # A pinned version from the stack file, else the default EKS recommends for this Kubernetes version
+        # at deploy time (AWS moves that default now and then: pin to control add-on upgrades).
+        version: pulumi.Input[str] = (
+            pinned
+            or aws.eks.get_addon_version(
+                addon_name=addon,
+                kubernetes_version=kubernetes_version,
+                most_recent=False,
+                opts=pulumi.InvokeOptions(provider=opts.provider),
+            ).version
         )
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=eks.name,
             addon_name=addon,
-            addon_version=version.version,
+            addon_version=version,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             pod_identity_associations=pod_identity,
@@ -276,11 +307,11 @@ class EksCluster(pulumi.ComponentResource):
     @staticmethod
     def _access_entry(
         name: str, cluster_name: pulumi.Input[str], entry: AccessEntry, partition: str, opts: pulumi.ResourceOptions
-    ) -> None:
+    ) -> aws.eks.AccessPolicyAssociation:
         access = aws.eks.AccessEntry(
             name, cluster_name=cluster_name, principal_arn=entry.principal_arn, type="STANDARD", opts=opts
         )
-        aws.eks.AccessPolicyAssociation(
+        return aws.eks.AccessPolicyAssociation(
             name,
             cluster_name=cluster_name,
             principal_arn=access.principal_arn,

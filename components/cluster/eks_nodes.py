@@ -46,8 +46,10 @@ def launch_template_args(name: str, disk_gib: int, tags: dict[str, str]) -> dict
                 ),
             )
         ],
+        # Provider default_tags do not reach what an ASG launches: tag instances, volumes and ENIs here.
         "tag_specifications": [
-            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags) for kind in ("instance", "volume")
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+            for kind in ("instance", "volume", "network-interface")
         ],
         "update_default_version": True,
     }
@@ -78,7 +80,8 @@ def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[s
     return {
         "ami_type": AL2023_NVIDIA,
         "capacity_type": CAPACITY_TYPE[capacity],
-        "instance_types": list(pool.shape.instance_types),
+        # One size per group: cluster-autoscaler assumes every node of a group has the same shape.
+        "instance_types": [pool.shape.instance_type],
         "labels": pool.labels(capacity),
         "taints": [
             aws.eks.NodeGroupTaintArgs(
@@ -100,11 +103,13 @@ def node_group(
     subnet_ids: list[pulumi.Input[str]],
     args: dict[str, Any],
     disk_gib: int,
+    tags: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.eks.NodeGroup:
-    template = aws.ec2.LaunchTemplate(
-        f"{name}-lt", **launch_template_args(name, disk_gib, {"Name": name, **args.get("tags", {})}), opts=opts
-    )
+    """`name` is also the logical name: no cluster prefix (one cluster per stack), so the auto-named node
+    group (name + 8 random characters) stays within EKS's 63-character limit for a 30-character pool."""
+    node_tags = {**tags, "Name": f"{tags.get('ml-platform.io/cluster', 'eks')}-{name}", **args.get("tags", {})}
+    template = aws.ec2.LaunchTemplate(f"{name}-lt", **launch_template_args(name, disk_gib, node_tags), opts=opts)
     return aws.eks.NodeGroup(
         name,
         cluster_name=cluster_name,

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 from components.cluster.handle import ClusterHandle, GcpClusterInfo, ResolvedGpuPool, resolve_gpu_pools
 from components.cluster.kubeconfig import gke_kubeconfig
 from components.config import CapacityType, ClusterConfig, GcpSettings, PlatformConfig
+from components.config_rules import is_private_cidr
 from components.labels import LABEL_ROLE
 
 TYPE_TOKEN = "ml-platform:cluster:GkeCluster"
@@ -156,14 +157,28 @@ def cluster_args(
         "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
         "monitoring_config": {"enable_components": ["SYSTEM_COMPONENTS"]},
     }
-    # The same key as EKS public access CIDRs; 0.0.0.0/0 needs no authorized-networks block.
-    if c.public_access_cidrs and "0.0.0.0/0" not in c.public_access_cidrs:
-        args["master_authorized_networks_config"] = {
-            "cidr_blocks": [
-                {"cidr_block": cidr, "display_name": f"authorized-{i}"} for i, cidr in enumerate(c.public_access_cidrs)
-            ],
-        }
+    args["master_authorized_networks_config"] = master_authorized_networks(c)
+    if args["master_authorized_networks_config"] is None:
+        del args["master_authorized_networks_config"]
     return args
+
+
+def master_authorized_networks(c: ClusterConfig) -> dict[str, Any] | None:
+    """Who may reach the control plane: the same key as EKS public access CIDRs.
+
+    A private endpoint requires authorized networks (the API rejects it otherwise) and is reachable only from
+    private ranges: the cluster's own network plus the private CIDRs listed. A public endpoint open to
+    0.0.0.0/0 needs no block at all.
+    """
+    if c.endpoint_access == "private":
+        own = [c.vpc.cidr] if c.vpc.existing is None else []
+        listed = [cidr for cidr in c.public_access_cidrs if is_private_cidr(cidr)]
+        cidrs = list(dict.fromkeys(own + listed))
+    elif "0.0.0.0/0" in c.public_access_cidrs:
+        return None
+    else:
+        cidrs = list(c.public_access_cidrs)
+    return {"cidr_blocks": [{"cidr_block": cidr, "display_name": f"authorized-{i}"} for i, cidr in enumerate(cidrs)]}
 
 
 def system_pool_args(cluster: ClusterConfig, node_sa_email: pulumi.Input[str]) -> dict[str, Any]:
@@ -239,8 +254,8 @@ def node_pool_args(
             "resource_labels": {"ml-platform-pool": pool.name, "ml-platform-capacity": capacity},
         },
     }
-    if g.zones:
-        args["node_locations"] = list(g.zones)
+    if zones := cfg.zones or g.zones:
+        args["node_locations"] = list(zones)
     return args
 
 
@@ -305,14 +320,21 @@ class GkeCluster(pulumi.ComponentResource):
             on_gcp, pulumi.ResourceOptions(delete_before_replace=True, depends_on=list(grants))
         )
         email = self.node_sa.email
-        pool_specs = {"system": system_pool_args(c, email)} | {
-            node_pool_name(pool, capacity): node_pool_args(c, pool, capacity, email)
+        system = gcp.container.NodePool(
+            f"{cname}-system", cluster=self.cluster.id, **system_pool_args(c, email), opts=pool_opts
+        )
+        # GKE taints GPU nodes (nvidia.com/gpu=present:NoSchedule) only when a non-GPU pool exists, so the GPU
+        # pools wait for the system pool: the default pool is already gone.
+        gpu_opts = pulumi.ResourceOptions.merge(pool_opts, pulumi.ResourceOptions(depends_on=[system, *grants]))
+        self.node_pools: dict[str, gcp.container.NodePool] = {"system": system} | {
+            node_pool_name(pool, capacity): gcp.container.NodePool(
+                f"{cname}-{node_pool_name(pool, capacity)}",
+                cluster=self.cluster.id,
+                **node_pool_args(c, pool, capacity, email),
+                opts=gpu_opts,
+            )
             for pool in gpu_pools
             for capacity in pool.capacity_types
-        }
-        self.node_pools: dict[str, gcp.container.NodePool] = {
-            key: gcp.container.NodePool(f"{cname}-{key}", cluster=self.cluster.id, **args, opts=pool_opts)
-            for key, args in pool_specs.items()
         }
 
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
