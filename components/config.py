@@ -276,7 +276,13 @@ class Problem:
     allowed: str
 
     def __str__(self) -> str:
-        got = "missing" if self.value is MISSING else f"got {json.dumps(self.value, default=str)}"
+        if self.value is MISSING:
+            got = "missing"
+        elif "kubeconfig" in self.path.lower() and self.value is not None:
+            got = "got [secret]"  # error output lands in CI logs: never echo credentials
+        else:
+            text = json.dumps(self.value, default=str)
+            got = f"got {text if len(text) <= 120 else text[:117] + '...'}"
         return f"{self.path}: {got}; {self.allowed}"
 
 

@@ -258,7 +258,9 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) ->
             yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
-    if len(set(pool.capacity)) != len(pool.capacity) or not pool.capacity:
+    if not pool.capacity:
+        yield Problem(key_path([*base, "capacity"]), [], "at least one of spot, on-demand")
+    elif len(set(pool.capacity)) != len(pool.capacity):
         yield Problem(key_path([*base, "capacity"]), list(pool.capacity), "list each capacity type once")
     elif pool.capacity == ("on-demand", "spot"):
         yield Problem(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -253,6 +254,93 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "a3-highgpu-1g is sold only as spot",
     ),
     "snake_case key": ("aws", lambda d: pool(d, min_nodes=1), "gpuPools[0].min_nodes", "minNodes"),
+    "too many time-slicing replicas": (
+        "aws",
+        lambda d: pool(d, sharing={"mode": "time-slicing", "replicas": 64}),
+        "gpuPools[0].sharing.replicas",
+        "at most 48",
+    ),
+    "kubeconfig and path": (
+        "existing",
+        lambda d: cluster(d, existing={"kubeconfig": "x", "kubeconfigPath": "/k"}),
+        "cluster.existing.kubeconfigPath",
+        "not both",
+    ),
+    "system min above max": (
+        "aws",
+        lambda d: cluster(d, systemNodes={"minNodes": 5, "maxNodes": 3}),
+        "cluster.systemNodes.maxNodes",
+        ">= systemNodes.minNodes (5)",
+    ),
+    "missing gcp region": (
+        "gcp",
+        lambda d: d["ml-platform:cluster"].pop("region"),
+        "cluster.region",
+        "required on gcp",
+    ),
+    "bad gcp region": ("gcp", lambda d: cluster(d, region="us-east-1"), "cluster.region", "such as us-central1"),
+    "bad pods cidr": ("gcp", lambda d: cluster(d, vpc={"podsCidr": "10.64.0.0/99"}), "cluster.vpc.podsCidr", "CIDR"),
+    "existing vpc without id": (
+        "aws",
+        lambda d: cluster(d, vpc={"existing": {"privateSubnetIds": ["a", "b"]}}),
+        "cluster.vpc.existing.vpcId",
+        "required for an existing aws VPC",
+    ),
+    "existing gcp network incomplete": (
+        "gcp",
+        lambda d: cluster(d, vpc={"existing": {"network": "n"}}),
+        "cluster.vpc.existing.subnetwork",
+        "required for an existing gcp network",
+    ),
+    "aws vpc fields on gcp": (
+        "gcp",
+        lambda d: cluster(
+            d,
+            vpc={
+                "existing": {
+                    "network": "n",
+                    "subnetwork": "s",
+                    "podsRangeName": "p",
+                    "servicesRangeName": "s",
+                    "vpcId": "vpc-1",
+                }
+            },
+        ),
+        "cluster.vpc.existing.vpcId",
+        "not used on gcp",
+    ),
+    "duplicate team names": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a"}, {"name": "a"}]}),
+        "teams[1].name",
+        "unique",
+    ),
+    "empty capacity": ("aws", lambda d: pool(d, capacity=[]), "gpuPools[0].capacity", "at least one of spot"),
+    "unknown addon": (
+        "aws",
+        lambda d: cluster(d, aws={"addonVersions": {"cilium": "1"}}),
+        "cluster.aws.addonVersions.cilium",
+        "allowed add-ons: vpc-cni",
+    ),
+    "duplicate access entry": (
+        "aws",
+        lambda d: cluster(d, aws={"accessEntries": [{"principalArn": "arn:aws:iam::1:role/a"}] * 2}),
+        "cluster.aws.accessEntries[1].principalArn",
+        "each principal once",
+    ),
+    "pool zones on aws": ("aws", lambda d: pool(d, zones=["us-east-1a"]), "gpuPools[0].zones[0]", "only used on gcp"),
+    "pool zone outside region": (
+        "gcp",
+        lambda d: pool(d, zones=["us-east1-b"]),
+        "gpuPools[0].zones[0]",
+        "zone of region us-central1",
+    ),
+    "public cidr on private gke endpoint": (
+        "gcp",
+        lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, publicAccessCidrs=["8.8.8.0/24"])),
+        "cluster.publicAccessCidrs[0]",
+        "reachable only from private ranges",
+    ),
     "bad environment": (
         "aws",
         lambda d: d.update({"ml-platform:environment": "qa"}),
@@ -270,7 +358,8 @@ def test_every_rule_rejects_bad_input_naming_key_value_and_allowed(case: str) ->
     found = [p for p in problems(document) if p.startswith(f"ml-platform:{path.removeprefix('ml-platform:')}:")]
     assert found, f"no problem at {path}: {problems(document)}"
     assert any(allowed in p for p in found), found
-    assert all("; " in p for p in found)  # "<path>: got <value>; <allowed>"
+    # "<path>: got <value as JSON>; <what is allowed>" or "<path>: missing; <what is required>"
+    assert all(re.fullmatch(r"ml-platform:\S+: (got .+|missing); .+", p) for p in found), found
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -380,3 +469,17 @@ def test_each_problem_is_reported_once() -> None:
     document["ml-platform:autoscaler"] = "kerpenter"
     found = problems(document)
     assert len(found) == 1 and found[0].startswith('ml-platform:autoscaler: got "kerpenter"')
+
+
+def test_credentials_never_appear_in_config_errors() -> None:
+    document = copy.deepcopy(BASE["existing"])
+    cluster(document, existing={"kubeconfig": {"users": [{"user": {"token": "s3cr3t-token"}}]}})
+    text = "\n".join(problems(document))
+    assert "ml-platform:cluster.existing.kubeconfig" in text and "s3cr3t-token" not in text
+
+
+def test_long_values_are_shortened_in_errors() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    cluster(document, name="x" * 500)
+    [problem] = [p for p in problems(document) if p.startswith("ml-platform:cluster.name:")]
+    assert len(problem) < 300 and "..." in problem

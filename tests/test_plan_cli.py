@@ -38,7 +38,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert "train-h100" in out and "p5.48xlarge" in out and "max GPUs 32" in out
     assert "nvidia.com/mig-1g.10gb x56/node" in out
     # "a few seconds at most once installed", interpreter start and imports included.
-    assert elapsed < 20
+    assert elapsed < 8
 
 
 def test_bad_stack_file_exits_1_with_every_problem_and_no_traceback(tmp_path: Path) -> None:

@@ -387,3 +387,58 @@ def test_cloud_kubeconfigs_authenticate_with_exec_plugins_not_tokens(stack: str,
             "--output",
             "json",
         ]
+
+
+# ---------------------------------------------------------------- GKE (the real gke stack file)
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+def test_gke_stack_node_pools_per_pool_and_capacity() -> None:
+    plan = plan_of("gke")
+    pools = {r.name: r.inputs for r in plan.of_type(NODE_POOL)}
+    assert set(pools) == {
+        "ml-gke-system",
+        "ml-gke-dev-l4-spot",
+        "ml-gke-train-a100-spot",
+        "ml-gke-train-a100-on-demand",
+        "ml-gke-serve-mig-on-demand",
+    }
+    dev = pools["ml-gke-dev-l4-spot"]["nodeConfig"]
+    assert dev["machineType"] == "g2-standard-8" and dev["spot"] is True
+    [accelerator] = dev["guestAccelerators"]
+    assert accelerator["type"] == "nvidia-l4" and accelerator["count"] == 1
+    assert accelerator["gpuSharingConfig"] == {"gpuSharingStrategy": "TIME_SHARING", "maxSharedClientsPerGpu": 4}
+    assert accelerator["gpuDriverInstallationConfig"] == {"gpuDriverVersion": "LATEST"}
+    train, fallback = pools["ml-gke-train-a100-spot"], pools["ml-gke-train-a100-on-demand"]
+    assert train["nodeConfig"]["machineType"] == "a2-highgpu-8g" and train["nodeConfig"]["spot"] is True
+    assert fallback["nodeConfig"]["spot"] is False
+    assert train["nodeConfig"]["labels"] == {
+        LABEL_GPU: "a100-40gb",
+        LABEL_POOL: "train-a100",
+        LABEL_CAPACITY: "spot",
+        "ml-platform.io/workload": "training",
+    }
+    assert "taints" not in train["nodeConfig"]  # GKE taints GPU nodes itself
+    assert train["autoscaling"]["totalMinNodeCount"] == 0 and train["autoscaling"]["totalMaxNodeCount"] == 2
+    assert train["nodeLocations"] == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    mig = pools["ml-gke-serve-mig-on-demand"]
+    assert mig["nodeConfig"]["guestAccelerators"][0]["gpuPartitionSize"] == "1g.10gb"
+    assert mig["nodeLocations"] == ["us-central1-a", "us-central1-c"]
+
+
+def test_gke_cluster_is_private_with_workload_identity_and_gpu_pools_after_the_system_pool() -> None:
+    plan = plan_of("gke")
+    cluster = only(plan, "gcp:container/cluster:Cluster")
+    inputs = cluster.inputs
+    assert inputs["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert inputs["workloadIdentityConfig"] == {"workloadPool": "my-ml-project.svc.id.goog"}
+    assert inputs["releaseChannel"] == {"channel": "REGULAR"} and inputs["minMasterVersion"] == "1.35"
+    assert inputs["enableShieldedNodes"] is True
+    assert not cluster.protect and inputs["deletionProtection"] is False  # the gke stack is a dev stack
+    system = plan.named(NODE_POOL, "ml-gke-system")
+    for pool in plan.of_type(NODE_POOL):
+        assert pool.inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+        assert pool.inputs["nodeConfig"]["serviceAccount"].endswith(".iam.gserviceaccount.com")
+        if pool is not system:
+            assert system.urn in pool.dependencies
