@@ -10,10 +10,10 @@ export CRD_SCHEMA_DIR
 
 .PHONY: plan plans docs test lint typecheck pytest clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ml-platform needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
 plan: $(VENV)/.installed  ## offline plan of one stack: build/$(STACK)/
