@@ -72,6 +72,11 @@ class NodeShape:
     # Sold only as Spot (or Flex-start) capacity: GCP's a3-highgpu-1g/2g/4g.
     spot_only: bool = False
 
+    def largest(self) -> tuple[int, int]:
+        """(vCPUs, memory GiB) of the largest instance type this shape may launch as (AWS)."""
+        sizes = [AWS_INSTANCE_RESOURCES[t] for t in self.instance_types if t in AWS_INSTANCE_RESOURCES]
+        return max(sizes) if sizes else (self.vcpus, self.memory_gib)
+
     @property
     def instance_type(self) -> str:
         # Existing clusters bring their own nodes: there is no type to pick.
@@ -110,8 +115,35 @@ GPU_MODELS: dict[str, GpuModel] = {
 }
 
 
-def _aws(gpu: str, n: int, types: tuple[str, ...], vcpus: int, mem: int, nvme: bool) -> NodeShape:
-    return NodeShape("aws", gpu, n, types, None, vcpus, mem, nvme)
+# vCPUs and memory (GiB) of every AWS instance type above: Karpenter CPU/memory limits use the largest.
+AWS_INSTANCE_RESOURCES: dict[str, tuple[int, int]] = {
+    "p4d.24xlarge": (96, 1152),
+    "p4de.24xlarge": (96, 1152),
+    "p5.4xlarge": (16, 256),
+    "p5.48xlarge": (192, 2048),
+    **{
+        f"{family}.{size}": r
+        for family in ("g5", "g6")
+        for size, r in {
+            "xlarge": (4, 16),
+            "2xlarge": (8, 32),
+            "4xlarge": (16, 64),
+            "12xlarge": (48, 192),
+            "24xlarge": (96, 384),
+            "48xlarge": (192, 768),
+        }.items()
+    },
+    "g4dn.xlarge": (4, 16),
+    "g4dn.2xlarge": (8, 32),
+    "g4dn.12xlarge": (48, 192),
+    "g4dn.metal": (96, 384),
+}
+
+
+def _aws(gpu: str, n: int, types: tuple[str, ...]) -> NodeShape:
+    vcpus, memory = AWS_INSTANCE_RESOURCES[types[0]]
+    # Every GPU instance type in the catalogue has local NVMe instance storage.
+    return NodeShape("aws", gpu, n, types, None, vcpus, memory, local_nvme=True)
 
 
 def _gcp(
@@ -122,19 +154,19 @@ def _gcp(
 
 _SHAPES: tuple[NodeShape, ...] = (
     # AWS sells A100 only as 8-GPU p4d (40GB) / p4de (80GB); H100 as p5.48xlarge (8) or p5.4xlarge (1).
-    _aws("a100-40gb", 8, ("p4d.24xlarge",), 96, 1152, True),
-    _aws("a100-80gb", 8, ("p4de.24xlarge",), 96, 1152, True),
-    _aws("h100-80gb", 1, ("p5.4xlarge",), 16, 256, True),
-    _aws("h100-80gb", 8, ("p5.48xlarge",), 192, 2048, True),
-    _aws("a10g", 1, ("g5.2xlarge", "g5.4xlarge", "g5.xlarge"), 8, 32, True),
-    _aws("a10g", 4, ("g5.12xlarge", "g5.24xlarge"), 48, 192, True),
-    _aws("a10g", 8, ("g5.48xlarge",), 192, 768, True),
-    _aws("l4", 1, ("g6.2xlarge", "g6.4xlarge", "g6.xlarge"), 8, 32, True),
-    _aws("l4", 4, ("g6.12xlarge", "g6.24xlarge"), 48, 192, True),
-    _aws("l4", 8, ("g6.48xlarge",), 192, 768, True),
-    _aws("t4", 1, ("g4dn.xlarge", "g4dn.2xlarge"), 4, 16, True),
-    _aws("t4", 4, ("g4dn.12xlarge",), 48, 192, True),
-    _aws("t4", 8, ("g4dn.metal",), 96, 384, True),
+    _aws("a100-40gb", 8, ("p4d.24xlarge",)),
+    _aws("a100-80gb", 8, ("p4de.24xlarge",)),
+    _aws("h100-80gb", 1, ("p5.4xlarge",)),
+    _aws("h100-80gb", 8, ("p5.48xlarge",)),
+    _aws("a10g", 1, ("g5.2xlarge", "g5.4xlarge", "g5.xlarge")),
+    _aws("a10g", 4, ("g5.12xlarge", "g5.24xlarge")),
+    _aws("a10g", 8, ("g5.48xlarge",)),
+    _aws("l4", 1, ("g6.2xlarge", "g6.4xlarge", "g6.xlarge")),
+    _aws("l4", 4, ("g6.12xlarge", "g6.24xlarge")),
+    _aws("l4", 8, ("g6.48xlarge",)),
+    _aws("t4", 1, ("g4dn.xlarge", "g4dn.2xlarge")),
+    _aws("t4", 4, ("g4dn.12xlarge",)),
+    _aws("t4", 8, ("g4dn.metal",)),
     # GCP: A100 40GB = a2-highgpu, A100 80GB = a2-ultragpu, H100 = a3-highgpu, L4 = g2-standard,
     # T4 = n1-standard with an attached accelerator.
     _gcp("a100-40gb", 1, "a2-highgpu-1g", "nvidia-tesla-a100", 12, 85),

@@ -180,7 +180,10 @@ class GpuPool(_Model):
         description="spot, on-demand, or [spot, on-demand] (spot first, on-demand fallback).",
     )
     min_nodes: int = Field(0, ge=0, description="Nodes kept when idle; 0 scales to zero.")
-    max_nodes: int = Field(ge=0, description="Hard cap on nodes (the cost ceiling).")
+    max_nodes: int = Field(
+        ge=0,
+        description="Cap on nodes per capacity type: [spot, on-demand] may reach maxNodes of each (the cost ceiling).",
+    )
     sharing: Sharing = Field(default_factory=Sharing, description="How pods share a GPU: none, time-slicing, mig.")
     workload: Workload = Field("training", description="training, inference or dev.")
     disk_gib: int = Field(
@@ -207,6 +210,55 @@ class Team(_Model):
     priority: PriorityClassName = Field("development", description="Default PriorityClass of the team's pods.")
 
 
+DURATION = r"^([0-9]+(s|m|h))+$"
+
+
+class CpuPool(_Model):
+    """General-purpose CPU capacity (Ray CPU workers, preprocessing): a Karpenter NodePool on EKS."""
+
+    enabled: bool = Field(True, description="Create the CPU NodePool (karpenter only).")
+    capacity: tuple[CapacityType, ...] = Field(("spot", "on-demand"), description="Spot first by default.")
+    max_cpu: int = Field(256, ge=1, description="Hard cap on vCPUs across the pool.")
+    max_memory_gib: int = Field(1024, ge=1, alias="maxMemoryGiB", description="Hard cap on memory across the pool.")
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _capacity_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ScalingConfig(_Model):
+    """How GPU capacity scales: Karpenter, cluster-autoscaler and GKE settings."""
+
+    consolidate_after: str | None = Field(
+        None,
+        pattern=DURATION,
+        description="Idle time before an empty node goes (Karpenter consolidateAfter, cluster-autoscaler "
+        "scale-down-unneeded-time and scale-down-delay-after-add); default 2m in dev, 5m otherwise.",
+    )
+    expire_after: str = Field(
+        "720h", pattern=r"^(([0-9]+(s|m|h))+|Never)$", description="Karpenter: replace nodes older than this."
+    )
+    termination_grace_period: str = Field(
+        "24h",
+        pattern=DURATION,
+        description="Karpenter: how long a draining node waits for pods (also bounds karpenter.sh/do-not-disrupt).",
+    )
+    ami_family: Literal["al2023", "bottlerocket"] = Field("al2023", description="Karpenter GPU/CPU node AMI family.")
+    ami_version: str = Field(
+        "latest",
+        pattern=r"^(latest|v[0-9][0-9A-Za-z.\-]*)$",
+        description="Karpenter AMI alias version; pin it (e.g. v20250920) in prod, latest drifts nodes on releases.",
+    )
+    expander: Literal["priority", "least-waste"] = Field(
+        "priority", description="cluster-autoscaler expander: priority prefers spot groups, then on-demand."
+    )
+    cpu_pool: CpuPool = Field(default_factory=CpuPool, description="Karpenter CPU NodePool for Ray CPU workers.")
+    gke_profile: Literal["OPTIMIZE_UTILIZATION", "BALANCED"] | None = Field(
+        None, description="GKE cluster autoscaling profile; default OPTIMIZE_UTILIZATION in dev, BALANCED otherwise."
+    )
+
+
 class PoliciesConfig(_Model):
     enforcement: Enforcement | None = Field(None, description="Default advisory in dev, mandatory otherwise.")
     shm_min_size: str = Field("8Gi", description="Smallest /dev/shm sizeLimit that does not draw a warning.")
@@ -225,6 +277,7 @@ class PlatformConfig(_Model):
     )
     teams: list[Team] = Field(default_factory=list, description="Per-team namespaces with GPU quotas.")
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="Policy pack and admission.")
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig, description="Autoscaling behaviour.")
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:
@@ -244,6 +297,11 @@ class PlatformConfig(_Model):
             self.autoscaler = DEFAULT_AUTOSCALER[cluster.cloud]
         if self.policies.enforcement is None:
             self.policies.enforcement = "mandatory" if prod_like else "advisory"
+        # The field guide's scale-down delays: 2 minutes in dev, 5 in production (the default is 10).
+        if self.scaling.consolidate_after is None:
+            self.scaling.consolidate_after = "5m" if prod_like else "2m"
+        if self.scaling.gke_profile is None:
+            self.scaling.gke_profile = "BALANCED" if prod_like else "OPTIMIZE_UTILIZATION"
         return self
 
     def pool(self, name: str) -> GpuPool:

@@ -258,17 +258,19 @@ def _pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) ->
             yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
-    if not pool.capacity:
-        yield Problem(key_path([*base, "capacity"]), [], "at least one of spot, on-demand")
-    elif len(set(pool.capacity)) != len(pool.capacity):
-        yield Problem(key_path([*base, "capacity"]), list(pool.capacity), "list each capacity type once")
-    elif pool.capacity == ("on-demand", "spot"):
-        yield Problem(
-            key_path([*base, "capacity"]),
-            list(pool.capacity),
-            "list spot first: [spot, on-demand] means spot with on-demand fallback",
-        )
+    yield from _capacity_rules([*base, "capacity"], pool.capacity)
     yield from _sharing_rules(base, pool, cloud)
+
+
+def _capacity_rules(where: list[int | str], capacity: tuple[str, ...]) -> Iterator[Problem]:
+    if not capacity:
+        yield Problem(key_path(where), [], "at least one of spot, on-demand")
+    elif len(set(capacity)) != len(capacity):
+        yield Problem(key_path(where), list(capacity), "list each capacity type once")
+    elif capacity == ("on-demand", "spot"):
+        yield Problem(
+            key_path(where), list(capacity), "list spot first: [spot, on-demand] means spot with on-demand fallback"
+        )
 
 
 def _sharing_rules(base: list[int | str], pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
@@ -334,6 +336,8 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
                         "allowed: " + (", ".join(sorted(pool_names)) or "no pools defined"),
                     )
                 )
+    if config is not None:
+        problems += _capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
     if parsed.cloud is not None:
         autoscaler = parsed.autoscaler or DEFAULT_AUTOSCALER[parsed.cloud]
         allowed = AUTOSCALERS_BY_CLOUD[parsed.cloud]

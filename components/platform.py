@@ -26,6 +26,24 @@ def _cluster(name: str, config: PlatformConfig, opts: pulumi.ResourceOptions) ->
             return ExistingCluster(name, config, opts).handle
 
 
+def _autoscaling(config: PlatformConfig, handle: ClusterHandle, opts: pulumi.ResourceOptions) -> None:
+    """Karpenter or cluster-autoscaler on EKS; GKE scales node pools itself (configured in GkeCluster)."""
+    if handle.cloud != "aws":
+        return
+    if config.autoscaler == "karpenter":
+        from components.autoscaling.karpenter_iam import KarpenterIam
+        from components.autoscaling.karpenter_nodepools import KarpenterNodePools
+        from components.autoscaling.karpenter_release import KarpenterRelease
+
+        iam = KarpenterIam("karpenter", handle, opts)
+        release = KarpenterRelease("karpenter", handle, iam.queue_name, iam.ready, opts)
+        KarpenterNodePools("karpenter", config, handle, iam.node_role_name, release.crds, opts)
+    elif config.autoscaler == "cluster-autoscaler":
+        from components.autoscaling.cluster_autoscaler import ClusterAutoscaler
+
+        ClusterAutoscaler("cluster-autoscaler", config, handle, opts)
+
+
 class MlPlatform(pulumi.ComponentResource):
     handle: ClusterHandle
 
@@ -34,4 +52,5 @@ class MlPlatform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.handle = _cluster(config.cluster.name, config, child)
         PlatformBase(f"{config.cluster.name}-base", self.handle, child)
+        _autoscaling(config, self.handle, child)
         self.register_outputs({"cloud": self.handle.cloud, "gpuPools": [p.summary() for p in self.handle.gpu_pools]})

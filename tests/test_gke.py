@@ -214,7 +214,8 @@ def test_cluster_prod() -> None:
     assert args["addons_config"]["gce_persistent_disk_csi_driver_config"] == {"enabled": True}
     assert args["logging_config"]["enable_components"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
     assert args["monitoring_config"]["enable_components"] == ["SYSTEM_COMPONENTS"]
-    assert "cluster_autoscaling" not in args  # owned by the autoscaling layer
+    # prod keeps headroom; dev packs nodes and removes idle ones sooner (test_cluster_dev_and_options)
+    assert args["cluster_autoscaling"] == {"autoscaling_profile": "BALANCED"}
     # A private endpoint requires authorized networks; the cluster's own network reaches it.
     assert args["master_authorized_networks_config"] == {
         "cidr_blocks": [{"cidr_block": "10.0.0.0/16", "display_name": "authorized-0"}],
@@ -244,6 +245,7 @@ def test_cluster_dev_and_options() -> None:
         vpc={"existing": {"network": "shared", "subnetwork": "gke", "podsRangeName": "p", "servicesRangeName": "s"}},
     )
     args = cluster_args(config, "shared", "gke", SA)
+    assert args["cluster_autoscaling"] == {"autoscaling_profile": "OPTIMIZE_UTILIZATION"}
     assert args["deletion_protection"] is False
     assert args["private_cluster_config"]["enable_private_endpoint"] is False
     assert args["private_cluster_config"]["enable_private_nodes"] is True

@@ -146,9 +146,16 @@ def test_system_node_group_is_small_and_on_demand(stack: str) -> None:
     assert 1 <= system["scalingConfig"]["minSize"] <= system["scalingConfig"]["maxSize"] <= 10
 
 
-def test_karpenter_stacks_have_no_gpu_node_groups() -> None:
-    for stack in ("dev", "prod"):
-        assert [g.name for g in plan_of(stack).of_type(NODE_GROUP)] == ["system"]
+def test_karpenter_stacks_keep_only_min_nodes_in_managed_gpu_groups() -> None:
+    assert [g.name for g in plan_of("dev").of_type(NODE_GROUP)] == ["system"]
+    groups = {g.name: g.inputs for g in plan_of("prod").of_type(NODE_GROUP)}
+    assert set(groups) == {"system", "serve-mig-baseline"}
+    # Karpenter has no minimum: serve-mig's minNodes (1) is a fixed on-demand group with the pool's contract.
+    baseline = groups["serve-mig-baseline"]
+    assert baseline["scalingConfig"] == {"minSize": 1, "maxSize": 1, "desiredSize": 1}
+    assert baseline["capacityType"] == "ON_DEMAND" and baseline["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert baseline["labels"][LABEL_POOL] == "serve-mig"
+    assert baseline["taints"] == [{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}]
 
 
 def test_new_vpc_subnets_are_tagged_for_load_balancers_and_karpenter() -> None:
@@ -220,6 +227,8 @@ def test_iam_roles_trust_the_right_services() -> None:
         "ml-dev-cluster": "eks.amazonaws.com",
         "ml-dev-node": "ec2.amazonaws.com",
         "ml-dev-ebs-csi": "pods.eks.amazonaws.com",
+        "karpenter-controller": "pods.eks.amazonaws.com",
+        "karpenter-node": "ec2.amazonaws.com",
     }
     assert all(s.get("Sid") for d in roles.values() for s in d["Statement"])
 

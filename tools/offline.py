@@ -128,6 +128,10 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         out["email"] = f"{inputs.get('accountId', name)}@<project>.iam.gserviceaccount.com"
     elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
         out["latestVersion"] = 1
+    elif typ == "aws:eks/nodeGroup:NodeGroup":
+        out["resources"] = [{"autoscalingGroups": [{"name": ph("asg")}], "remoteAccessSecurityGroupId": ""}]
+    elif typ == "aws:sqs/queue:Queue":
+        out["url"] = ph("url")
     return out
 
 

@@ -81,9 +81,11 @@ def summary(result: PlanResult, manifests: list[Path], seconds: float) -> str:
     for pool in pools:
         s = pool.summary()
         kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
+        per_type = " per capacity type" if len(s["capacity"]) > 1 else ""
         lines.append(
-            f"  {s['name']:<14} {s['gpu']:<10} {kind:<40} {'/'.join(s['capacity']):<16} "
-            f"nodes {s['minNodes']}..{s['maxNodes']}  max GPUs {s['maxGpus']}  "
+            f"  {s['name']:<14} {s['gpu']:<10} {kind:<38} {'/'.join(s['capacity']):<15} "
+            f"nodes {s['minNodes']}..{s['maxNodes']}{per_type}  max GPUs {s['maxGpus']}{per_type}  "
+            f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}  "
             f"({s['gpuResource']} x{s['allocatablePerNode']}/node)"
         )
     if result.stack.placeholders:

@@ -15,10 +15,16 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import aws_iam
 from components.cluster.aws_network import AwsNetwork
-from components.cluster.eks_nodes import gpu_group_name, gpu_node_group_args, node_group, system_node_group_args
-from components.cluster.handle import AwsClusterInfo, ClusterHandle, resolve_gpu_pools
+from components.cluster.eks_nodes import (
+    baseline_node_group_args,
+    gpu_group_name,
+    gpu_node_group_args,
+    node_group,
+    system_node_group_args,
+)
+from components.cluster.handle import AwsClusterInfo, ClusterHandle, ResolvedGpuPool, resolve_gpu_pools
 from components.cluster.kubeconfig import eks_kubeconfig
-from components.config import AccessEntry, AwsSettings, ClusterConfig, PlatformConfig
+from components.config import AccessEntry, AwsSettings, CapacityType, ClusterConfig, PlatformConfig
 
 # Add-ons that must run before nodes can become Ready, and those that need nodes to schedule on.
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
@@ -183,21 +189,29 @@ class EksCluster(pulumi.ComponentResource):
         ready: list[pulumi.Resource] = [system, *early_addons, *access]
 
         gpu_pools = resolve_gpu_pools(config)
-        if config.autoscaler == "cluster-autoscaler":
-            for pool in gpu_pools:
-                for capacity in pool.capacity_types:
-                    ready.append(
-                        node_group(
-                            gpu_group_name(pool, capacity),
-                            eks.name,
-                            node_role.arn,
-                            network.private_subnet_ids,
-                            gpu_node_group_args(pool, capacity),
-                            pool.config.disk_gib,
-                            node_tags,
-                            nodes_opts,
-                        )
-                    )
+        gpu_groups: list[tuple[ResolvedGpuPool, CapacityType, pulumi.CustomResource]] = []
+        for pool in gpu_pools:
+            if config.autoscaler == "cluster-autoscaler":
+                # One group per capacity type, all scaling from zero (cluster-autoscaler sizes them).
+                groups = [(c, gpu_group_name(pool, c), gpu_node_group_args(pool, c)) for c in pool.capacity_types]
+            elif pool.config.min_nodes > 0:
+                # Karpenter has no minimum: a fixed managed group keeps minNodes warm (see docs/autoscaling.md).
+                first = pool.capacity_types[0]
+                groups = [(first, f"{pool.name}-baseline", baseline_node_group_args(pool))]
+            else:
+                groups = []
+            for capacity, group_name, args in groups:
+                group = node_group(
+                    group_name,
+                    eks.name,
+                    node_role.arn,
+                    network.private_subnet_ids,
+                    args,
+                    pool.config.disk_gib,
+                    node_tags,
+                    nodes_opts,
+                )
+                gpu_groups.append((pool, capacity, group))
 
         late = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[system, *early_addons]))
         ebs_role = self._role(
@@ -251,11 +265,13 @@ class EksCluster(pulumi.ComponentResource):
                 vpc_id=network.vpc_id,
                 private_subnet_ids=network.private_subnet_ids,
                 partition=partition.partition,
+                dns_suffix=partition.dns_suffix,
                 account_id=account_id,
                 aws_provider=provider,
                 node_role_arn=node_role.arn,
                 node_role_name=node_role.name,
                 discovery_tag={"karpenter.sh/discovery": cluster.name},
+                gpu_node_groups=tuple(gpu_groups),
             ),
         )
         self.register_outputs({"clusterName": eks.name, "endpoint": eks.endpoint, "vpcId": network.vpc_id})

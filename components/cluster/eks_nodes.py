@@ -96,6 +96,15 @@ def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[s
     }
 
 
+def baseline_node_group_args(pool: ResolvedGpuPool) -> dict[str, Any]:
+    """A fixed-size group of minNodes on the pool's first capacity type: warm capacity under Karpenter, which
+    has no minimum. Karpenter's NodePool for the same capacity type is limited to the remaining nodes."""
+    args = gpu_node_group_args(pool, pool.capacity_types[0])
+    size = pool.config.min_nodes
+    args["scaling_config"] = aws.eks.NodeGroupScalingConfigArgs(min_size=size, max_size=size, desired_size=size)
+    return args
+
+
 def node_group(
     name: str,
     cluster_name: pulumi.Input[str],

@@ -154,6 +154,8 @@ def cluster_args(
             "gce_persistent_disk_csi_driver_config": {"enabled": True},
             "http_load_balancing": {"disabled": False},
         },
+        # Pack nodes and remove idle ones sooner in dev; keep spare capacity in prod (scaling.gkeProfile).
+        "cluster_autoscaling": {"autoscaling_profile": config.scaling.gke_profile},
         "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
         "monitoring_config": {"enable_components": ["SYSTEM_COMPONENTS"]},
     }

@@ -125,11 +125,14 @@ class AwsClusterInfo:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: list[pulumi.Input[str]]
     partition: str
+    dns_suffix: str
     account_id: str
     aws_provider: pulumi.ProviderResource
     node_role_arn: pulumi.Output[str]
     node_role_name: pulumi.Output[str]
     discovery_tag: dict[str, str]
+    # cluster-autoscaler mode: the managed node group of each (GPU pool, capacity type).
+    gpu_node_groups: tuple[tuple[ResolvedGpuPool, CapacityType, pulumi.CustomResource], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,3 +158,9 @@ class ClusterHandle:
     ready: list[pulumi.Resource] = field(default_factory=list)
     aws: AwsClusterInfo | None = None
     gcp: GcpClusterInfo | None = None
+
+
+def aws_info(handle: ClusterHandle) -> AwsClusterInfo:
+    if handle.aws is None:
+        raise ValueError(f"cluster {handle.name} is not an EKS cluster")
+    return handle.aws

@@ -1,0 +1,163 @@
+"""`ClusterAutoscaler` on EKS: the pinned chart with Pod Identity, ASG auto-discovery, and the ASG node-template
+tags that let it scale a GPU managed node group up from zero.
+
+Why the tags: with zero nodes, cluster-autoscaler builds a template node from the ASG. EKS's DescribeNodegroup
+gives it labels and taints, but not extended resources: without `.../node-template/resources/nvidia.com/gpu`
+it believes the group has no GPUs and never scales it up for a GPU pod. Managed node group tags do not reach
+the ASG, so they are set on the ASG itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.autoscaling.karpenter_release import release_args
+from components.cluster import aws_iam
+from components.cluster.handle import ClusterHandle, ResolvedGpuPool, aws_info
+from components.config import PlatformConfig
+from components.labels import LABEL_ROLE
+from components.versions import CLUSTER_AUTOSCALER
+
+SERVICE_ACCOUNT = "cluster-autoscaler"
+TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+
+
+def node_template_tags(pool: ResolvedGpuPool, capacity: str) -> dict[str, str]:
+    """ASG tags describing a node of this group before one exists (cluster-autoscaler AWS docs)."""
+    tags = {f"{TEMPLATE}/label/{k}": v for k, v in pool.labels(capacity).items()}  # type: ignore[arg-type]
+    tags[f"{TEMPLATE}/taint/{pool.taint.key}"] = f"{pool.taint.value}:{pool.taint.effect}"
+    tags[f"{TEMPLATE}/resources/{pool.gpu_resource}"] = str(pool.allocatable_per_node)
+    return tags
+
+
+def controller_policy(cluster_name: str) -> str:
+    """Describe calls everywhere (read-only, unscopable); resizing only ASGs this cluster owns (EKS tags a
+    managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DescribeScalingState",
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:DescribeAutoScalingGroups",
+                        "autoscaling:DescribeAutoScalingInstances",
+                        "autoscaling:DescribeLaunchConfigurations",
+                        "autoscaling:DescribeScalingActivities",
+                        "autoscaling:DescribeTags",
+                        "ec2:DescribeImages",
+                        "ec2:DescribeInstanceTypes",
+                        "ec2:DescribeLaunchTemplateVersions",
+                        "ec2:GetInstanceTypesFromInstanceRequirements",
+                        "eks:DescribeNodegroup",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "ResizeOwnedGroups",
+                    "Effect": "Allow",
+                    "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+                    },
+                },
+            ],
+        },
+        indent=2,
+    )
+
+
+def expander_priorities(handle: ClusterHandle) -> dict[str, list[str]]:
+    """Spot groups first, on-demand fallbacks next, anything else last. Patterns match ASG names, which EKS
+    derives from the node group name (eks-<group>-<suffix>-<uuid>)."""
+    spot: list[str] = []
+    on_demand: list[str] = []
+    for pool in handle.gpu_pools:
+        for capacity in pool.capacity_types:
+            pattern = f"^eks-{re.escape(f'{pool.name}-{capacity}')}-.*"
+            (spot if capacity == "spot" else on_demand).append(pattern)
+    return {"100": spot, "50": on_demand, "1": [".*"]}
+
+
+def autoscaler_values(config: PlatformConfig, handle: ClusterHandle) -> dict[str, Any]:
+    scaling = config.scaling
+    delay = str(scaling.consolidate_after)
+    expander = "priority,least-waste" if scaling.expander == "priority" else "least-waste"
+    values: dict[str, Any] = {
+        "autoDiscovery": {"clusterName": handle.name},
+        "awsRegion": handle.region,
+        "rbac": {"serviceAccount": {"name": SERVICE_ACCOUNT}},
+        "extraArgs": {
+            # The field guide's scale-down delays (2m dev, 5m prod) instead of the 10m default.
+            "scale-down-unneeded-time": delay,
+            "scale-down-delay-after-add": delay,
+            "expander": expander,
+            "balance-similar-node-groups": True,
+            # GPU pods mount /dev/shm as emptyDir: that must not pin an idle GPU node.
+            "skip-nodes-with-local-storage": False,
+        },
+        "nodeSelector": {"kubernetes.io/os": "linux", LABEL_ROLE: "system"},
+        "replicaCount": 1,
+    }
+    if scaling.expander == "priority":
+        values["expanderPriorities"] = expander_priorities(handle)
+    return values
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, config: PlatformConfig, handle: ClusterHandle, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ml-platform:autoscaling:ClusterAutoscaler", name, None, opts)
+        info = aws_info(handle)
+        child = pulumi.ResourceOptions(parent=self, provider=info.aws_provider)
+        role = aws.iam.Role(
+            f"{name}-controller", assume_role_policy=aws_iam.pod_identity_assume_role_policy(), opts=child
+        )
+        policy = aws.iam.Policy(
+            f"{name}-controller",
+            policy=controller_policy(handle.name),
+            description=f"cluster-autoscaler for EKS cluster {handle.name}",
+            opts=child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-controller", role=role.name, policy_arn=policy.arn, opts=child
+        )
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-controller",
+            cluster_name=info.cluster_name,
+            namespace=CLUSTER_AUTOSCALER.namespace,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=role.arn,
+            opts=child,
+        )
+        for pool, capacity, group in info.gpu_node_groups:
+            asg_name = group.resources.apply(  # type: ignore[attr-defined]
+                lambda resources: resources[0].autoscaling_groups[0].name
+            )
+            for key, value in node_template_tags(pool, capacity).items():
+                slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(TEMPLATE + "/").lower()).strip("-")
+                aws.autoscaling.Tag(
+                    f"{pool.name}-{capacity}-{slug}",
+                    autoscaling_group_name=asg_name,
+                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                    opts=child,
+                )
+        k8s.helm.v3.Release(
+            name,
+            **release_args(CLUSTER_AUTOSCALER),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CLUSTER_AUTOSCALER.repository),
+            values=autoscaler_values(config, handle),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=handle.provider, depends_on=[*handle.ready, association, attachment]
+            ),
+        )
+        self.register_outputs({"version": CLUSTER_AUTOSCALER.version})

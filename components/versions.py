@@ -1,0 +1,30 @@
+"""Every pinned upstream chart, in one table. Versions match ../shared/reference/VERSIONS.md (a test checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    name: str
+    version: str
+    # An OCI registry (oci://...) or a classic chart repository URL.
+    repository: str
+    namespace: str
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repository.startswith("oci://")
+
+    @property
+    def chart_ref(self) -> str:
+        """The `chart` argument of a Helm release: the full OCI reference, or the name in a classic repo."""
+        return f"{self.repository}/{self.name}" if self.is_oci else self.name
+
+
+KARPENTER_CRD = HelmChart("karpenter-crd", "1.14.1", "oci://public.ecr.aws/karpenter", "kube-system")
+KARPENTER = HelmChart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter", "kube-system")
+CLUSTER_AUTOSCALER = HelmChart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system")
+
+CHARTS: tuple[HelmChart, ...] = (KARPENTER_CRD, KARPENTER, CLUSTER_AUTOSCALER)
