@@ -1,0 +1,358 @@
+"""GPU capacity that scales from zero: Karpenter, cluster-autoscaler and GKE, through the real program."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import plan_of, plan_variant
+from schemas import chart_values_file, unknown_helm_value_paths
+
+from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_WORKLOAD
+from components.versions import CHARTS, CLUSTER_AUTOSCALER, KARPENTER, KARPENTER_CRD
+from tools.offline import PlanResult, Registration, redact
+
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference"))
+
+
+def objects(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:
+    return {r.inputs["metadata"]["name"]: redact(r.inputs) for r in plan.of_type(typ)}
+
+
+def release(plan: PlanResult, name: str) -> Registration:
+    [found] = [r for r in plan.of_type(RELEASE) if r.inputs["name"] == name]
+    return found
+
+
+def requirement(node_pool: dict[str, Any], key: str) -> dict[str, Any]:
+    [found] = [r for r in node_pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+    return found
+
+
+@pytest.fixture(scope="module")
+def ca_plan(tmp_path_factory: pytest.TempPathFactory) -> PlanResult:
+    return plan_variant(
+        tmp_path_factory.mktemp("ca"), "dev", lambda c: c.update({"ml-platform:autoscaler": "cluster-autoscaler"})
+    )
+
+
+# ---------------------------------------------------------------- Karpenter NodePools and EC2NodeClasses
+
+
+def test_one_node_class_per_gpu_pool_and_a_node_pool_per_capacity_type() -> None:
+    plan = plan_of("dev")
+    assert set(objects(plan, NODE_CLASS)) == {"notebooks", "train-a100", "cpu"}
+    assert set(objects(plan, NODE_POOL)) == {
+        "notebooks-spot",
+        "notebooks-on-demand",
+        "train-a100-spot",
+        "train-a100-on-demand",
+        "cpu",
+    }
+
+
+def test_gpu_node_pool_requirements_labels_taints_and_limits() -> None:
+    pools = objects(plan_of("dev"), NODE_POOL)
+    spot, fallback = pools["train-a100-spot"], pools["train-a100-on-demand"]
+    assert requirement(spot, "node.kubernetes.io/instance-type")["values"] == ["p4d.24xlarge"]
+    assert requirement(spot, "karpenter.sh/capacity-type")["values"] == ["spot"]
+    assert requirement(fallback, "karpenter.sh/capacity-type")["values"] == ["on-demand"]
+    assert requirement(spot, "kubernetes.io/arch")["values"] == ["amd64"]
+    # Spot first: the spot NodePool outweighs its on-demand fallback.
+    assert spot["spec"]["weight"] > fallback["spec"]["weight"]
+    labels = spot["spec"]["template"]["metadata"]["labels"]
+    assert labels == {
+        LABEL_GPU: "a100-40gb",
+        LABEL_POOL: "train-a100",
+        LABEL_CAPACITY: "spot",
+        LABEL_WORKLOAD: "training",
+    }
+    assert fallback["spec"]["template"]["metadata"]["labels"][LABEL_CAPACITY] == "on-demand"
+    assert spot["spec"]["template"]["spec"]["taints"] == [
+        {"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
+    ]
+    # maxNodes 2 x 8 GPUs, 2 x 96 vCPU, 2 x 1152 GiB: the hard cost cap per capacity type.
+    assert spot["spec"]["limits"] == {"nvidia.com/gpu": "16", "cpu": "192", "memory": "2304Gi"}
+    assert spot["spec"]["template"]["spec"]["nodeClassRef"] == {
+        "group": "karpenter.k8s.aws",
+        "kind": "EC2NodeClass",
+        "name": "train-a100",
+    }
+    notebooks = pools["notebooks-spot"]
+    # Alternative sizes of the same GPU give spot more pools to draw from; limits use the largest.
+    assert requirement(notebooks, "node.kubernetes.io/instance-type")["values"][0] == "g5.2xlarge"
+    assert notebooks["spec"]["limits"] == {"nvidia.com/gpu": "4", "cpu": "64", "memory": "256Gi"}
+
+
+def test_training_pools_are_never_consolidated_under_a_job() -> None:
+    pools = objects(plan_of("dev"), NODE_POOL)
+    training = pools["train-a100-spot"]["spec"]["disruption"]
+    assert training == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "2m", "budgets": [{"nodes": "1"}]}
+    dev = pools["notebooks-spot"]["spec"]["disruption"]
+    assert dev["consolidationPolicy"] == "WhenEmptyOrUnderutilized" and dev["consolidateAfter"] == "2m"
+    prod = objects(plan_of("prod"), NODE_POOL)
+    assert prod["train-h100-spot"]["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
+    assert prod["serve-a100-on-demand"]["spec"]["disruption"]["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+    # The field guide's scale-down delay: 2 minutes in dev, 5 in production.
+    assert {p["spec"]["disruption"]["consolidateAfter"] for p in prod.values()} == {"5m"}
+    for pool in prod.values():
+        spec = pool["spec"]["template"]["spec"]
+        assert spec["expireAfter"] == "720h" and spec["terminationGracePeriod"] == "24h"
+
+
+def test_consolidate_after_is_configurable(tmp_path: Path) -> None:
+    plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:scaling": {"consolidateAfter": "90s"}}))
+    assert {p["spec"]["disruption"]["consolidateAfter"] for p in objects(plan, NODE_POOL).values()} == {"90s"}
+
+
+def test_min_nodes_under_karpenter_is_a_baseline_group_and_the_node_pool_gets_the_rest() -> None:
+    pools = objects(plan_of("prod"), NODE_POOL)
+    # serve-mig: minNodes 1, maxNodes 3 of 8 GPUs: the baseline group holds 1 node, Karpenter at most 2 more.
+    assert pools["serve-mig-on-demand"]["spec"]["limits"]["nvidia.com/gpu"] == "16"
+    assert "weight" not in pools["serve-mig-on-demand"]["spec"]
+    assert pools["serve-a100-on-demand"]["spec"]["limits"]["nvidia.com/gpu"] == "16"
+
+
+def test_node_classes_gpu_ami_discovery_disk_nvme_imds_and_cost_tags() -> None:
+    plan = plan_of("dev")
+    classes = objects(plan, NODE_CLASS)
+    train = classes["train-a100"]["spec"]
+    assert train["amiSelectorTerms"] == [{"alias": "al2023@latest"}]
+    assert train["role"] == "<karpenter-node.name>"
+    assert train["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "ml-dev"}}]
+    assert train["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "ml-dev"}}]
+    [root] = train["blockDeviceMappings"]
+    assert root["rootVolume"] is True
+    assert root["ebs"] == {"volumeSize": "500Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
+    assert train["instanceStorePolicy"] == "RAID0"  # p4d local NVMe, striped
+    assert train["metadataOptions"]["httpTokens"] == "required"
+    assert train["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert train["tags"]["ml-platform.io/pool"] == "train-a100" and train["tags"]["cost-center"] == "ml-platform-dev"
+    assert train["tags"]["ml-platform.io/team"] == "shared"
+    assert classes["notebooks"]["spec"]["tags"]["ml-platform.io/team"] == "applied"  # the only team on it
+    assert "instanceStorePolicy" not in classes["cpu"]["spec"]
+
+
+def test_bottlerocket_and_a_pinned_ami(tmp_path: Path) -> None:
+    scaling = {"amiFamily": "bottlerocket", "amiVersion": "v1.40.0"}
+    plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:scaling": scaling}))
+    spec = objects(plan, NODE_CLASS)["train-a100"]["spec"]
+    assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.40.0"}]
+    devices = {d["deviceName"]: d for d in spec["blockDeviceMappings"]}
+    assert devices["/dev/xvdb"]["rootVolume"] is True and devices["/dev/xvdb"]["ebs"]["volumeSize"] == "500Gi"
+    assert "rootVolume" not in devices["/dev/xvda"]
+
+
+def test_cpu_node_pool_for_ray_cpu_workers_prefers_spot() -> None:
+    cpu = objects(plan_of("dev"), NODE_POOL)["cpu"]
+    assert requirement(cpu, "karpenter.sh/capacity-type")["values"] == ["spot", "on-demand"]
+    assert requirement(cpu, "karpenter.k8s.aws/instance-category")["values"] == ["c", "m", "r"]
+    assert cpu["spec"]["limits"] == {"cpu": "256", "memory": "1024Gi"}
+    assert "taints" not in cpu["spec"]["template"]["spec"]
+
+
+def test_custom_resources_wait_for_their_crds() -> None:
+    plan = plan_of("dev")
+    crds = release(plan, "karpenter-crd")
+    for reg in plan.of_type(NODE_POOL) + plan.of_type(NODE_CLASS):
+        assert crds.urn in reg.dependencies
+
+
+# ---------------------------------------------------------------- Karpenter controller, IAM, interruption
+
+
+def test_karpenter_charts_crds_first_controller_without_crds_on_system_nodes() -> None:
+    plan = plan_of("dev")
+    crds, controller = release(plan, "karpenter-crd"), release(plan, "karpenter")
+    assert crds.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd"
+    assert controller.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter"
+    assert crds.inputs["version"] == controller.inputs["version"] == "1.14.1"
+    assert controller.inputs["skipCrds"] is True and crds.urn in controller.dependencies
+    assert controller.inputs["namespace"] == "kube-system"
+    values = controller.inputs["values"]
+    assert values["replicas"] == 2 and values["podDisruptionBudget"]["maxUnavailable"] == 1
+    assert values["nodeSelector"]["ml-platform.io/role"] == "system"
+
+
+def test_controller_identity_through_pod_identity_matches_the_chart_service_account() -> None:
+    plan = plan_of("dev")
+    [association] = plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    values = release(plan, "karpenter").inputs["values"]
+    assert association.inputs["namespace"] == release(plan, "karpenter").inputs["namespace"]
+    assert association.inputs["serviceAccount"] == values["serviceAccount"]["name"] == "karpenter"
+    assert association.inputs["roleArn"] == "<karpenter-controller.arn>"
+    # The controller waits for its identity, its policies and the node access entry.
+    by_urn = {r.urn: r.type for r in plan.registrations}
+    waits = {by_urn[d] for d in release(plan, "karpenter").dependencies}
+    assert {
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    } <= waits
+
+
+def test_node_role_joins_through_an_ec2_linux_access_entry() -> None:
+    [entry] = plan_of("dev").of_type("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["type"] == "EC2_LINUX" and entry.inputs["principalArn"] == "<karpenter-node.arn>"
+
+
+def test_interruption_queue_is_encrypted_and_fed_by_every_event_rule() -> None:
+    plan = plan_of("dev")
+    [queue] = plan.of_type("aws:sqs/queue:Queue")
+    assert queue.inputs["sqsManagedSseEnabled"] is True and queue.inputs["messageRetentionSeconds"] == 300
+    assert release(plan, "karpenter").inputs["values"]["settings"]["interruptionQueue"] == queue.inputs["name"]
+    rules = {r.name: r for r in plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    patterns = {json.loads(r.inputs["eventPattern"])["detail-type"][0] for r in rules.values()}
+    assert patterns == {
+        "AWS Health Event",
+        "EC2 Spot Instance Interruption Warning",
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Instance State-change Notification",
+        "EC2 Capacity Reservation Instance Interruption Warning",
+    }
+    targets = plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert len(targets) == len(rules) >= 4
+    for target in targets:
+        assert target.inputs["arn"] == f"<{queue.name}.arn>"
+        assert target.inputs["rule"] in {f"<{n}.name>" for n in rules}
+    [policy] = plan.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert "events.amazonaws.com" in statements["EventBridgeWrite"]["Principal"]["Service"]
+    assert statements["DenyHTTP"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
+
+
+def iam_statements(plan: PlanResult) -> list[dict[str, Any]]:
+    documents = [json.loads(r.inputs["policy"]) for r in plan.of_type("aws:iam/policy:Policy")]
+    return [s for d in documents for s in d["Statement"]]
+
+
+@pytest.mark.parametrize("variant", ["karpenter", "cluster-autoscaler"])
+def test_iam_policies_are_scoped(variant: str, ca_plan: PlanResult) -> None:
+    statements = iam_statements(plan_of("dev") if variant == "karpenter" else ca_plan)
+    assert statements
+    for s in statements:
+        assert s.get("Sid") and s["Effect"] == "Allow"
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        resources = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
+        mutating = [a for a in actions if not READ_ONLY.match(a)]
+        if "*" in resources:
+            # "*" only for read-only calls, or for mutations fenced by a condition (tags, region).
+            assert not mutating or s.get("Condition"), s["Sid"]
+        for resource in resources:
+            assert resource == "*" or resource.startswith("arn:aws:") or resource.startswith("<"), resource
+
+
+def test_karpenter_ec2_mutations_are_fenced_to_this_cluster() -> None:
+    statements = {s["Sid"]: s for s in iam_statements(plan_of("dev"))}
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging"):
+        assert statements[sid]["Condition"]["StringEquals"]["aws:RequestTag/kubernetes.io/cluster/ml-dev"] == "owned"
+    assert statements["AllowScopedDeletion"]["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/kubernetes.io/cluster/ml-dev": "owned"
+    }
+    assert statements["AllowPassingInstanceRole"]["Resource"] == "<karpenter-node.arn>"
+    assert statements["AllowInterruptionQueueActions"]["Resource"] == "<karpenter-interruption.arn>"
+    assert (
+        statements["AllowAPIServerEndpointDiscovery"]["Resource"] == "arn:aws:eks:us-east-1:<account-id>:cluster/ml-dev"
+    )
+    assert statements["AllowRegionalReadActions"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+
+
+# ---------------------------------------------------------------- cluster-autoscaler
+
+
+def test_cluster_autoscaler_gpu_groups_scale_from_zero_with_node_template_tags(ca_plan: PlanResult) -> None:
+    groups = {g.name: g.inputs for g in ca_plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+    for name in ("train-a100-spot", "train-a100-on-demand", "notebooks-spot", "notebooks-on-demand"):
+        assert groups[name]["scalingConfig"]["minSize"] == 0
+    tags: dict[str, dict[str, str]] = {}
+    for tag in ca_plan.of_type("aws:autoscaling/tag:Tag"):
+        tags.setdefault(tag.inputs["autoscalingGroupName"], {})[tag.inputs["tag"]["key"]] = tag.inputs["tag"]["value"]
+        assert tag.inputs["tag"]["propagateAtLaunch"] is False
+    template = "k8s.io/cluster-autoscaler/node-template"
+    train = tags["<train-a100-spot.asg>"]
+    assert train[f"{template}/resources/nvidia.com/gpu"] == "8"
+    assert train[f"{template}/taint/nvidia.com/gpu"] == "true:NoSchedule"
+    assert train[f"{template}/label/{LABEL_POOL}"] == "train-a100"
+    assert train[f"{template}/label/{LABEL_CAPACITY}"] == "spot"
+    assert train[f"{template}/label/{LABEL_GPU}"] == "a100-40gb"
+    # Time-slicing: 1 GPU x 4 replicas is what pods see.
+    assert tags["<notebooks-on-demand.asg>"][f"{template}/resources/nvidia.com/gpu"] == "4"
+    assert set(tags) == {f"<{g}.asg>" for g in groups if g != "system"}
+
+
+def test_cluster_autoscaler_chart_values(ca_plan: PlanResult) -> None:
+    chart = release(ca_plan, "cluster-autoscaler")
+    assert chart.inputs["chart"] == "cluster-autoscaler" and chart.inputs["version"] == "9.59.0"
+    assert chart.inputs["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
+    values = chart.inputs["values"]
+    assert values["autoDiscovery"]["clusterName"] == "ml-dev" and values["awsRegion"] == "us-east-1"
+    args = values["extraArgs"]
+    assert args["scale-down-unneeded-time"] == "2m" and args["scale-down-delay-after-add"] == "2m"
+    assert args["expander"] == "priority,least-waste" and args["balance-similar-node-groups"] is True
+    priorities = values["expanderPriorities"]
+    assert any(re.match(p, "eks-train-a100-spot-ab12cd3-0f1e2d3c") for p in priorities["100"])
+    assert not any(re.match(p, "eks-train-a100-on-demand-ab12cd3-0f1e2d3c") for p in priorities["100"])
+    assert any(re.match(p, "eks-train-a100-on-demand-ab12cd3-0f1e2d3c") for p in priorities["50"])
+    [association] = ca_plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert association.inputs["serviceAccount"] == values["rbac"]["serviceAccount"]["name"]
+    assert not ca_plan.of_type(NODE_POOL) and not ca_plan.of_type("aws:sqs/queue:Queue")
+
+
+def test_cluster_autoscaler_resizes_only_groups_this_cluster_owns(ca_plan: PlanResult) -> None:
+    statements = {s["Sid"]: s for s in iam_statements(ca_plan)}
+    resize = statements["ResizeOwnedGroups"]
+    assert resize["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ml-dev": "owned"}}
+
+
+# ---------------------------------------------------------------- GKE
+
+
+def test_gke_gpu_pools_autoscale_from_zero_with_any_zone_and_a_profile() -> None:
+    plan = plan_of("gke")
+    cluster = plan.of_type("gcp:container/cluster:Cluster")[0].inputs
+    assert cluster["clusterAutoscaling"]["autoscalingProfile"] == "OPTIMIZE_UTILIZATION"  # the gke stack is dev
+    for pool in plan.of_type("gcp:container/nodePool:NodePool"):
+        if pool.name.endswith("-system"):
+            continue
+        scaling = pool.inputs["autoscaling"]
+        assert scaling["totalMinNodeCount"] == 0 and scaling["locationPolicy"] == "ANY"
+        assert scaling["totalMaxNodeCount"] >= 1
+
+
+# ---------------------------------------------------------------- pinned upstream data
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_helm_value_we_set_exists_in_the_pinned_chart(stack: str, ca_plan: PlanResult) -> None:
+    for plan in (plan_of(stack), ca_plan):
+        for chart in plan.of_type(RELEASE):
+            name, version = chart.inputs["name"], chart.inputs["version"]
+            values_file = chart_values_file(name, version, REFERENCE_DIR)
+            assert unknown_helm_value_paths(redact(chart.inputs.get("values", {})), values_file) == [], name
+
+
+def test_chart_versions_match_the_reference_table() -> None:
+    text = (REFERENCE_DIR / "VERSIONS.md").read_text()
+    for chart in CHARTS:
+        row = next(
+            line for line in text.splitlines() if line.startswith("|") and f"`{chart.name}`" in line.split("|")[2]
+        )
+        cells = [c.strip() for c in row.split("|")]
+        assert chart.version.lstrip("v") == cells[4].lstrip("v"), chart.name
+        assert chart.repository.split("//")[1] in cells[3], chart.name
+    assert {KARPENTER.version, KARPENTER_CRD.version} == {"1.14.1"} and CLUSTER_AUTOSCALER.version == "9.59.0"
+    chart_yaml = yaml.safe_load(
+        (REFERENCE_DIR / "chart-values" / "cluster-autoscaler-9.59.0" / "Chart.yaml").read_text()
+    )
+    assert chart_yaml["version"] == CLUSTER_AUTOSCALER.version
