@@ -341,6 +341,42 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "cluster.publicAccessCidrs[0]",
         "reachable only from private ranges",
     ),
+    "bad consolidateAfter": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"consolidateAfter": "2 minutes"}}),
+        "scaling.consolidateAfter",
+        "expected",
+    ),
+    "consolidateAfter in days": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"expireAfter": "30d"}}),
+        "scaling.expireAfter",
+        "expected",
+    ),
+    "bad ami version": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"amiVersion": "newest"}}),
+        "scaling.amiVersion",
+        "expected",
+    ),
+    "unknown ami family": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"amiFamily": "ubuntu"}}),
+        "scaling.amiFamily",
+        "'al2023' or 'bottlerocket'",
+    ),
+    "cpu pool on-demand first": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"cpuPool": {"capacity": ["on-demand", "spot"]}}}),
+        "scaling.cpuPool.capacity",
+        "list spot first",
+    ),
+    "bad gke profile": (
+        "gcp",
+        lambda d: d.update({"ml-platform:scaling": {"gkeProfile": "cheap"}}),
+        "scaling.gkeProfile",
+        "'OPTIMIZE_UTILIZATION' or 'BALANCED'",
+    ),
     "bad environment": (
         "aws",
         lambda d: d.update({"ml-platform:environment": "qa"}),
@@ -405,6 +441,9 @@ def test_environment_defaults() -> None:
         "one-per-az",
     )
     assert prod.policies.enforcement == "mandatory"
+    # The field guide's scale-down delays: 2 minutes in dev, 5 in production.
+    assert (dev.scaling.consolidate_after, prod.scaling.consolidate_after) == ("2m", "5m")
+    assert (dev.scaling.gke_profile, prod.scaling.gke_profile) == ("OPTIMIZE_UTILIZATION", "BALANCED")
     assert load(BASE["gcp"]).autoscaler == "cluster-autoscaler"
     assert load(BASE["existing"]).autoscaler == "none"
 
