@@ -213,6 +213,10 @@ class Team(_Model):
 DURATION = r"^([0-9]+(s|m|h))+$"
 
 
+EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
+AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
+
+
 class CpuPool(_Model):
     """General-purpose CPU capacity (Ray CPU workers, preprocessing): a Karpenter NodePool on EKS."""
 
@@ -236,9 +240,7 @@ class ScalingConfig(_Model):
         description="Idle time before an empty node goes (Karpenter consolidateAfter, cluster-autoscaler "
         "scale-down-unneeded-time and scale-down-delay-after-add); default 2m in dev, 5m otherwise.",
     )
-    expire_after: str = Field(
-        "720h", pattern=r"^(([0-9]+(s|m|h))+|Never)$", description="Karpenter: replace nodes older than this."
-    )
+    expire_after: str = Field("720h", pattern=EXPIRY, description="Karpenter: replace nodes older than this.")
     termination_grace_period: str = Field(
         "24h",
         pattern=DURATION,
@@ -247,7 +249,7 @@ class ScalingConfig(_Model):
     ami_family: Literal["al2023", "bottlerocket"] = Field("al2023", description="Karpenter GPU/CPU node AMI family.")
     ami_version: str = Field(
         "latest",
-        pattern=r"^(latest|v[0-9][0-9A-Za-z.\-]*)$",
+        pattern=AMI_VERSION,
         description="Karpenter AMI alias version; pin it (e.g. v20250920) in prod, latest drifts nodes on releases.",
     )
     expander: Literal["priority", "least-waste"] = Field(
@@ -352,6 +354,15 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+# What each pattern means, for error messages.
+PATTERN_HELP: dict[str, str] = {
+    DNS_LABEL: "expected a DNS label: lowercase letters, digits and '-', starting with a letter",
+    DURATION: "expected a duration in s, m or h, such as 90s, 5m or 1h30m",
+    EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
+    AMI_VERSION: "expected latest or an AMI release version such as v20250920",
+}
+
+
 def key_path(loc: Iterable[int | str]) -> str:
     """('gpuPools', 1, 'maxNodes') -> 'ml-platform:gpuPools[1].maxNodes'."""
     text = ""
@@ -406,7 +417,7 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         elif msg.startswith("String should match pattern"):
-            msg = "expected a DNS label: lowercase letters, digits and '-', starting with a letter"
+            msg = PATTERN_HELP.get(str(err.get("ctx", {}).get("pattern")), msg.replace("String should", "expected to"))
         problems.append(Problem(key_path(loc), value, msg))
     return problems
 
