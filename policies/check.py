@@ -1,0 +1,109 @@
+"""Check Kubernetes manifests against the ml-platform GPU policies, for workload repositories and CI.
+
+    python policies/check.py [--format text|json] [--config policies/config/prod.json] FILE_OR_DIR...
+
+Reads YAML files (multi-document; directories recursively), prints one line per finding
+`path: Kind/name: policy-id: message`, and exits 1 when a mandatory rule fails, 0 otherwise, 2 when an input
+cannot be read. Needs only the rule modules next to it and PyYAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import yaml
+from rules import RULES_BY_ID, Finding, Settings, check_object, check_stack, describe, enforcement
+from settings import load_settings
+
+SUFFIXES = (".yaml", ".yml")
+
+
+class UnreadableInputError(Exception):
+    pass
+
+
+def manifest_files(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise UnreadableInputError(f"{path}: no such file or directory")
+
+
+def read_objects(path: Path) -> list[dict[str, Any]]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
+    objects = []
+    for doc in documents:
+        if doc is None:
+            continue
+        if not isinstance(doc, Mapping) or "kind" not in doc:
+            raise UnreadableInputError(f"{path}: a document is not a Kubernetes object (no kind)")
+        # A List (kubectl get -o yaml) holds objects in items.
+        objects += [dict(i) for i in doc.get("items", [])] if doc.get("kind", "").endswith("List") else [dict(doc)]
+    return objects
+
+
+def run(paths: list[Path], settings: Settings) -> tuple[list[tuple[str, Finding, str]], int]:
+    """[(path, finding, enforcement)], exit code."""
+    results: list[tuple[str, Finding, str]] = []
+    every: list[tuple[str, dict[str, Any]]] = []
+    for path in manifest_files(paths):
+        for obj in read_objects(path):
+            every.append((str(path), obj))
+            results += [(str(path), f, enforcement(RULES_BY_ID[f.rule], settings)) for f in check_object(obj, settings)]
+    # Stack rules see every object read; a finding is reported at the file of the object it names.
+    where = {describe(o): p for p, o in every}
+    for finding in check_stack([o for _, o in every], settings):
+        results.append(
+            (where.get(finding.object, "<stack>"), finding, enforcement(RULES_BY_ID[finding.rule], settings))
+        )
+    failed = any(level == "mandatory" for _, _, level in results)
+    return results, 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="YAML files or directories")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--config", type=Path, help="policy config, e.g. policies/config/prod.json")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config) if args.config else Settings()
+        results, code = run(args.paths, settings)
+    except (UnreadableInputError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        report = [{"path": p, "enforcement": level, **asdict(f)} for p, f, level in results]
+        print(
+            json.dumps(
+                {"findings": report, "mandatoryFailures": sum(r["enforcement"] == "mandatory" for r in report)},
+                indent=2,
+            )
+        )
+    else:
+        for path, finding, level in results:
+            print(f"{path}: {finding.object}: {finding.rule}: {finding.message} ({level})")
+        if results:
+            print(
+                f"{len(results)} finding(s), {sum(level == 'mandatory' for _, _, level in results)} mandatory",
+                file=sys.stderr,
+            )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

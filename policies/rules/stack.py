@@ -1,0 +1,32 @@
+"""Rules over a whole stack (or a directory of manifests): relations between objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .findings import Finding, Settings
+from .values import describe, get, mapping
+from .workload import is_gpu_resource
+
+TEAM_LABEL = "ml-platform.io/team"
+
+
+def _limits_gpus(quota: Mapping[str, Any]) -> bool:
+    hard = mapping(get(quota, "spec", "hard"))
+    return any(str(k).startswith(("requests.", "limits.")) and is_gpu_resource(str(k).split(".", 1)[1]) for k in hard)
+
+
+def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) -> Iterator[Finding]:
+    del settings
+    quotas = {get(o, "metadata", "namespace") for o in objects if o.get("kind") == "ResourceQuota" and _limits_gpus(o)}
+    for obj in objects:
+        labels = mapping(get(obj, "metadata", "labels"))
+        name = get(obj, "metadata", "name")
+        if obj.get("kind") == "Namespace" and TEAM_LABEL in labels and name not in quotas:
+            yield Finding(
+                "team-namespace-gpu-quota",
+                describe(obj),
+                f"team namespace {name} has no ResourceQuota limiting GPUs (requests.nvidia.com/gpu): "
+                "one team can take every GPU",
+            )

@@ -1,0 +1,241 @@
+"""Rules on GPU workloads: checks of one Kubernetes object, wherever its pod specs live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from .findings import Finding, Settings
+from .podspecs import Container, PodSite, pod_sites
+from .values import describe, get, mapping, quantity, sequence
+
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
+SHM_PATH = "/dev/shm"
+# Node labels that pin a GPU model: ours, GPU Feature Discovery's, GKE's, Karpenter's, the instance type.
+GPU_TYPE_LABELS = (
+    "ml-platform.io/gpu",
+    "ml-platform.io/pool",
+    "nvidia.com/gpu.product",
+    "cloud.google.com/gke-accelerator",
+    "karpenter.k8s.aws/instance-gpu-name",
+    "node.kubernetes.io/instance-type",
+)
+
+
+def is_gpu_resource(name: str) -> bool:
+    return name == GPU_RESOURCE or name.startswith(MIG_PREFIX)
+
+
+def gpu_requests(container: Container) -> dict[str, tuple[Any, Any]]:
+    """{resource: (request, limit)} for every GPU resource named in requests or limits."""
+    requests, limits = mapping(container.resources.get("requests")), mapping(container.resources.get("limits"))
+    names = [n for n in [*requests, *limits] if is_gpu_resource(str(n))]
+    return {str(n): (requests.get(n), limits.get(n)) for n in dict.fromkeys(names)}
+
+
+def requests_gpus(container: Container) -> bool:
+    for request, limit in gpu_requests(container).values():
+        for value in (request, limit):
+            amount = quantity(value)
+            if (amount is None and value is not None) or (amount is not None and amount > 0):
+                return True  # an unreadable amount counts: better a finding than a silent pass
+    return False
+
+
+def gpu_containers(site: PodSite) -> list[Container]:
+    return [c for c in site.containers if requests_gpus(c)]
+
+
+def _where(site: PodSite, container: Container) -> str:
+    return f'container "{container.name}" in {site.path}'
+
+
+def shm_volume(site: PodSite, container: Container) -> tuple[Mapping[str, Any] | None, str | None]:
+    """(the volume mounted at /dev/shm, its name); (None, None) when nothing is mounted there."""
+    volumes = {str(mapping(v).get("name")): mapping(v) for v in sequence(site.spec.get("volumes"))}
+    for mount in sequence(container.spec.get("volumeMounts")):
+        path = str(mapping(mount).get("mountPath", "")).rstrip("/")
+        if path == SHM_PATH:
+            name = str(mapping(mount).get("name"))
+            return volumes.get(name), name
+    return None, None
+
+
+def is_memory_backed(volume: Mapping[str, Any] | None) -> bool:
+    return volume is not None and get(volume, "emptyDir", "medium") == "Memory"
+
+
+def check_shm_volume(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    for site in pod_sites(obj):
+        if not site.has_pod_spec:
+            continue
+        for container in gpu_containers(site):
+            volume, name = shm_volume(site, container)
+            if name is None:
+                problem = "does not mount anything at /dev/shm (Docker's default is 64 MB)"
+            elif volume is None:
+                problem = f'mounts "{name}" at /dev/shm, but the pod has no volume of that name'
+            elif not is_memory_backed(volume):
+                kind = next((k for k in volume if k != "name"), "a volume")
+                problem = f'mounts "{name}" at /dev/shm, a {kind} that is not memory-backed (emptyDir medium: Memory)'
+            else:
+                continue
+            yield Finding(
+                "gpu-shm-memory-volume",
+                describe(obj),
+                f"{_where(site, container)} requests GPUs but {problem}",
+                container.name,
+                site.path,
+            )
+
+
+def check_shm_size(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    for site in pod_sites(obj):
+        if not site.has_pod_spec:
+            continue
+        for container in gpu_containers(site):
+            volume, _ = shm_volume(site, container)
+            if not is_memory_backed(volume):
+                continue  # the mandatory rule reports it
+            size = get(volume, "emptyDir", "sizeLimit")
+            amount = quantity(size)
+            if size is None:
+                problem = "has no sizeLimit: a runaway data loader can use all node memory"
+            elif amount is None or amount < settings.shm_min_bytes:
+                problem = f"sizeLimit {size} is below {settings.shm_min_size}"
+            else:
+                continue
+            yield Finding(
+                "gpu-shm-size-limit",
+                describe(obj),
+                f"/dev/shm of {_where(site, container)} {problem}",
+                container.name,
+                site.path,
+            )
+
+
+def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    for site in pod_sites(obj):
+        for container in site.containers:
+            for name, (request, limit) in gpu_requests(container).items():
+                wanted = quantity(request)
+                if request is None or wanted == 0:
+                    continue  # a limit alone is fine: Kubernetes copies it to the request
+                if limit is None:
+                    problem = f"requests {name}: {request} without a limit"
+                elif wanted is None or quantity(limit) != wanted:
+                    problem = f"requests {name}: {request} but limits it to {limit}"
+                else:
+                    continue
+                yield Finding(
+                    "gpu-limits-match-requests",
+                    describe(obj),
+                    f"{_where(site, container)} {problem}; "
+                    f"GPUs are not overcommitted: set limits.{name} equal to the request",
+                    container.name,
+                    site.path,
+                )
+
+
+def _tolerates_gpu(spec: Mapping[str, Any]) -> bool:
+    for toleration in sequence(spec.get("tolerations")):
+        t = mapping(toleration)
+        key, operator = t.get("key"), t.get("operator", "Equal")
+        if (key == GPU_RESOURCE or (key in (None, "") and operator == "Exists")) and t.get("effect") in (
+            None,
+            "",
+            "NoSchedule",
+        ):
+            return True
+    return False
+
+
+def _selects_gpu_type(spec: Mapping[str, Any]) -> bool:
+    if any(k in GPU_TYPE_LABELS for k in mapping(spec.get("nodeSelector"))):
+        return True
+    affinity = mapping(get(spec, "affinity", "nodeAffinity"))
+    terms = list(sequence(get(affinity, "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")))
+    terms += [
+        mapping(p).get("preference") for p in sequence(affinity.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ]
+    return any(
+        mapping(expression).get("key") in GPU_TYPE_LABELS
+        for term in terms
+        for expression in sequence(mapping(term).get("matchExpressions"))
+    )
+
+
+def check_node_targeting(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    for site in pod_sites(obj):
+        if not site.has_pod_spec or not gpu_containers(site):
+            continue
+        missing = []
+        if not _tolerates_gpu(site.spec):
+            missing.append("a toleration for the nvidia.com/gpu taint (key nvidia.com/gpu, operator Exists)")
+        if not _selects_gpu_type(site.spec):
+            missing.append("a nodeSelector or node affinity on a GPU type label (e.g. ml-platform.io/gpu)")
+        if missing:
+            yield Finding(
+                "gpu-node-targeting",
+                describe(obj),
+                f"{site.path} runs GPU containers without " + " and ".join(missing),
+                None,
+                site.path,
+            )
+
+
+def check_restart_policy(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    if obj.get("kind") not in ("Pod", "Job", "CronJob"):
+        return
+    for site in pod_sites(obj):
+        policy = site.spec.get("restartPolicy", "Always")
+        if gpu_containers(site) and policy != "Never":
+            yield Finding(
+                "gpu-training-restart-policy",
+                describe(obj),
+                f"{site.path} has restartPolicy {policy}: a failing GPU job restarts in a loop and burns GPU hours; "
+                "use Never (with a Job backoffLimit) and resume from checkpoints",
+                None,
+                site.path,
+            )
+
+
+def check_priority_class(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    for site in pod_sites(obj):
+        if site.has_pod_spec and gpu_containers(site) and not site.spec.get("priorityClassName"):
+            yield Finding(
+                "gpu-priority-class",
+                describe(obj),
+                f"{site.path} runs GPU containers without priorityClassName "
+                "(production-serving, training-critical or development)",
+                None,
+                site.path,
+            )
+
+
+def check_cuda_visible_devices(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
+    del settings
+    for site in pod_sites(obj):
+        for container in site.containers:
+            if any(mapping(e).get("name") == "CUDA_VISIBLE_DEVICES" for e in sequence(container.spec.get("env"))):
+                yield Finding(
+                    "gpu-no-cuda-visible-devices",
+                    describe(obj),
+                    f"{_where(site, container)} sets CUDA_VISIBLE_DEVICES; the device plugin assigns GPUs, remove it",
+                    container.name,
+                    site.path,
+                )
+
+
+def shm_min_bytes(size: str) -> Decimal:
+    amount = quantity(size)
+    if amount is None:
+        raise ValueError(f"shmMinSize {size!r} is not a Kubernetes quantity")
+    return amount
