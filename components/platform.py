@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.admission import AdmissionPolicies
 from components.cluster.handle import ClusterHandle
 from components.config import PlatformConfig
 from components.platform_base import PlatformBase
@@ -53,4 +54,5 @@ class MlPlatform(pulumi.ComponentResource):
         self.handle = _cluster(config.cluster.name, config, child)
         PlatformBase(f"{config.cluster.name}-base", self.handle, child)
         _autoscaling(config, self.handle, child)
+        AdmissionPolicies("admission", config.policies.enforcement, self.handle, child)
         self.register_outputs({"cloud": self.handle.cloud, "gpuPools": [p.summary() for p in self.handle.gpu_pools]})

@@ -1,0 +1,265 @@
+"""In-cluster admission for the two mandatory GPU rules (policies/RULES.md), as ValidatingAdmissionPolicies.
+
+Jobs submitted with kubectl, SDKs or CI never pass through Pulumi: the API server checks them. One policy per
+workload kind (CEL that knows where that kind keeps its pod specs) and one binding each: `Deny` when the stack's
+policies are mandatory (prod), `Warn` + `Audit` when advisory (dev). The platform's own namespaces are exempt.
+
+The CEL here is built from small string functions so tests evaluate the very same expressions offline on the
+shared good/bad corpus and compare them with policies/check.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster.handle import ClusterHandle
+from components.config import Enforcement
+from components.labels import MANAGED_BY, PLATFORM_NAMESPACE
+
+SHM_RULE, LIMITS_RULE = "gpu-shm-memory-volume", "gpu-limits-match-requests"
+EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", PLATFORM_NAMESPACE)
+
+
+def _is_gpu_key(k: str) -> str:
+    return f"({k} == 'nvidia.com/gpu' || {k}.startsWith('nvidia.com/mig-'))"
+
+
+def _requests_gpus(c: str) -> str:
+    """A container asks for GPUs: a GPU key with a non-zero amount in requests or limits."""
+
+    def named_in(part: str) -> str:
+        return (
+            f"(has({c}.resources.{part}) && {c}.resources.{part}.exists(k, {_is_gpu_key('k')} && "
+            f"string({c}.resources.{part}[k]) != '0'))"
+        )
+
+    return f"(has({c}.resources) && ({named_in('requests')} || {named_in('limits')}))"
+
+
+def _shm_ok(spec: str, c: str) -> str:
+    """The container mounts at /dev/shm a volume of this pod spec that is an emptyDir with medium Memory."""
+    return (
+        f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, "
+        "(m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/')"
+        f" && has({spec}.volumes) && {spec}.volumes.exists(v, v.name == m.name && has(v.emptyDir)"
+        " && has(v.emptyDir.medium) && v.emptyDir.medium == 'Memory')))"
+    )
+
+
+def _limits_ok(resources: str) -> str:
+    """Every GPU request has an equal limit (GPU counts are whole numbers, written as 1 or "1")."""
+    return (
+        f"(!has({resources}.requests) || {resources}.requests.all(k, !{_is_gpu_key('k')} || "
+        f"string({resources}.requests[k]) == '0' || (has({resources}.limits) && k in {resources}.limits && "
+        f"string({resources}.limits[k]) == string({resources}.requests[k]))))"
+    )
+
+
+def _containers(spec: str, with_model: bool) -> str:
+    listed = f"(has({spec}.containers) ? {spec}.containers : [])"
+    return f"({listed} + (has({spec}.model) ? [{spec}.model] : []))" if with_model else listed
+
+
+def _pod_ok(rule: str, spec: str, with_model: bool = False) -> str:
+    containers = _containers(spec, with_model)
+    if rule == SHM_RULE:
+        return f"{containers}.all(c, !{_requests_gpus('c')} || {_shm_ok(spec, 'c')})"
+    return f"{containers}.all(c, !has(c.resources) || {_limits_ok('c.resources')})"
+
+
+def _guard(path: str, expression: str) -> str:
+    """`path` may be absent at any step: absent means nothing to check."""
+    parts = path.split(".")
+    # has() takes a field selection; a step that ends in an index (map[key]) is known to exist.
+    checks = [f"has({'.'.join(parts[: i + 1])})" for i in range(1, len(parts)) if not parts[i].endswith("]")]
+    return f"(!({' && '.join(checks)}) || {expression})"
+
+
+def _replicated_jobs(rule: str, jobset_spec: str) -> str:
+    pod = "j.template.spec.template.spec"
+    return _guard(
+        f"{jobset_spec}.replicatedJobs", f"{jobset_spec}.replicatedJobs.all(j, {_guard(pod, _pod_ok(rule, pod))})"
+    )
+
+
+def _ray(rule: str, cluster: str) -> str:
+    head = _guard(f"{cluster}.headGroupSpec.template.spec", _pod_ok(rule, f"{cluster}.headGroupSpec.template.spec"))
+    workers = _guard(
+        f"{cluster}.workerGroupSpecs",
+        f"{cluster}.workerGroupSpecs.all(g, {_guard('g.template.spec', _pod_ok(rule, 'g.template.spec'))})",
+    )
+    return f"({head} && {workers})"
+
+
+def validation_expression(kind: str, rule: str) -> str:
+    """CEL that is true when `object` of this kind passes `rule` in every pod spec it carries."""
+    o = "object"
+    match kind:
+        case "Pod":
+            return _guard(f"{o}.spec", _pod_ok(rule, f"{o}.spec"))
+        case "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job":
+            return _guard(f"{o}.spec.template.spec", _pod_ok(rule, f"{o}.spec.template.spec"))
+        case "CronJob":
+            spec = f"{o}.spec.jobTemplate.spec.template.spec"
+            return _guard(spec, _pod_ok(rule, spec))
+        case "PyTorchJob":
+            replicas = f"{o}.spec.pytorchReplicaSpecs"
+            inner = _guard(f"{replicas}[r].template.spec", _pod_ok(rule, f"{replicas}[r].template.spec"))
+            return _guard(replicas, f"{replicas}.all(r, {inner})")
+        case "TrainingRuntime" | "ClusterTrainingRuntime":
+            return _guard(f"{o}.spec.template.spec", _replicated_jobs(rule, f"{o}.spec.template.spec"))
+        case "TrainJob":
+            runtime = "p.trainingRuntimeSpec.template.spec"
+            patches = _guard(
+                f"{o}.spec.runtimePatches",
+                f"{o}.spec.runtimePatches.all(p, {_guard(runtime, _replicated_jobs(rule, runtime))})",
+            )
+            if rule == LIMITS_RULE:
+                # resourcesPerNode holds the trainer container's resources (its pod spec lives in the runtime).
+                trainer = f"{o}.spec.trainer.resourcesPerNode"
+                return f"({patches} && {_guard(trainer, _limits_ok(trainer))})"
+            return patches
+        case "JobSet":
+            return _guard(f"{o}.spec", _replicated_jobs(rule, f"{o}.spec"))
+        case "RayCluster":
+            return _guard(f"{o}.spec", _ray(rule, f"{o}.spec"))
+        case "RayJob":
+            return _guard(f"{o}.spec.rayClusterSpec", _ray(rule, f"{o}.spec.rayClusterSpec"))
+        case "RayService":
+            return _guard(f"{o}.spec.rayClusterConfig", _ray(rule, f"{o}.spec.rayClusterConfig"))
+        case "InferenceService":
+            parts = [
+                _guard(f"{o}.spec.{part}", _pod_ok(rule, f"{o}.spec.{part}", with_model=part == "predictor"))
+                for part in ("predictor", "transformer", "explainer")
+            ]
+            return "(" + " && ".join(parts) + ")"
+    raise ValueError(f"no admission expression for kind {kind}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A kind the admission policies cover: its API group, versions and plural resource name."""
+
+    kind: str
+    group: str
+    versions: tuple[str, ...]
+    resource: str
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("Pod", "", ("v1",), "pods"),
+    Target("Deployment", "apps", ("v1",), "deployments"),
+    Target("StatefulSet", "apps", ("v1",), "statefulsets"),
+    Target("DaemonSet", "apps", ("v1",), "daemonsets"),
+    Target("ReplicaSet", "apps", ("v1",), "replicasets"),
+    Target("Job", "batch", ("v1",), "jobs"),
+    Target("CronJob", "batch", ("v1",), "cronjobs"),
+    Target("PyTorchJob", "kubeflow.org", ("v1",), "pytorchjobs"),
+    Target("TrainJob", "trainer.kubeflow.org", ("v1alpha1",), "trainjobs"),
+    Target("TrainingRuntime", "trainer.kubeflow.org", ("v1alpha1",), "trainingruntimes"),
+    Target("ClusterTrainingRuntime", "trainer.kubeflow.org", ("v1alpha1",), "clustertrainingruntimes"),
+    Target("JobSet", "jobset.x-k8s.io", ("v1alpha2",), "jobsets"),
+    Target("RayCluster", "ray.io", ("v1",), "rayclusters"),
+    Target("RayJob", "ray.io", ("v1",), "rayjobs"),
+    Target("RayService", "ray.io", ("v1",), "rayservices"),
+    Target("InferenceService", "serving.kserve.io", ("v1beta1",), "inferenceservices"),
+)
+
+MESSAGES = {
+    SHM_RULE: "gpu-shm-memory-volume: every container that requests GPUs must mount an emptyDir with medium: Memory "
+    "at /dev/shm (PyTorch data loaders, NCCL and Ray fail on the 64 MB default)",
+    LIMITS_RULE: "gpu-limits-match-requests: every GPU request needs a limit with the same quantity",
+}
+
+
+def policy_name(target: Target) -> str:
+    return f"ml-platform-gpu-{target.kind.lower()}"
+
+
+def admission_policy(target: Target) -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy_name(target), "labels": dict(MANAGED_BY)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [target.group],
+                        "apiVersions": list(target.versions),
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": [target.resource],
+                    }
+                ]
+            },
+            "validations": [
+                {"expression": validation_expression(target.kind, rule), "message": MESSAGES[rule], "reason": "Invalid"}
+                for rule in (SHM_RULE, LIMITS_RULE)
+            ],
+        },
+    }
+
+
+def validation_actions(enforcement: Enforcement | None) -> list[str]:
+    return ["Deny"] if enforcement == "mandatory" else ["Warn", "Audit"]
+
+
+def admission_binding(target: Target, enforcement: Enforcement | None) -> dict[str, Any]:
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name(target), "labels": dict(MANAGED_BY)},
+        "spec": {
+            "policyName": policy_name(target),
+            "validationActions": validation_actions(enforcement),
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXEMPT_NAMESPACES)}
+                    ]
+                }
+            },
+        },
+    }
+
+
+def admission_objects(enforcement: Enforcement | None) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for target in TARGETS:
+        objects += [admission_policy(target), admission_binding(target, enforcement)]
+    return objects
+
+
+class AdmissionPolicies(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        enforcement: Enforcement | None,
+        handle: ClusterHandle,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ml-platform:policy:AdmissionPolicies", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.ready)
+        policies: dict[str, k8s.admissionregistration.v1.ValidatingAdmissionPolicy] = {}
+        for obj in admission_objects(enforcement):
+            meta = obj["metadata"]
+            if obj["kind"] == "ValidatingAdmissionPolicy":
+                policies[meta["name"]] = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+                    f"vap-{meta['name']}", metadata=meta, spec=obj["spec"], opts=child
+                )
+            else:
+                # A binding to a policy that does not exist yet is rejected: policy first.
+                k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+                    f"vapb-{meta['name']}",
+                    metadata=meta,
+                    spec=obj["spec"],
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(depends_on=[*handle.ready, policies[meta["name"]]])
+                    ),
+                )
+        self.register_outputs({})
