@@ -31,6 +31,7 @@ from components.config import (
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 M = TypeVar("M", bound=BaseModel)
+RESERVED_POOL_NAMES = {"cpu"}
 RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "ml-platform-system"}
 # The managed add-ons components/cluster/eks.py installs (kept here so config checks need no pulumi_aws).
 EKS_MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
@@ -319,6 +320,21 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         region = parsed.cluster.region if parsed.cluster else None
         problems += _pool_rules(i, pool, parsed.cloud, region)
     problems += _duplicates("gpuPools", [(i, p.name) for i, p in parsed.pools])
+    for i, pool in parsed.pools:
+        if pool.name in RESERVED_POOL_NAMES:
+            problems.append(
+                Problem(key_path(["gpuPools", i, "name"]), pool.name, "reserved for the CPU NodePool; pick another")
+            )
+        karpenter = parsed.autoscaler in (None, "karpenter") and parsed.cloud == "aws"
+        if karpenter and pool.sharing.mode == "mig" and not 1 <= pool.min_nodes == pool.max_nodes:
+            problems.append(
+                Problem(
+                    key_path(["gpuPools", i, "minNodes"]),
+                    pool.min_nodes,
+                    "Karpenter cannot plan for MIG slices, so a MIG pool is a fixed group: set minNodes = "
+                    f"maxNodes (>= 1; maxNodes is {pool.max_nodes}), or use autoscaler: cluster-autoscaler",
+                )
+            )
     problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
     raw_pools = sections.get("gpuPools")
     pool_names = (

@@ -38,7 +38,7 @@ def _autoscaling(config: PlatformConfig, handle: ClusterHandle, opts: pulumi.Res
 
         iam = KarpenterIam("karpenter", handle, opts)
         release = KarpenterRelease("karpenter", handle, iam.queue_name, iam.ready, opts)
-        KarpenterNodePools("karpenter", config, handle, iam.node_role_name, release.crds, opts)
+        KarpenterNodePools("karpenter", config, handle, iam.node_role_name, release, opts)
     elif config.autoscaler == "cluster-autoscaler":
         from components.autoscaling.cluster_autoscaler import ClusterAutoscaler
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import plan_of, plan_variant
-from schemas import chart_values_file, unknown_helm_value_paths
+from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
 
 from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_WORKLOAD
 from components.versions import CHARTS, CLUSTER_AUTOSCALER, KARPENTER, KARPENTER_CRD
@@ -80,7 +80,7 @@ def test_gpu_node_pool_requirements_labels_taints_and_limits() -> None:
         {"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
     ]
     # maxNodes 2 x 8 GPUs, 2 x 96 vCPU, 2 x 1152 GiB: the hard cost cap per capacity type.
-    assert spot["spec"]["limits"] == {"nvidia.com/gpu": "16", "cpu": "192", "memory": "2304Gi"}
+    assert spot["spec"]["limits"] == {"nodes": "2", "nvidia.com/gpu": "16", "cpu": "192", "memory": "2304Gi"}
     assert spot["spec"]["template"]["spec"]["nodeClassRef"] == {
         "group": "karpenter.k8s.aws",
         "kind": "EC2NodeClass",
@@ -89,13 +89,19 @@ def test_gpu_node_pool_requirements_labels_taints_and_limits() -> None:
     notebooks = pools["notebooks-spot"]
     # Alternative sizes of the same GPU give spot more pools to draw from; limits use the largest.
     assert requirement(notebooks, "node.kubernetes.io/instance-type")["values"][0] == "g5.2xlarge"
-    assert notebooks["spec"]["limits"] == {"nvidia.com/gpu": "4", "cpu": "64", "memory": "256Gi"}
+    # Time-sliced x4: a node reports 4 nvidia.com/gpu; the node count is the binding cap.
+    assert notebooks["spec"]["limits"] == {"nodes": "4", "nvidia.com/gpu": "16", "cpu": "64", "memory": "256Gi"}
 
 
 def test_training_pools_are_never_consolidated_under_a_job() -> None:
     pools = objects(plan_of("dev"), NODE_POOL)
     training = pools["train-a100-spot"]["spec"]["disruption"]
-    assert training == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "2m", "budgets": [{"nodes": "1"}]}
+    # A new AMI never drains a node under a job: drifted training nodes wait until they are empty.
+    assert training == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "2m",
+        "budgets": [{"nodes": "0", "reasons": ["Drifted"]}, {"nodes": "1"}],
+    }
     dev = pools["notebooks-spot"]["spec"]["disruption"]
     assert dev["consolidationPolicy"] == "WhenEmptyOrUnderutilized" and dev["consolidateAfter"] == "2m"
     prod = objects(plan_of("prod"), NODE_POOL)
@@ -113,12 +119,25 @@ def test_consolidate_after_is_configurable(tmp_path: Path) -> None:
     assert {p["spec"]["disruption"]["consolidateAfter"] for p in objects(plan, NODE_POOL).values()} == {"90s"}
 
 
-def test_min_nodes_under_karpenter_is_a_baseline_group_and_the_node_pool_gets_the_rest() -> None:
+def test_min_nodes_under_karpenter_is_a_baseline_group_and_the_node_pool_gets_the_rest(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["ml-platform:gpuPools"][1].update(minNodes=1, maxNodes=3)
+
+    plan = plan_variant(tmp_path, "dev", change)
+    pools = objects(plan, NODE_POOL)
+    # train-a100: minNodes 1 on spot (the first capacity type), maxNodes 3: Karpenter may add 2 spot nodes and
+    # 3 on-demand ones; the baseline group holds the warm node.
+    assert pools["train-a100-spot"]["spec"]["limits"]["nodes"] == "2"
+    assert pools["train-a100-on-demand"]["spec"]["limits"]["nodes"] == "3"
+    [baseline] = [g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup") if g.name == "train-a100-baseline"]
+    assert baseline.inputs["capacityType"] == "SPOT" and baseline.inputs["scalingConfig"]["minSize"] == 1
+
+
+def test_mig_pools_under_karpenter_are_fixed_groups_without_a_node_pool() -> None:
     pools = objects(plan_of("prod"), NODE_POOL)
-    # serve-mig: minNodes 1, maxNodes 3 of 8 GPUs: the baseline group holds 1 node, Karpenter at most 2 more.
-    assert pools["serve-mig-on-demand"]["spec"]["limits"]["nvidia.com/gpu"] == "16"
-    assert "weight" not in pools["serve-mig-on-demand"]["spec"]
-    assert pools["serve-a100-on-demand"]["spec"]["limits"]["nvidia.com/gpu"] == "16"
+    assert not [p for p in pools if p.startswith("serve-mig")]
+    groups = {g.name: g.inputs for g in plan_of("prod").of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups["serve-mig-baseline"]["scalingConfig"] == {"minSize": 1, "maxSize": 1, "desiredSize": 1}
 
 
 def test_node_classes_gpu_ami_discovery_disk_nvme_imds_and_cost_tags() -> None:
@@ -136,16 +155,19 @@ def test_node_classes_gpu_ami_discovery_disk_nvme_imds_and_cost_tags() -> None:
     assert train["metadataOptions"]["httpTokens"] == "required"
     assert train["metadataOptions"]["httpPutResponseHopLimit"] == 1
     assert train["tags"]["ml-platform.io/pool"] == "train-a100" and train["tags"]["cost-center"] == "ml-platform-dev"
-    assert train["tags"]["ml-platform.io/team"] == "shared"
-    assert classes["notebooks"]["spec"]["tags"]["ml-platform.io/team"] == "applied"  # the only team on it
+    assert train["tags"]["ml-platform.io/team"] == "research"  # the only team that may use it
+    # research may use every pool (no `pools`), applied only notebooks: both use notebooks.
+    assert classes["notebooks"]["spec"]["tags"]["ml-platform.io/team"] == "shared"
     assert "instanceStorePolicy" not in classes["cpu"]["spec"]
 
 
+@pytest.mark.skipif(crd_schema_dir() is None, reason="set CRD_SCHEMA_DIR=../shared/reference/crds")
 def test_bottlerocket_and_a_pinned_ami(tmp_path: Path) -> None:
     scaling = {"amiFamily": "bottlerocket", "amiVersion": "v1.40.0"}
     plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:scaling": scaling}))
     spec = objects(plan, NODE_CLASS)["train-a100"]["spec"]
     assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.40.0"}]
+    assert validate_custom_resource(objects(plan, NODE_CLASS)["train-a100"]) == []
     devices = {d["deviceName"]: d for d in spec["blockDeviceMappings"]}
     assert devices["/dev/xvdb"]["rootVolume"] is True and devices["/dev/xvdb"]["ebs"]["volumeSize"] == "500Gi"
     assert "rootVolume" not in devices["/dev/xvda"]
@@ -159,11 +181,12 @@ def test_cpu_node_pool_for_ray_cpu_workers_prefers_spot() -> None:
     assert "taints" not in cpu["spec"]["template"]["spec"]
 
 
-def test_custom_resources_wait_for_their_crds() -> None:
+def test_custom_resources_wait_for_their_crds_and_go_before_the_controller() -> None:
     plan = plan_of("dev")
-    crds = release(plan, "karpenter-crd")
+    crds, controller = release(plan, "karpenter-crd"), release(plan, "karpenter")
     for reg in plan.of_type(NODE_POOL) + plan.of_type(NODE_CLASS):
-        assert crds.urn in reg.dependencies
+        # Created after the CRDs; destroyed before the controller, whose finalizers terminate the instances.
+        assert crds.urn in reg.dependencies and controller.urn in reg.dependencies
 
 
 # ---------------------------------------------------------------- Karpenter controller, IAM, interruption
@@ -281,6 +304,7 @@ def test_cluster_autoscaler_gpu_groups_scale_from_zero_with_node_template_tags(c
         assert tag.inputs["tag"]["propagateAtLaunch"] is False
     template = "k8s.io/cluster-autoscaler/node-template"
     train = tags["<train-a100-spot.asg>"]
+    assert train[f"{template}/label/k8s.amazonaws.com/accelerator"] == "a100-40gb"
     assert train[f"{template}/resources/nvidia.com/gpu"] == "8"
     assert train[f"{template}/taint/nvidia.com/gpu"] == "true:NoSchedule"
     assert train[f"{template}/label/{LABEL_POOL}"] == "train-a100"

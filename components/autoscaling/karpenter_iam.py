@@ -71,7 +71,8 @@ def controller_policies(scope: Scope, node_role_arn: str, queue_arn: str) -> dic
         f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned",
         "aws:RequestTag/eks:eks-cluster-name": cluster,
     }
-    ec2 = lambda resource: scope.arn("ec2", resource)  # noqa: E731
+    # Any account, as upstream: subnets and capacity reservations may be shared from another account (RAM).
+    ec2 = lambda resource: f"arn:{scope.partition}:ec2:{scope.region}:*:{resource}"  # noqa: E731
     launched = [
         ec2(f"{r}/*")
         for r in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")

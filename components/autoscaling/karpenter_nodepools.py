@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.autoscaling.karpenter_release import KarpenterRelease
 from components.cluster.handle import ClusterHandle, ResolvedGpuPool
 from components.config import CapacityType, PlatformConfig, ScalingConfig
 from components.labels import LABEL_ROLE
@@ -67,8 +68,13 @@ def ec2_node_class(
 
 def _disruption(workload: str, consolidate_after: str) -> dict[str, Any]:
     if workload == "training":
-        # Never consolidate a node under a running job; when nodes do go, one at a time.
-        return {"consolidationPolicy": "WhenEmpty", "consolidateAfter": consolidate_after, "budgets": [{"nodes": "1"}]}
+        # Never consolidate a node under a running job; when nodes do go, one at a time. A new AMI (drift) must
+        # not drain a node under a job either: drifted training nodes are replaced once they are empty.
+        return {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": consolidate_after,
+            "budgets": [{"nodes": "0", "reasons": ["Drifted"]}, {"nodes": "1"}],
+        }
     return {
         "consolidationPolicy": "WhenEmptyOrUnderutilized",
         "consolidateAfter": consolidate_after,
@@ -108,8 +114,10 @@ def gpu_node_pool(pool: ResolvedGpuPool, capacity: CapacityType, scaling: Scalin
         },
         "disruption": _disruption(pool.config.workload, str(scaling.consolidate_after)),
         # The hard cost cap: GPUs, CPU and memory of at most `nodes` of the largest allowed instance type.
+        # `nodes` is the binding cap: a time-sliced node reports replicas x GPUs of nvidia.com/gpu.
         "limits": {
-            "nvidia.com/gpu": str(nodes * pool.shape.gpus_per_node),
+            "nodes": str(nodes),
+            "nvidia.com/gpu": str(nodes * pool.allocatable_per_node),
             "cpu": str(nodes * vcpus),
             "memory": f"{nodes * memory}Gi",
         },
@@ -155,7 +163,8 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
 
 def pool_tags(config: PlatformConfig, pool: str | None) -> dict[str, str]:
     """Cost allocation on everything Karpenter launches: the stack's tags, the pool, the owning team."""
-    teams = [t.name for t in config.teams if pool is not None and pool in t.pools]
+    # A team with no `pools` may use every pool.
+    teams = [t.name for t in config.teams if pool is not None and (not t.pools or pool in t.pools)]
     return {
         **config.cluster.tags,
         "ml-platform.io/cluster": config.cluster.name,
@@ -180,6 +189,9 @@ def karpenter_objects(config: PlatformConfig, handle: ClusterHandle, role: Any) 
                 pool_tags(config, pool.name),
             )
         )
+        if pool.config.sharing.mode == "mig":
+            # Karpenter cannot plan for nvidia.com/mig-* slices: MIG pools are fixed baseline groups only.
+            continue
         objects += [gpu_node_pool(pool, c, scaling) for c in pool.capacity_types if karpenter_nodes(pool, c) > 0]
     if scaling.cpu_pool.enabled:
         objects.append(ec2_node_class(CPU_POOL, cluster, role, scaling, 100, False, pool_tags(config, None)))
@@ -194,12 +206,14 @@ class KarpenterNodePools(pulumi.ComponentResource):
         config: PlatformConfig,
         handle: ClusterHandle,
         node_role_name: pulumi.Input[str],
-        crds: pulumi.Resource,
+        release: KarpenterRelease,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ml-platform:autoscaling:KarpenterNodePools", name, None, opts)
-        # Custom resources need their CRDs first.
-        child = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=[crds])
+        # Created after the CRDs, and destroyed before the controller: its finalizers terminate the instances.
+        child = pulumi.ResourceOptions(
+            parent=self, provider=handle.provider, depends_on=[release.crds, release.controller]
+        )
         for obj in karpenter_objects(config, handle, node_role_name):
             kind, meta = obj["kind"], obj["metadata"]
             k8s.apiextensions.CustomResource(

@@ -19,6 +19,7 @@ from components.labels import LABEL_ROLE
 AL2023_STANDARD = "AL2023_x86_64_STANDARD"
 # EKS-optimized AL2023 with the NVIDIA driver and container toolkit baked in.
 AL2023_NVIDIA = "AL2023_x86_64_NVIDIA"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 CAPACITY_TYPE = {"spot": "SPOT", "on-demand": "ON_DEMAND"}
 TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
@@ -82,7 +83,9 @@ def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[s
         "capacity_type": CAPACITY_TYPE[capacity],
         # One size per group: cluster-autoscaler assumes every node of a group has the same shape.
         "instance_types": [pool.shape.instance_type],
-        "labels": pool.labels(capacity),
+        # cluster-autoscaler's GPU label: until the device plugin reports nvidia.com/gpu, a node carrying it is
+        # treated as still starting, not as a node without GPUs (which would trigger another scale-up).
+        "labels": {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key},
         "taints": [
             aws.eks.NodeGroupTaintArgs(
                 key=pool.taint.key, value=pool.taint.value, effect=TAINT_EFFECT[pool.taint.effect]

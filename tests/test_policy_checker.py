@@ -1,0 +1,182 @@
+"""policies/check.py as workload repositories run it, and the rules it applies."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import STACKS, plan_of
+
+from tools.offline import PROJECT_DIR
+from tools.plan import write_plan
+
+CHECK = PROJECT_DIR / "policies" / "check.py"
+LINE = re.compile(
+    r"^(?P<path>[^:]+): (?P<object>[A-Za-z]+/[a-z0-9.-]+): (?P<rule>[a-z0-9-]+): "
+    r"(?P<message>.+) \((mandatory|advisory)\)$"
+)
+
+
+def gpu_pod(name: str = "train", **changes: Any) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "research"},
+        "spec": {
+            "restartPolicy": "Never",
+            "priorityClassName": "training-critical",
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "nodeSelector": {"ml-platform.io/gpu": "a100-80gb"},
+            "containers": [
+                {
+                    "name": "trainer",
+                    "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+                    "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": 1}},
+                    "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                }
+            ],
+            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}],
+        },
+    }
+    pod["spec"].update(changes)
+    return pod
+
+
+def run_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(CHECK), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def write(path: Path, *documents: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def test_a_clean_gpu_pod_passes_with_exit_0(tmp_path: Path) -> None:
+    result = run_check(str(write(tmp_path / "pod.yaml", gpu_pod())))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_a_mandatory_failure_exits_1_with_one_line_per_finding(tmp_path: Path) -> None:
+    bad = gpu_pod(volumes=[])
+    path = write(tmp_path / "k8s" / "pod.yaml", bad)
+    result = run_check(str(tmp_path / "k8s"))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, lines
+    match = LINE.match(lines[0])
+    assert match, lines[0]
+    assert match["path"] == str(path) and match["object"] == "Pod/train" and match["rule"] == "gpu-shm-memory-volume"
+    assert 'container "trainer"' in match["message"] and lines[0].endswith("(mandatory)")
+
+
+def test_advisory_findings_alone_exit_0(tmp_path: Path) -> None:
+    pod = gpu_pod()
+    del pod["spec"]["priorityClassName"]
+    result = run_check(str(write(tmp_path / "pod.yaml", pod)))
+    assert result.returncode == 0
+    assert ": Pod/train: gpu-priority-class: " in result.stdout and result.stdout.rstrip().endswith("(advisory)")
+
+
+def test_prod_config_makes_advisory_rules_mandatory(tmp_path: Path) -> None:
+    pod = gpu_pod()
+    del pod["spec"]["priorityClassName"]
+    path = write(tmp_path / "pod.yaml", pod)
+    result = run_check("--config", str(PROJECT_DIR / "policies" / "config" / "prod.json"), str(path))
+    assert result.returncode == 1 and "(mandatory)" in result.stdout
+    dev = run_check(
+        "--config",
+        str(PROJECT_DIR / "policies" / "config" / "dev.json"),
+        str(write(tmp_path / "b.yaml", gpu_pod(volumes=[]))),
+    )
+    assert dev.returncode == 0 and "gpu-shm-memory-volume" in dev.stdout and "(advisory)" in dev.stdout
+
+
+def test_json_format_for_tools(tmp_path: Path) -> None:
+    result = run_check("--format", "json", str(write(tmp_path / "pod.yaml", gpu_pod(volumes=[]))))
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["mandatoryFailures"] == 1
+    [finding] = report["findings"]
+    assert finding["rule"] == "gpu-shm-memory-volume" and finding["enforcement"] == "mandatory"
+    assert finding["object"] == "Pod/train" and finding["container"] == "trainer" and finding["site"] == "spec"
+
+
+def test_multi_document_files_and_directories_are_read_recursively(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "b" / "jobs.yml", gpu_pod("one"), gpu_pod("two", volumes=[]))
+    (tmp_path / "a" / "notes.txt").write_text("not yaml: [")
+    result = run_check(str(tmp_path))
+    assert result.returncode == 1
+    assert [LINE.match(x)["object"] for x in result.stdout.splitlines()] == ["Pod/two"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n", "just a string\n", "- a\n- list\n", b"\xff\xfe\x00"],
+)
+def test_unreadable_input_exits_2(tmp_path: Path, content: str | bytes) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = run_check(str(path))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_missing_path_exits_2() -> None:
+    result = run_check("/no/such/manifests")
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_stack_rule_team_quota_over_all_files_read(tmp_path: Path) -> None:
+    team = {"ml-platform.io/team": "x"}
+    namespaces = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": team}}
+        for n in ("research", "serving")
+    ]
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "gpus", "namespace": "research"},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "8"}},
+    }
+    write(tmp_path / "ns.yaml", *namespaces)
+    write(tmp_path / "quota.yaml", quota)
+    result = run_check(str(tmp_path))
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'ns.yaml'}: Namespace/serving: team-namespace-gpu-quota: team namespace serving has no "
+        "ResourceQuota limiting GPUs (requests.nvidia.com/gpu): one team can take every GPU (advisory)"
+    ]
+
+
+def test_checker_needs_only_the_rules_and_pyyaml(tmp_path: Path) -> None:
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = [{str(CHECK)!r}, sys.argv[1]]\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "roots = ('pulumi', 'pulumi_policy', 'pydantic', 'components')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in roots))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(write(tmp_path / "pod.yaml", gpu_pod()))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_platforms_own_manifests_pass(stack: str, tmp_path: Path) -> None:
+    write_plan(plan_of(stack), tmp_path)
+    config = PROJECT_DIR / "policies" / "config" / f"{stack}.json"
+    result = run_check("--config", str(config), str(tmp_path / "manifests"))
+    assert result.returncode == 0, result.stdout
+    assert "(mandatory)" not in result.stdout
