@@ -241,6 +241,7 @@ class AdmissionPolicies(pulumi.ComponentResource):
         name: str,
         enforcement: Enforcement | None,
         handle: ClusterHandle,
+        default_shm: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ml-platform:policy:AdmissionPolicies", name, None, opts)
@@ -262,4 +263,83 @@ class AdmissionPolicies(pulumi.ComponentResource):
                         child, pulumi.ResourceOptions(depends_on=[*handle.ready, policies[meta["name"]]])
                     ),
                 )
+        if default_shm:
+            policy, binding = default_shm_objects()
+            mutating = k8s.admissionregistration.v1.MutatingAdmissionPolicy(
+                f"map-{DEFAULT_SHM_POLICY}", metadata=policy["metadata"], spec=policy["spec"], opts=child
+            )
+            k8s.admissionregistration.v1.MutatingAdmissionPolicyBinding(
+                f"mapb-{DEFAULT_SHM_POLICY}",
+                metadata=binding["metadata"],
+                spec=binding["spec"],
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*handle.ready, mutating])),
+            )
         self.register_outputs({})
+
+
+# ---------------------------------------------------------------- opt-in default /dev/shm (Kubernetes >= 1.36)
+
+DEFAULT_SHM_POLICY = "ml-platform-gpu-default-shm"
+
+
+def default_shm_match_condition() -> str:
+    """GPU pods in which nothing is mounted at /dev/shm and no `dshm` volume exists: safe to add one."""
+    mounts_shm = (
+        "has(c.volumeMounts) && c.volumeMounts.exists(m, m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/')"
+    )
+    return (
+        f"object.spec.containers.exists(c, {_requests_gpus('c')})"
+        f" && !object.spec.containers.exists(c, {mounts_shm})"
+        " && !(has(object.spec.volumes) && object.spec.volumes.exists(v, v.name == 'dshm'))"
+    )
+
+
+def default_shm_mutation() -> str:
+    """Server-side-apply configuration: add the volume, and mount it in every GPU container (containers and
+    volumes are list-maps keyed by name, volumeMounts by mountPath, so nothing else changes)."""
+    return (
+        "Object{spec: Object.spec{"
+        'volumes: [Object.spec.volumes{name: "dshm", emptyDir: Object.spec.volumes.emptyDir{medium: "Memory", '
+        'sizeLimit: "16Gi"}}], '
+        f"containers: object.spec.containers.filter(c, {_requests_gpus('c')}).map(c, Object.spec.containers{{"
+        'name: c.name, volumeMounts: [Object.spec.containers.volumeMounts{name: "dshm", mountPath: "/dev/shm"}]})'
+        "}}"
+    )
+
+
+def default_shm_objects() -> list[dict[str, Any]]:
+    meta = {"name": DEFAULT_SHM_POLICY, "labels": dict(MANAGED_BY)}
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": meta,
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "IfNeeded",
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+                ]
+            },
+            "matchConditions": [{"name": "gpu-pod-without-shm", "expression": default_shm_match_condition()}],
+            "mutations": [
+                {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": default_shm_mutation()}}
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": dict(meta),
+        "spec": {
+            "policyName": DEFAULT_SHM_POLICY,
+            "matchResources": {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXEMPT_NAMESPACES)}
+                    ]
+                }
+            },
+        },
+    }
+    return [policy, binding]

@@ -264,6 +264,11 @@ class ScalingConfig(_Model):
 class PoliciesConfig(_Model):
     enforcement: Enforcement | None = Field(None, description="Default advisory in dev, mandatory otherwise.")
     shm_min_size: str = Field("8Gi", description="Smallest /dev/shm sizeLimit that does not draw a warning.")
+    default_shm: bool = Field(
+        False,
+        description="Opt-in MutatingAdmissionPolicy (GA from Kubernetes 1.36) that adds a 16Gi memory /dev/shm to "
+        "GPU pods that mount nothing there.",
+    )
 
 
 # ---------------------------------------------------------------- the whole stack

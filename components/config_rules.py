@@ -354,6 +354,16 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
                 )
     if config is not None:
         problems += _capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
+        version = config.cluster.kubernetes_version
+        if config.policies.default_shm and version in SUPPORTED_KUBERNETES_VERSIONS and version < "1.36":
+            problems.append(
+                Problem(
+                    key_path(["policies", "defaultShm"]),
+                    True,
+                    f"MutatingAdmissionPolicy is GA from Kubernetes 1.36 (cluster is {version}; its beta API is off on "
+                    "EKS and GKE): use kubernetesVersion 1.36 or leave defaultShm off",
+                )
+            )
     if parsed.cloud is not None:
         autoscaler = parsed.autoscaler or DEFAULT_AUTOSCALER[parsed.cloud]
         allowed = AUTOSCALERS_BY_CLOUD[parsed.cloud]

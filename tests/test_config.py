@@ -377,6 +377,12 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "scaling.gkeProfile",
         "'OPTIMIZE_UTILIZATION' or 'BALANCED'",
     ),
+    "default shm before 1.36": (
+        "aws",
+        lambda d: d.update({"ml-platform:policies": {"defaultShm": True}}),
+        "policies.defaultShm",
+        "GA from Kubernetes 1.36",
+    ),
     "bad environment": (
         "aws",
         lambda d: d.update({"ml-platform:environment": "qa"}),
