@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import yaml
+
 from rules import RULES_BY_ID, Finding, Settings, check_object, check_stack, describe, enforcement
 from settings import load_settings
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from rules import RULES, Enforcement, Settings
 
-LEVELS = ("advisory", "mandatory", "disabled")
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 
 
 def settings_from_config(config: Mapping[str, Any]) -> Settings:
@@ -24,7 +24,8 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
         if chosen is not None:
             if chosen not in LEVELS:
                 raise ValueError(f"{rule.id}: enforcement level {chosen!r}; allowed: {', '.join(LEVELS)}")
-            enforcement[rule.id] = cast(Enforcement, chosen)
+            # check.py cannot fix files: a rule the pack remediates is mandatory here.
+            enforcement[rule.id] = cast(Enforcement, "mandatory" if chosen == "remediate" else chosen)
         if isinstance(entry, Mapping):
             properties.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
     return Settings(

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import plan_of, plan_variant
-from schemas import evaluate_cel, validate_builtin
 
 from components.admission import (
     EXEMPT_NAMESPACES,
@@ -19,6 +17,8 @@ from components.admission import (
     default_shm_match_condition,
     validation_expression,
 )
+from conftest import plan_of, plan_variant
+from schemas import evaluate_cel, validate_builtin
 from tools.offline import PlanResult, redact
 
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"

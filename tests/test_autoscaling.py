@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import plan_of, plan_variant
-from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
 
 from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_WORKLOAD
 from components.versions import CHARTS, CLUSTER_AUTOSCALER, KARPENTER, KARPENTER_CRD
+from conftest import plan_of, plan_variant
+from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
 from tools.offline import PlanResult, Registration, redact
 
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"

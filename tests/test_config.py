@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import STACKS, raw_config, stack_document
 
 from components.config import (
     STACK_KEYS,
@@ -19,6 +18,7 @@ from components.config import (
     PlatformConfig,
     load_platform_config,
 )
+from conftest import STACKS, raw_config, stack_document
 from tools.offline import PROJECT_DIR
 
 BASE: dict[str, dict[str, Any]] = {

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import plan_of
 from schemas import BUILTIN_GROUPS, crd_schema_dir, validate_builtin, validate_custom_resource
-
 from tools.plan import write_plan
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import STACKS, plan_of
 
+from conftest import STACKS, plan_of
 from tools.offline import PROJECT_DIR
 from tools.plan import write_plan
 
@@ -180,3 +180,21 @@ def test_the_platforms_own_manifests_pass(stack: str, tmp_path: Path) -> None:
     result = run_check("--config", str(config), str(tmp_path / "manifests"))
     assert result.returncode == 0, result.stdout
     assert "(mandatory)" not in result.stdout
+
+
+def test_numbers_and_strings_read_the_same(tmp_path: Path) -> None:
+    node_class = {
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": "gpu"},
+        "spec": {"metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": "2"}},
+    }
+    result = run_check(str(write(tmp_path / "nc.yaml", node_class)))
+    assert result.returncode == 0 and "httpPutResponseHopLimit is 2" in result.stdout
+
+
+def test_a_remediate_level_counts_as_mandatory_in_the_checker(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"all": "advisory", "gpu-shm-memory-volume": "remediate"}))
+    result = run_check("--config", str(config), str(write(tmp_path / "pod.yaml", gpu_pod(volumes=[]))))
+    assert result.returncode == 1 and "(mandatory)" in result.stdout

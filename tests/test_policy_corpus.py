@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from schemas import crd_schema_dir, evaluate_cel, validate_object
 
 from components.admission import LIMITS_RULE, SHM_RULE, TARGETS, validation_expression
+from schemas import crd_schema_dir, evaluate_cel, validate_object
 from tools.offline import PROJECT_DIR
 
 CORPUS = Path(__file__).parent / "policy_corpus"

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, plan_of, plan_variant, stack_document
 from pulumi.runtime import rpc
 
 from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL
+from conftest import STACKS, plan_of, plan_variant, stack_document
 from tools.offline import PlanResult, Registration, read_stack_file, run_stack
 
 EKS = "aws:eks/cluster:Cluster"

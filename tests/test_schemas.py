@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import pytest
-import schemas
 import yaml
+
+import schemas
 
 REFERENCE_DIR = pathlib.Path(
     os.environ.get("REFERENCE_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference")

@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 import pytest
-import schemas
 import yaml
+
+import schemas
 
 # Rules of the pinned CRDs that the engine cannot compile: none. Every rule of the Karpenter,
 # Kueue, Trainer and JobSet CRDs compiles with cel-expr-python plus the Kubernetes functions that

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .findings import Finding, Settings
-from .values import describe, get, mapping, sequence
+from .values import describe, get, mapping, quantity, sequence, show
 
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v3:Chart", "kubernetes:helm.sh/v4:Chart")
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]+)?$")
@@ -32,10 +32,10 @@ def _imds_problem(options: Mapping[str, Any]) -> str | None:
     tokens, hops = options.get("httpTokens"), options.get("httpPutResponseHopLimit")
     if tokens != "required":
         return f"httpTokens is {tokens!r} (IMDSv1 allowed)"
-    if hops is not None and float(hops) != 1:
-        return f"httpPutResponseHopLimit is {hops:g}: pods can reach the node role through IMDS"
     if hops is None:
         return "httpPutResponseHopLimit is not set (the EC2 default lets containers reach IMDS)"
+    if quantity(hops) != 1:
+        return f"httpPutResponseHopLimit is {show(hops)}: pods can reach the node role through IMDS"
     return None
 
 

@@ -21,9 +21,11 @@ def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) 
     del settings
     quotas = {get(o, "metadata", "namespace") for o in objects if o.get("kind") == "ResourceQuota" and _limits_gpus(o)}
     for obj in objects:
+        if obj.get("kind") != "Namespace":
+            continue  # read nothing else: other objects' names may be unknown during a preview
         labels = mapping(get(obj, "metadata", "labels"))
         name = get(obj, "metadata", "name")
-        if obj.get("kind") == "Namespace" and TEAM_LABEL in labels and name not in quotas:
+        if TEAM_LABEL in labels and name not in quotas:
             yield Finding(
                 "team-namespace-gpu-quota",
                 describe(obj),

@@ -73,3 +73,10 @@ def describe(obj: Mapping[str, Any]) -> str:
     meta = mapping(obj.get("metadata"))
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     return f"{obj.get('kind', '<kind?>')}/{name}"
+
+
+def show(value: Any) -> str:
+    """A value as the manifest would spell it: the policy engine turns 8 into 8.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .findings import Finding, Settings
 from .podspecs import Container, PodSite, pod_sites
-from .values import describe, get, mapping, quantity, sequence
+from .values import describe, get, mapping, quantity, sequence, show
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_PREFIX = "nvidia.com/mig-"
@@ -105,7 +105,7 @@ def check_shm_size(obj: Mapping[str, Any], settings: Settings) -> Iterator[Findi
             if size is None:
                 problem = "has no sizeLimit: a runaway data loader can use all node memory"
             elif amount is None or amount < settings.shm_min_bytes:
-                problem = f"sizeLimit {size} is below {settings.shm_min_size}"
+                problem = f"sizeLimit {show(size)} is below {settings.shm_min_size}"
             else:
                 continue
             yield Finding(
@@ -126,9 +126,9 @@ def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding
                 if request is None or wanted == 0:
                     continue  # a limit alone is fine: Kubernetes copies it to the request
                 if limit is None:
-                    problem = f"requests {name}: {request} without a limit"
+                    problem = f"requests {name}: {show(request)} without a limit"
                 elif wanted is None or quantity(limit) != wanted:
-                    problem = f"requests {name}: {request} but limits it to {limit}"
+                    problem = f"requests {name}: {show(request)} but limits it to {show(limit)}"
                 else:
                     continue
                 yield Finding(
