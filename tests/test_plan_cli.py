@@ -29,6 +29,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     result = run_plan("prod", "--out", str(tmp_path))
     elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
     resources = json.loads((tmp_path / "resources.json").read_text())
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
