@@ -380,3 +380,28 @@ def test_chart_versions_match_the_reference_table() -> None:
         (REFERENCE_DIR / "chart-values" / "cluster-autoscaler-9.59.0" / "Chart.yaml").read_text()
     )
     assert chart_yaml["version"] == CLUSTER_AUTOSCALER.version
+
+
+def test_iam_policy_documents_match_the_reviewed_golden_json() -> None:
+    """IAM as data: any change to a policy shows up as a diff of tests/golden/iam_policies.json to review."""
+    from components.autoscaling.cluster_autoscaler import controller_policy
+    from components.autoscaling.karpenter_iam import Scope, controller_policies, queue_policy
+
+    scope = Scope("aws", "us-east-1", "111122223333", "amazonaws.com", "ml-dev")
+    queue = "arn:aws:sqs:us-east-1:111122223333:karpenter-ml-dev"
+    node_role = "arn:aws:iam::111122223333:role/karpenter-node"
+    documents = {k: json.loads(v) for k, v in controller_policies(scope, node_role, queue).items()}
+    documents["interruption-queue"] = json.loads(queue_policy(queue))
+    documents["cluster-autoscaler"] = json.loads(controller_policy("ml-dev"))
+    golden = json.loads((Path(__file__).parent / "golden" / "iam_policies.json").read_text())
+    assert documents == golden
+    # Each managed policy stays under IAM's 6,144-character limit (whitespace excluded).
+    for name, document in documents.items():
+        assert len(json.dumps(document, separators=(",", ":"))) < 6144, name
+
+
+def test_cluster_autoscaler_flags_exist_in_the_pinned_chart(ca_plan: PlanResult) -> None:
+    # extraArgs is free-form in the chart; its values.yaml lists the flags it documents (as comments).
+    text = (REFERENCE_DIR / "chart-values" / "cluster-autoscaler-9.59.0" / "values.yaml").read_text()
+    for flag in release(ca_plan, "cluster-autoscaler").inputs["values"]["extraArgs"]:
+        assert re.search(rf"^\s*#?\s*{re.escape(flag)}:", text, re.MULTILINE), flag
