@@ -256,6 +256,11 @@ class ScalingConfig(_Model):
         "priority", description="cluster-autoscaler expander: priority prefers spot groups, then on-demand."
     )
     cpu_pool: CpuPool = Field(default_factory=CpuPool, description="Karpenter CPU NodePool for Ray CPU workers.")
+    cluster_autoscaler_version: str | None = Field(
+        None,
+        pattern=r"^v1\.[0-9]+\.[0-9]+$",
+        description="cluster-autoscaler image tag; its minor must match the cluster's (the chart ships v1.35.0).",
+    )
     gke_profile: Literal["OPTIMIZE_UTILIZATION", "BALANCED"] | None = Field(
         None, description="GKE cluster autoscaling profile; default OPTIMIZE_UTILIZATION in dev, BALANCED otherwise."
     )

@@ -35,6 +35,8 @@ RESERVED_POOL_NAMES = {"cpu"}
 RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "ml-platform-system"}
 # The managed add-ons components/cluster/eks.py installs (kept here so config checks need no pulumi_aws).
 EKS_MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
+# The cluster-autoscaler minor the pinned chart (components/versions.py) ships.
+CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
 AUTOSCALERS_BY_CLOUD = {
     "aws": ("karpenter", "cluster-autoscaler"),
     "gcp": ("cluster-autoscaler",),
@@ -355,6 +357,17 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     if config is not None:
         problems += _capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
         version = config.cluster.kubernetes_version
+        ca_version = config.scaling.cluster_autoscaler_version or f"v{CLUSTER_AUTOSCALER_APP_MINOR}.0"
+        uses_ca = config.cluster.cloud == "aws" and config.autoscaler == "cluster-autoscaler"
+        if uses_ca and version in SUPPORTED_KUBERNETES_VERSIONS and not ca_version.startswith(f"v{version}."):
+            problems.append(
+                Problem(
+                    key_path(["scaling", "clusterAutoscalerVersion"]),
+                    config.scaling.cluster_autoscaler_version,
+                    f"cluster-autoscaler's minor must match Kubernetes {version}: set a v{version}.<patch> image tag "
+                    f"(the pinned chart defaults to v{CLUSTER_AUTOSCALER_APP_MINOR}.0)",
+                )
+            )
         if config.policies.default_shm and version in SUPPORTED_KUBERNETES_VERSIONS and version < "1.36":
             problems.append(
                 Problem(

@@ -405,3 +405,13 @@ def test_cluster_autoscaler_flags_exist_in_the_pinned_chart(ca_plan: PlanResult)
     text = (REFERENCE_DIR / "chart-values" / "cluster-autoscaler-9.59.0" / "values.yaml").read_text()
     for flag in release(ca_plan, "cluster-autoscaler").inputs["values"]["extraArgs"]:
         assert re.search(rf"^\s*#?\s*{re.escape(flag)}:", text, re.MULTILINE), flag
+
+
+def test_cluster_autoscaler_image_follows_the_cluster_minor(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["ml-platform:autoscaler"] = "cluster-autoscaler"
+        c["ml-platform:cluster"]["kubernetesVersion"] = "1.34"
+        c["ml-platform:scaling"] = {"clusterAutoscalerVersion": "v1.34.2"}
+
+    plan = plan_variant(tmp_path, "dev", change)
+    assert release(plan, "cluster-autoscaler").inputs["values"]["image"] == {"tag": "v1.34.2"}

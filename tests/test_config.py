@@ -383,6 +383,12 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "policies.defaultShm",
         "GA from Kubernetes 1.36",
     ),
+    "cluster-autoscaler minor mismatch": (
+        "aws",
+        lambda d: (cluster(d, kubernetesVersion="1.34"), d.update({"ml-platform:autoscaler": "cluster-autoscaler"})),
+        "scaling.clusterAutoscalerVersion",
+        "minor must match Kubernetes 1.34",
+    ),
     "bad environment": (
         "aws",
         lambda d: d.update({"ml-platform:environment": "qa"}),

@@ -111,6 +111,8 @@ def autoscaler_values(config: PlatformConfig, handle: ClusterHandle) -> dict[str
     }
     if scaling.expander == "priority":
         values["expanderPriorities"] = expander_priorities(handle)
+    if scaling.cluster_autoscaler_version:
+        values["image"] = {"tag": scaling.cluster_autoscaler_version}
     return values
 
 
