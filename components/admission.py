@@ -21,6 +21,25 @@ from components.config import Enforcement
 from components.labels import MANAGED_BY, PLATFORM_NAMESPACE
 
 SHM_RULE, LIMITS_RULE = "gpu-shm-memory-volume", "gpu-limits-match-requests"
+# KServe fields that are containers besides `containers` (the same table as policies/rules/podspecs.py, which
+# must stay importable without the Pulumi program; a test keeps the two equal).
+KSERVE_CONTAINER_FIELDS: dict[str, tuple[str, ...]] = {
+    "predictor": (
+        "model",
+        "huggingface",
+        "lightgbm",
+        "onnx",
+        "paddle",
+        "pmml",
+        "pytorch",
+        "sklearn",
+        "tensorflow",
+        "triton",
+        "xgboost",
+    ),
+    "transformer": (),
+    "explainer": ("art",),
+}
 EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", PLATFORM_NAMESPACE)
 
 
@@ -28,16 +47,29 @@ def _is_gpu_key(k: str) -> str:
     return f"({k} == 'nvidia.com/gpu' || {k}.startsWith('nvidia.com/mig-'))"
 
 
+def _q(value: str) -> str:
+    """A quantity written as a number or a string (custom resources keep what the user wrote)."""
+    return f"quantity(string({value}))"
+
+
+def _positive(value: str) -> str:
+    # An amount that is not a quantity counts as a GPU request: better a denial than a silent pass.
+    return f"(!isQuantity(string({value})) || sign({_q(value)}) > 0)"
+
+
 def _requests_gpus(c: str) -> str:
-    """A container asks for GPUs: a GPU key with a non-zero amount in requests or limits."""
+    """A container asks for GPUs: a GPU key with an amount > 0 in requests or limits."""
 
     def named_in(part: str) -> str:
-        return (
-            f"(has({c}.resources.{part}) && {c}.resources.{part}.exists(k, {_is_gpu_key('k')} && "
-            f"string({c}.resources.{part}[k]) != '0'))"
-        )
+        amounts = f"{c}.resources.{part}"
+        return f"(has({amounts}) && {amounts}.exists(k, {_is_gpu_key('k')} && {_positive(f'{amounts}[k]')}))"
 
     return f"(has({c}.resources) && ({named_in('requests')} || {named_in('limits')}))"
+
+
+def _mounts_shm(c: str) -> str:
+    at_shm = "m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/'"
+    return f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, {at_shm}))"
 
 
 def _shm_ok(spec: str, c: str) -> str:
@@ -50,25 +82,38 @@ def _shm_ok(spec: str, c: str) -> str:
     )
 
 
-def _limits_ok(resources: str) -> str:
-    """Every GPU request has an equal limit (GPU counts are whole numbers, written as 1 or "1")."""
+def _whole(value: str) -> str:
+    """A whole number of devices whatever its spelling ("4", "4.0", "4000m"); isInteger() depends on the spelling."""
+    return f"{_q(value)}.compareTo(quantity(string(int({_q(value)}.asApproximateFloat())))) == 0"
+
+
+def _limits_ok(r: str) -> str:
+    """Every GPU request has a limit of the same quantity, a whole number of devices (Kubernetes quantity library)."""
+    request, limit = f"{r}.requests[k]", f"{r}.limits[k]"
     return (
-        f"(!has({resources}.requests) || {resources}.requests.all(k, !{_is_gpu_key('k')} || "
-        f"string({resources}.requests[k]) == '0' || (has({resources}.limits) && k in {resources}.limits && "
-        f"string({resources}.limits[k]) == string({resources}.requests[k]))))"
+        f"(!has({r}.requests) || {r}.requests.all(k, !{_is_gpu_key('k')} || (has({r}.limits) && k in {r}.limits"
+        f" && isQuantity(string({request})) && isQuantity(string({limit}))"
+        f" && {_q(limit)}.compareTo({_q(request)}) == 0 && {_whole(request)})))"
     )
 
 
-def _containers(spec: str, with_model: bool) -> str:
-    listed = f"(has({spec}.containers) ? {spec}.containers : [])"
-    return f"({listed} + (has({spec}.model) ? [{spec}.model] : []))" if with_model else listed
-
-
-def _pod_ok(rule: str, spec: str, with_model: bool = False) -> str:
-    containers = _containers(spec, with_model)
+def _container_ok(rule: str, spec: str, c: str, ray_container: str | None = None) -> str:
     if rule == SHM_RULE:
-        return f"{containers}.all(c, !{_requests_gpus('c')} || {_shm_ok(spec, 'c')})"
-    return f"{containers}.all(c, !has(c.resources) || {_limits_ok('c.resources')})"
+        # KubeRay mounts its own memory /dev/shm into the Ray container (the first) when nothing is mounted there.
+        provided = f" || ({c} == {ray_container} && !{_mounts_shm(c)})" if ray_container else ""
+        return f"(!{_requests_gpus(c)} || {_shm_ok(spec, c)}{provided})"
+    return f"(!has({c}.resources) || {_limits_ok(f'{c}.resources')})"
+
+
+def _pod_ok(rule: str, spec: str, extras: tuple[str, ...] = (), ray: bool = False) -> str:
+    """Every container of the pod spec passes: containers, initContainers and named extra containers (KServe)."""
+    first = f"{spec}.containers[0]" if ray else None
+    parts = [
+        f"(!has({spec}.containers) || {spec}.containers.all(c, {_container_ok(rule, spec, 'c', first)}))",
+        f"(!has({spec}.initContainers) || {spec}.initContainers.all(c, {_container_ok(rule, spec, 'c')}))",
+    ]
+    parts += [f"(!has({spec}.{f}) || {_container_ok(rule, spec, f'{spec}.{f}')})" for f in extras]
+    return "(" + " && ".join(parts) + ")"
 
 
 def _guard(path: str, expression: str) -> str:
@@ -87,17 +132,16 @@ def _replicated_jobs(rule: str, jobset_spec: str) -> str:
 
 
 def _ray(rule: str, cluster: str) -> str:
-    head = _guard(f"{cluster}.headGroupSpec.template.spec", _pod_ok(rule, f"{cluster}.headGroupSpec.template.spec"))
+    head = f"{cluster}.headGroupSpec.template.spec"
     workers = _guard(
         f"{cluster}.workerGroupSpecs",
-        f"{cluster}.workerGroupSpecs.all(g, {_guard('g.template.spec', _pod_ok(rule, 'g.template.spec'))})",
+        f"{cluster}.workerGroupSpecs.all(g, {_guard('g.template.spec', _pod_ok(rule, 'g.template.spec', ray=True))})",
     )
-    return f"({head} && {workers})"
+    return f"({_guard(head, _pod_ok(rule, head, ray=True))} && {workers})"
 
 
-def validation_expression(kind: str, rule: str) -> str:
-    """CEL that is true when `object` of this kind passes `rule` in every pod spec it carries."""
-    o = "object"
+def object_ok(kind: str, rule: str, o: str = "object") -> str:
+    """CEL that is true when the object bound to `o` passes `rule` in every pod spec it carries."""
     match kind:
         case "Pod":
             return _guard(f"{o}.spec", _pod_ok(rule, f"{o}.spec"))
@@ -133,11 +177,18 @@ def validation_expression(kind: str, rule: str) -> str:
             return _guard(f"{o}.spec.rayClusterConfig", _ray(rule, f"{o}.spec.rayClusterConfig"))
         case "InferenceService":
             parts = [
-                _guard(f"{o}.spec.{part}", _pod_ok(rule, f"{o}.spec.{part}", with_model=part == "predictor"))
+                _guard(f"{o}.spec.{part}", _pod_ok(rule, f"{o}.spec.{part}", KSERVE_CONTAINER_FIELDS[part]))
                 for part in ("predictor", "transformer", "explainer")
             ]
-            return "(" + " && ".join(parts) + ")"
+            worker = f"{o}.spec.predictor.workerSpec"
+            return "(" + " && ".join([*parts, _guard(worker, _pod_ok(rule, worker))]) + ")"
     raise ValueError(f"no admission expression for kind {kind}")
+
+
+def validation_expression(kind: str, rule: str) -> str:
+    """The policy's validation: the object passes, or an UPDATE of an object that already failed (so controllers
+    can still remove finalizers or scale down objects admitted before the policy, or while it only warned)."""
+    return f"{object_ok(kind, rule)} || (request.operation == 'UPDATE' && !{object_ok(kind, rule, 'oldObject')})"
 
 
 @dataclass(frozen=True)
@@ -209,7 +260,13 @@ def validation_actions(enforcement: Enforcement | None) -> list[str]:
     return ["Deny"] if enforcement == "mandatory" else ["Warn", "Audit"]
 
 
-def admission_binding(target: Target, enforcement: Enforcement | None) -> dict[str, Any]:
+def exempt(extra: tuple[str, ...] = ()) -> list[str]:
+    return list(dict.fromkeys([*EXEMPT_NAMESPACES, *extra]))
+
+
+def admission_binding(
+    target: Target, enforcement: Enforcement | None, extra_exempt: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
@@ -220,7 +277,7 @@ def admission_binding(target: Target, enforcement: Enforcement | None) -> dict[s
             "matchResources": {
                 "namespaceSelector": {
                     "matchExpressions": [
-                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXEMPT_NAMESPACES)}
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt(extra_exempt)}
                     ]
                 }
             },
@@ -228,10 +285,10 @@ def admission_binding(target: Target, enforcement: Enforcement | None) -> dict[s
     }
 
 
-def admission_objects(enforcement: Enforcement | None) -> list[dict[str, Any]]:
+def admission_objects(enforcement: Enforcement | None, extra_exempt: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for target in TARGETS:
-        objects += [admission_policy(target), admission_binding(target, enforcement)]
+        objects += [admission_policy(target), admission_binding(target, enforcement, extra_exempt)]
     return objects
 
 
@@ -242,12 +299,13 @@ class AdmissionPolicies(pulumi.ComponentResource):
         enforcement: Enforcement | None,
         handle: ClusterHandle,
         default_shm: bool = False,
+        extra_exempt: tuple[str, ...] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ml-platform:policy:AdmissionPolicies", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.ready)
         policies: dict[str, k8s.admissionregistration.v1.ValidatingAdmissionPolicy] = {}
-        for obj in admission_objects(enforcement):
+        for obj in admission_objects(enforcement, extra_exempt):
             meta = obj["metadata"]
             if obj["kind"] == "ValidatingAdmissionPolicy":
                 policies[meta["name"]] = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
@@ -264,7 +322,7 @@ class AdmissionPolicies(pulumi.ComponentResource):
                     ),
                 )
         if default_shm:
-            policy, binding = default_shm_objects()
+            policy, binding = default_shm_objects(extra_exempt)
             mutating = k8s.admissionregistration.v1.MutatingAdmissionPolicy(
                 f"map-{DEFAULT_SHM_POLICY}", metadata=policy["metadata"], spec=policy["spec"], opts=child
             )
@@ -284,12 +342,9 @@ DEFAULT_SHM_POLICY = "ml-platform-gpu-default-shm"
 
 def default_shm_match_condition() -> str:
     """GPU pods in which nothing is mounted at /dev/shm and no `dshm` volume exists: safe to add one."""
-    mounts_shm = (
-        "has(c.volumeMounts) && c.volumeMounts.exists(m, m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/')"
-    )
     return (
         f"object.spec.containers.exists(c, {_requests_gpus('c')})"
-        f" && !object.spec.containers.exists(c, {mounts_shm})"
+        f" && !object.spec.containers.exists(c, {_mounts_shm('c')})"
         " && !(has(object.spec.volumes) && object.spec.volumes.exists(v, v.name == 'dshm'))"
     )
 
@@ -307,7 +362,7 @@ def default_shm_mutation() -> str:
     )
 
 
-def default_shm_objects() -> list[dict[str, Any]]:
+def default_shm_objects(extra_exempt: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     meta = {"name": DEFAULT_SHM_POLICY, "labels": dict(MANAGED_BY)}
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -336,7 +391,7 @@ def default_shm_objects() -> list[dict[str, Any]]:
             "matchResources": {
                 "namespaceSelector": {
                     "matchExpressions": [
-                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(EXEMPT_NAMESPACES)}
+                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt(extra_exempt)}
                     ]
                 }
             },

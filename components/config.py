@@ -268,7 +268,11 @@ class ScalingConfig(_Model):
 
 class PoliciesConfig(_Model):
     enforcement: Enforcement | None = Field(None, description="Default advisory in dev, mandatory otherwise.")
-    shm_min_size: str = Field("8Gi", description="Smallest /dev/shm sizeLimit that does not draw a warning.")
+    exempt_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces the admission policies skip besides kube-system, kube-public, kube-node-lease and "
+        "ml-platform-system (e.g. where the GPU operator's validator pods run).",
+    )
     default_shm: bool = Field(
         False,
         description="Opt-in MutatingAdmissionPolicy (GA from Kubernetes 1.36) that adds a 16Gi memory /dev/shm to "

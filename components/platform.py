@@ -54,5 +54,13 @@ class MlPlatform(pulumi.ComponentResource):
         self.handle = _cluster(config.cluster.name, config, child)
         PlatformBase(f"{config.cluster.name}-base", self.handle, child)
         _autoscaling(config, self.handle, child)
-        AdmissionPolicies("admission", config.policies.enforcement, self.handle, config.policies.default_shm, child)
+        policies = config.policies
+        AdmissionPolicies(
+            "admission",
+            policies.enforcement,
+            self.handle,
+            policies.default_shm,
+            tuple(policies.exempt_namespaces),
+            child,
+        )
         self.register_outputs({"cloud": self.handle.cloud, "gpuPools": [p.summary() for p in self.handle.gpu_pools]})

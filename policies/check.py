@@ -41,28 +41,38 @@ def manifest_files(paths: list[Path]) -> Iterator[Path]:
             raise UnreadableInputError(f"{path}: no such file or directory")
 
 
-def read_objects(path: Path) -> list[dict[str, Any]]:
+def read_objects(path: Path, ignore_other: bool = False) -> list[dict[str, Any]]:
     try:
         documents = list(yaml.safe_load_all(path.read_text()))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
-    objects = []
+    objects: list[dict[str, Any]] = []
     for doc in documents:
         if doc is None:
             continue
-        if not isinstance(doc, Mapping) or "kind" not in doc:
+        if not isinstance(doc, Mapping) or not isinstance(doc.get("kind"), str) or not doc.get("kind"):
+            if ignore_other:
+                continue  # e.g. a Helm values.yaml or a CI workflow in the same tree
             raise UnreadableInputError(f"{path}: a document is not a Kubernetes object (no kind)")
-        # A List (kubectl get -o yaml) holds objects in items.
-        objects += [dict(i) for i in doc.get("items", [])] if doc.get("kind", "").endswith("List") else [dict(doc)]
+        if doc["kind"].endswith("List"):
+            # A List (kubectl get -o yaml) holds objects in items.
+            items = doc.get("items") or []
+            if not isinstance(items, list):
+                raise UnreadableInputError(f"{path}: {doc['kind']} items is not a list")
+            objects += [dict(i) for i in items if isinstance(i, Mapping)]
+        else:
+            objects.append(dict(doc))
     return objects
 
 
-def run(paths: list[Path], settings: Settings) -> tuple[list[tuple[str, Finding, str]], int]:
+def run(
+    paths: list[Path], settings: Settings, ignore_other: bool = False
+) -> tuple[list[tuple[str, Finding, str]], int]:
     """[(path, finding, enforcement)], exit code."""
     results: list[tuple[str, Finding, str]] = []
     every: list[tuple[str, dict[str, Any]]] = []
     for path in manifest_files(paths):
-        for obj in read_objects(path):
+        for obj in read_objects(path, ignore_other):
             every.append((str(path), obj))
             results += [(str(path), f, enforcement(RULES_BY_ID[f.rule], settings)) for f in check_object(obj, settings)]
     # Stack rules see every object read; a finding is reported at the file of the object it names.
@@ -80,15 +90,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path, help="YAML files or directories")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--config", type=Path, help="policy config, e.g. policies/config/prod.json")
+    parser.add_argument(
+        "--ignore-non-kubernetes",
+        action="store_true",
+        help="skip YAML documents that are not Kubernetes objects instead of exiting 2 (for whole repositories)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config) if args.config else Settings()
-        results, code = run(args.paths, settings)
+        results, code = run(args.paths, settings, args.ignore_non_kubernetes)
     except (UnreadableInputError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
-        report = [{"path": p, "enforcement": level, **asdict(f)} for p, f, level in results]
+        report = [
+            {"path": p, "enforcement": level, **asdict(f), "remediation": RULES_BY_ID[f.rule].remediation}
+            for p, f, level in results
+        ]
         print(
             json.dumps(
                 {"findings": report, "mandatoryFailures": sum(r["enforcement"] == "mandatory" for r in report)},

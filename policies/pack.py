@@ -34,6 +34,7 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
 from rules import RULES, Finding, Rule, Settings, check_resource, describe, kubernetes_object
+from rules.podspecs import KSERVE_CONTAINER_FIELDS, containers_of
 from rules.workload import SHM_PATH, check_shm_volume
 from settings import settings_from_config
 
@@ -212,27 +213,17 @@ def _is_shm_path(path: Any) -> bool:
 
 
 def _named_containers(pod_spec: dict[str, Any], site: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """The containers the rules check at a site, named as `rules.podspecs` names them (`#i` when unnamed, the
-    InferenceService predictor's `model`)."""
-    containers = pod_spec.get("containers")
-    found = [
-        (str(c.get("name", f"#{i}")), c)
-        for i, c in enumerate(containers if isinstance(containers, list) else [])
-        if isinstance(c, dict)
-    ]
-    model = pod_spec.get("model")
-    if kind == "InferenceService" and site == "spec.predictor" and isinstance(model, dict):
-        found.append((str(model.get("name") or "model"), model))
-    return found
+    """The containers the rules check at a site, named as `rules.podspecs` names them (the same objects, so
+    changes land in `pod_spec`)."""
+    extras = KSERVE_CONTAINER_FIELDS.get(site.removeprefix("spec."), ()) if kind == "InferenceService" else ()
+    return [(c.name, c.spec) for c in containers_of(pod_spec, extras) if isinstance(c.spec, dict)]
 
 
 def _all_containers(pod_spec: dict[str, Any], site: str, kind: str) -> list[dict[str, Any]]:
-    """Every container of the pod spec that can mount a volume (init, ephemeral and the model container too)."""
+    """Every container of the pod spec that can mount a volume (ephemeral containers too)."""
     found = [c for _, c in _named_containers(pod_spec, site, kind)]
-    for key in ("initContainers", "ephemeralContainers"):
-        more = pod_spec.get(key)
-        found += [c for c in (more if isinstance(more, list) else []) if isinstance(c, dict)]
-    return found
+    more = pod_spec.get("ephemeralContainers")
+    return found + [c for c in (more if isinstance(more, list) else []) if isinstance(c, dict)]
 
 
 def _mounts(container: dict[str, Any]) -> list[Any]:

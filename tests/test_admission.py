@@ -68,7 +68,13 @@ def test_expressions_accept_objects_without_pod_specs(target: Any) -> None:
     # A kind whose optional parts are all absent has nothing to check: every has() guard must hold.
     obj = {"apiVersion": "v1", "kind": target.kind, "metadata": {"name": "x"}, "spec": {}}
     for rule in (SHM_RULE, LIMITS_RULE):
-        assert evaluate_cel(validation_expression(target.kind, rule), {"object": obj}) is True
+        assert (
+            evaluate_cel(
+                validation_expression(target.kind, rule),
+                {"object": obj, "request": {"operation": "CREATE"}, "oldObject": None},
+            )
+            is True
+        )
 
 
 def test_no_default_shm_mutation_unless_asked() -> None:
@@ -112,4 +118,31 @@ def test_default_shm_mutation_is_a_valid_v1_policy_on_1_36(shm_plan: PlanResult)
 )
 def test_default_shm_applies_only_to_gpu_pods_with_nothing_at_dev_shm(case: str, mutated: bool) -> None:
     pod = yaml.safe_load((CORPUS / case).read_text())
-    assert evaluate_cel(default_shm_match_condition(), {"object": pod}) is mutated
+    assert (
+        evaluate_cel(
+            default_shm_match_condition(), {"object": pod, "request": {"operation": "CREATE"}, "oldObject": None}
+        )
+        is mutated
+    )
+
+
+def test_the_pack_config_and_the_admission_enforcement_agree() -> None:
+    """Two places carry enforcement: the stack (admission bindings) and policies/config/<stack>.json (the pack)."""
+    import json as json_module
+
+    from conftest import STACKS
+    from tools.offline import PROJECT_DIR
+
+    for stack in STACKS:
+        pack = json_module.loads((PROJECT_DIR / "policies" / "config" / f"{stack}.json").read_text())
+        actions = {tuple(b["spec"]["validationActions"]) for b in by_name(plan_of(stack), VAPB).values()}
+        assert actions == ({("Deny",)} if pack["all"] == "mandatory" else {("Warn", "Audit")}), stack
+
+
+def test_more_namespaces_can_be_exempted(tmp_path: Path) -> None:
+    plan = plan_variant(
+        tmp_path, "dev", lambda c: c.update({"ml-platform:policies": {"exemptNamespaces": ["gpu-operator"]}})
+    )
+    for binding in by_name(plan, VAPB).values():
+        [expression] = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+        assert expression["values"] == [*EXEMPT_NAMESPACES, "gpu-operator"]

@@ -151,7 +151,7 @@ def test_stack_rule_team_quota_over_all_files_read(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout.splitlines() == [
         f"{tmp_path / 'ns.yaml'}: Namespace/serving: team-namespace-gpu-quota: team namespace serving has no "
-        "ResourceQuota limiting GPUs (requests.nvidia.com/gpu): one team can take every GPU (advisory)"
+        "ResourceQuota limiting GPUs (hard requests.nvidia.com/gpu): one team can take every GPU (advisory)"
     ]
 
 
@@ -198,3 +198,30 @@ def test_a_remediate_level_counts_as_mandatory_in_the_checker(tmp_path: Path) ->
     config.write_text(json.dumps({"all": "advisory", "gpu-shm-memory-volume": "remediate"}))
     result = run_check("--config", str(config), str(write(tmp_path / "pod.yaml", gpu_pod(volumes=[]))))
     assert result.returncode == 1 and "(mandatory)" in result.stdout
+
+
+@pytest.mark.parametrize("content", ["kind: 5\n", "kind: List\nitems: 3\n", "kind: List\nitems:\n"])
+def test_malformed_objects_are_clear_errors_not_tracebacks(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(content)
+    result = run_check(str(path))
+    if content == "kind: List\nitems:\n":
+        assert result.returncode == 0  # an empty List is fine
+    else:
+        assert result.returncode == 2 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_whole_repositories_can_skip_other_yaml(tmp_path: Path) -> None:
+    write(tmp_path / "k8s" / "pod.yaml", gpu_pod(volumes=[]))
+    (tmp_path / "charts" / "values.yaml").parent.mkdir()
+    (tmp_path / "charts" / "values.yaml").write_text("replicas: 2\nimage: {tag: v1}\n")
+    assert run_check(str(tmp_path)).returncode == 2
+    result = run_check("--ignore-non-kubernetes", str(tmp_path))
+    assert result.returncode == 1 and "gpu-shm-memory-volume" in result.stdout
+
+
+def test_json_findings_carry_the_remediation(tmp_path: Path) -> None:
+    result = run_check("--format", "json", str(write(tmp_path / "pod.yaml", gpu_pod(volumes=[]))))
+    [finding] = json.loads(result.stdout)["findings"]
+    assert "medium: Memory" in finding["remediation"] and "/dev/shm" in finding["remediation"]

@@ -492,7 +492,7 @@ def test_remediation_leaves_a_shared_disk_volume_and_validation_fails() -> None:
     violations = of_policy(analyze([(POD, "train", shared)], {SHM: "remediate"}), SHM)
     # A remediate-level policy whose check still fails reports mandatory.
     assert [v.enforcement for v in violations] == ["mandatory"]
-    assert 'mounts "dshm" at /dev/shm, a hostPath that is not memory-backed' in violations[0].message
+    assert 'mounts "dshm" at /dev/shm, a hostPath volume that is not memory-backed' in violations[0].message
 
 
 def test_remediation_picks_a_free_volume_name_and_shares_it() -> None:

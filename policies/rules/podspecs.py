@@ -13,6 +13,8 @@ from .values import get, mapping, sequence
 class Container:
     name: str
     spec: Mapping[str, Any]  # the container object: resources, env, volumeMounts
+    # KubeRay mounts its own memory /dev/shm into the Ray container (the first) when nothing is mounted there.
+    runtime_provides_shm: bool = False
 
     @property
     def resources(self) -> Mapping[str, Any]:
@@ -30,26 +32,53 @@ class PodSite:
     has_pod_spec: bool = True
 
 
-def _containers(spec: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> tuple[Container, ...]:
+# KServe predictor fields that are containers besides `containers` (the model and framework shorthands).
+KSERVE_CONTAINER_FIELDS = {
+    "predictor": (
+        "model",
+        "huggingface",
+        "lightgbm",
+        "onnx",
+        "paddle",
+        "pmml",
+        "pytorch",
+        "sklearn",
+        "tensorflow",
+        "triton",
+        "xgboost",
+    ),
+    "transformer": (),
+    "explainer": ("art",),
+}
+
+
+def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = (), ray: bool = False) -> tuple[Container, ...]:
     found = [
-        Container(str(mapping(c).get("name", f"#{i}")), mapping(c))
+        Container(str(mapping(c).get("name", f"#{i}")), mapping(c), runtime_provides_shm=ray and i == 0)
         for i, c in enumerate(sequence(spec.get("containers")))
     ]
-    if extra:
-        found.append(Container(str(extra.get("name") or "model"), extra))
+    found += [
+        Container(str(mapping(c).get("name", f"init#{i}")), mapping(c))
+        for i, c in enumerate(sequence(spec.get("initContainers")))
+    ]
+    found += [
+        Container(str(mapping(spec[f]).get("name") or f), mapping(spec[f]))
+        for f in extras
+        if isinstance(spec.get(f), Mapping)
+    ]
     return tuple(found)
 
 
-def _site(path: str, spec: Any, extra: Mapping[str, Any] | None = None) -> PodSite | None:
+def _site(path: str, spec: Any, extras: tuple[str, ...] = (), ray: bool = False) -> PodSite | None:
     if not isinstance(spec, Mapping):
         return None
-    return PodSite(path, spec, _containers(spec, extra))
+    return PodSite(path, spec, containers_of(spec, extras, ray))
 
 
 def _ray(base: str, cluster: Any) -> Iterator[PodSite | None]:
-    yield _site(f"{base}.headGroupSpec.template.spec", get(cluster, "headGroupSpec", "template", "spec"))
+    yield _site(f"{base}.headGroupSpec.template.spec", get(cluster, "headGroupSpec", "template", "spec"), ray=True)
     for i, group in enumerate(sequence(get(cluster, "workerGroupSpecs"))):
-        yield _site(f"{base}.workerGroupSpecs[{i}].template.spec", get(group, "template", "spec"))
+        yield _site(f"{base}.workerGroupSpecs[{i}].template.spec", get(group, "template", "spec"), ray=True)
 
 
 def _replicated_jobs(base: str, jobset_spec: Any) -> Iterator[PodSite | None]:
@@ -93,10 +122,10 @@ def _sites(obj: Mapping[str, Any]) -> Iterator[PodSite | None]:
         case "RayService":
             yield from _ray("spec.rayClusterConfig", spec.get("rayClusterConfig"))
         case "InferenceService":
-            for component in ("predictor", "transformer", "explainer"):
-                part = spec.get(component)
-                model = get(part, "model") if component == "predictor" else None
-                yield _site(f"spec.{component}", part, mapping(model) if isinstance(model, Mapping) else None)
+            for component, extras in KSERVE_CONTAINER_FIELDS.items():
+                yield _site(f"spec.{component}", spec.get(component), extras)
+            # Multi-node serving: the worker pods have their own pod spec.
+            yield _site("spec.predictor.workerSpec", get(spec, "predictor", "workerSpec"))
 
 
 def pod_sites(obj: Mapping[str, Any]) -> list[PodSite]:

@@ -29,6 +29,6 @@ def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) 
             yield Finding(
                 "team-namespace-gpu-quota",
                 describe(obj),
-                f"team namespace {name} has no ResourceQuota limiting GPUs (requests.nvidia.com/gpu): "
+                f"team namespace {name} has no ResourceQuota limiting GPUs (hard requests.nvidia.com/gpu): "
                 "one team can take every GPU",
             )

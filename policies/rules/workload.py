@@ -52,15 +52,23 @@ def _where(site: PodSite, container: Container) -> str:
     return f'container "{container.name}" in {site.path}'
 
 
-def shm_volume(site: PodSite, container: Container) -> tuple[Mapping[str, Any] | None, str | None]:
-    """(the volume mounted at /dev/shm, its name); (None, None) when nothing is mounted there."""
-    volumes = {str(mapping(v).get("name")): mapping(v) for v in sequence(site.spec.get("volumes"))}
-    for mount in sequence(container.spec.get("volumeMounts")):
-        path = str(mapping(mount).get("mountPath", "")).rstrip("/")
-        if path == SHM_PATH:
-            name = str(mapping(mount).get("name"))
-            return volumes.get(name), name
-    return None, None
+def _mounts_at_shm(mount: Any) -> bool:
+    return mapping(mount).get("mountPath") in (SHM_PATH, SHM_PATH + "/")
+
+
+def shm_volumes(site: PodSite, container: Container) -> list[tuple[str, Mapping[str, Any] | None]]:
+    """(name, volume or None when the pod has no such volume) for each mount at /dev/shm."""
+    volumes = {mapping(v).get("name"): mapping(v) for v in sequence(site.spec.get("volumes")) if mapping(v).get("name")}
+    return [
+        (str(mapping(m).get("name")), volumes.get(mapping(m).get("name")))
+        for m in sequence(container.spec.get("volumeMounts"))
+        if _mounts_at_shm(m)
+    ]
+
+
+def memory_shm(site: PodSite, container: Container) -> Mapping[str, Any] | None:
+    """The memory-backed emptyDir this container mounts at /dev/shm, if any."""
+    return next((v for _, v in shm_volumes(site, container) if is_memory_backed(v)), None)
 
 
 def is_memory_backed(volume: Mapping[str, Any] | None) -> bool:
@@ -73,20 +81,25 @@ def check_shm_volume(obj: Mapping[str, Any], settings: Settings) -> Iterator[Fin
         if not site.has_pod_spec:
             continue
         for container in gpu_containers(site):
-            volume, name = shm_volume(site, container)
-            if name is None:
-                problem = "does not mount anything at /dev/shm (Docker's default is 64 MB)"
-            elif volume is None:
-                problem = f'mounts "{name}" at /dev/shm, but the pod has no volume of that name'
-            elif not is_memory_backed(volume):
-                kind = next((k for k in volume if k != "name"), "a volume")
-                problem = f'mounts "{name}" at /dev/shm, a {kind} that is not memory-backed (emptyDir medium: Memory)'
-            else:
+            mounted = shm_volumes(site, container)
+            if memory_shm(site, container) is not None:
                 continue
+            if not mounted:
+                if container.runtime_provides_shm:
+                    continue  # KubeRay adds a memory /dev/shm to the Ray container itself
+                problem = "does not mount anything at /dev/shm (Docker's default is 64 MB)"
+            elif mounted[0][1] is None:
+                problem = f'mounts "{mounted[0][0]}" at /dev/shm, but the pod has no volume of that name'
+            else:
+                name, volume = mounted[0]
+                kind = next((k for k in volume or {} if k != "name"), "unknown")
+                article = "an" if kind[:1] in "aeiou" else "a"
+                problem = f'mounts "{name}" at /dev/shm, {article} {kind} volume that is not memory-backed'
             yield Finding(
                 "gpu-shm-memory-volume",
                 describe(obj),
-                f"{_where(site, container)} requests GPUs but {problem}",
+                f"{_where(site, container)} requests GPUs but {problem}; add an emptyDir with medium: Memory and mount "
+                "it at /dev/shm",
                 container.name,
                 site.path,
             )
@@ -97,9 +110,9 @@ def check_shm_size(obj: Mapping[str, Any], settings: Settings) -> Iterator[Findi
         if not site.has_pod_spec:
             continue
         for container in gpu_containers(site):
-            volume, _ = shm_volume(site, container)
-            if not is_memory_backed(volume):
-                continue  # the mandatory rule reports it
+            volume = memory_shm(site, container)
+            if volume is None:
+                continue  # the mandatory rule reports it (or KubeRay provides it)
             size = get(volume, "emptyDir", "sizeLimit")
             amount = quantity(size)
             if size is None:
@@ -122,13 +135,15 @@ def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding
     for site in pod_sites(obj):
         for container in site.containers:
             for name, (request, limit) in gpu_requests(container).items():
-                wanted = quantity(request)
-                if request is None or wanted == 0:
+                if request is None:
                     continue  # a limit alone is fine: Kubernetes copies it to the request
+                wanted = quantity(request)
                 if limit is None:
                     problem = f"requests {name}: {show(request)} without a limit"
                 elif wanted is None or quantity(limit) != wanted:
                     problem = f"requests {name}: {show(request)} but limits it to {show(limit)}"
+                elif wanted % 1 != 0:
+                    problem = f"requests {name}: {show(request)}, not a whole number of devices"
                 else:
                     continue
                 yield Finding(

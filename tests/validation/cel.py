@@ -20,14 +20,16 @@ from cel_expr_python.ext import ext_optional, ext_strings
 from .crd import SchemaUnavailable, _crd_schema, _load_crds, crd_schema_dir
 from .errors import _json_path
 from .quantities_names import _go_regex_to_python
+from .quantity import compares_quantities, descriptor_pool_with_quantity, is_quantity_message, quantity_functions
 
 # The engine is cel-expr-python (Google's C++ CEL): it type-checks at compile time, so a rule
 # calling a function it does not know fails to compile instead of passing, and its strings
 # extension has the cel-go ext.Strings functions Kubernetes enables (split, lowerAscii, trim, ...).
 # What it lacks of the Kubernetes CEL library is added here in Python: the regex library (find,
-# findAll) and the lists library (isSorted, sum, min, max, indexOf, lastIndexOf). Of those, the
-# pinned CRDs use only find; quantity, url, ip, cidr, semver, format, authz and the sets extension
-# are not implemented, so a rule using them is reported by unsupported_cel_rules.
+# findAll), the lists library (isSorted, sum, min, max, indexOf, lastIndexOf) and the quantity
+# library (quantity.py: quantity, isQuantity, sign and the Quantity member functions). Of those,
+# the pinned CRDs use only find; url, ip, cidr, semver, format, authz and the sets extension are
+# not implemented, so a rule using them is reported by unsupported_cel_rules.
 
 
 class CelError(Exception):
@@ -167,10 +169,16 @@ def _kubernetes_library() -> Any:
 
 
 @functools.cache
+def _quantity_library() -> Any:
+    return cel.CelExtension("kubernetes.quantity", quantity_functions())
+
+
+@functools.cache
 def _cel_env(variables: tuple[str, ...]) -> Any:
     return cel.NewEnv(
+        descriptor_pool=descriptor_pool_with_quantity(),  # declares the kubernetes.Quantity type
         variables=dict.fromkeys(variables, cel.Type.DYN),
-        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional(), _kubernetes_library()],
+        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional(), _kubernetes_library(), _quantity_library()],
     )
 
 
@@ -178,9 +186,16 @@ def _cel_env(variables: tuple[str, ...]) -> Any:
 def _cel_program(expression: str, variables: tuple[str, ...]) -> Any:
     """The compiled expression, cached by its text: a rule shared by many CRDs compiles once."""
     try:
-        return _cel_env(variables).compile(expression)
+        program = _cel_env(variables).compile(expression)
     except Exception as error:  # the engine raises RuntimeError("INVALID_ARGUMENT: ERROR: ...")
         raise CelError(" ".join(str(error).split())) from None
+    if re.search("quantity", expression, re.IGNORECASE) and compares_quantities(program):
+        # The engine would compare the messages that stand for Quantity values, not their numbers.
+        raise CelError(
+            "Quantity values compared with ==, !=, in, indexOf or lastIndexOf: not supported offline"
+            " (Kubernetes compares their numbers); use compareTo, isLessThan or isGreaterThan"
+        )
+    return program
 
 
 def _cel_result(program: Any, activation: Any) -> Any:
@@ -198,10 +213,22 @@ def evaluate_cel(expression: str, bindings: Mapping[str, Any]) -> Any:
     """Evaluate a CEL expression with the Kubernetes library, e.g. a ValidatingAdmissionPolicy
     validation with ``{"object": obj, "variables": {...}}`` bound (variables are evaluated by the
     caller, in order). Each binding is a dynamically typed variable; the result is plain Python
-    (bool, int, float, str, list, dict, ...). Raises CelError on compile or evaluation errors.
-    Programs are cached by (expression, variable names)."""
+    (bool, int, float, str, list, dict, ...). Raises CelError on compile or evaluation errors, and
+    for a result that is or holds a Quantity (it has no plain value: a variable holding one is not
+    supported). Programs are cached by (expression, variable names)."""
     program = _cel_program(expression, tuple(sorted(bindings)))
-    return _cel_result(program, _cel_env(tuple(sorted(bindings))).Activation(dict(bindings))).plain_value()
+    result = _cel_result(program, _cel_env(tuple(sorted(bindings))).Activation(dict(bindings))).plain_value()
+    if _holds_quantity(result):
+        raise CelError("the expression evaluates to a Quantity, which has no plain value (use e.g. asInteger())")
+    return result
+
+
+def _holds_quantity(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_holds_quantity(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_quantity(item) for item in value.values())
+    return is_quantity_message(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,7 +413,8 @@ def unsupported_cel_rules(crd_dir: pathlib.Path | None = None) -> list[str]:
 
     For every pinned CRD under shared/reference/crds (Karpenter, Kueue, Trainer, JobSet, KubeRay,
     Training Operator, KServe, GPU Operator, Prometheus Operator) this is empty: each rule compiles
-    with the engine plus the functions added here (of which the rules need only find). The engine
+    with the engine plus the functions added here (of which the rules need only find). A rule that
+    compares Quantity values with == (see quantity.py) is reported here too. The engine
     type-checks with ``self`` dynamically typed, so a rule it compiles may still fail at run time
     on a given object, e.g. a type mismatch the API server's typed check would have refused when
     the CRD was created; such a failure is reported as an evaluation error, never as a pass.
