@@ -9,6 +9,8 @@ LABEL_GPU = "ml-platform.io/gpu"
 LABEL_POOL = "ml-platform.io/pool"
 LABEL_CAPACITY = "ml-platform.io/capacity"
 LABEL_WORKLOAD = "ml-platform.io/workload"
+# none | time-slicing | mig: what a GPU node's device plugin does (policies check time-slicing placement).
+LABEL_SHARING = "ml-platform.io/sharing"
 LABEL_ROLE = "ml-platform.io/role"
 
 # GPU nodes are tainted so that only pods that tolerate `nvidia.com/gpu` (operator Exists) land there.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_WORKLOAD
+from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_SHARING, LABEL_WORKLOAD
 from components.versions import CHARTS, CLUSTER_AUTOSCALER, KARPENTER, KARPENTER_CRD
 from conftest import plan_of, plan_variant
 from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
@@ -74,6 +74,7 @@ def test_gpu_node_pool_requirements_labels_taints_and_limits() -> None:
         LABEL_POOL: "train-a100",
         LABEL_CAPACITY: "spot",
         LABEL_WORKLOAD: "training",
+        LABEL_SHARING: "none",
     }
     assert fallback["spec"]["template"]["metadata"]["labels"][LABEL_CAPACITY] == "on-demand"
     assert spot["spec"]["template"]["spec"]["taints"] == [

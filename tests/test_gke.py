@@ -154,6 +154,7 @@ def test_labels_and_no_gpu_taint() -> None:
         "ml-platform.io/pool": "train",
         "ml-platform.io/capacity": "spot",
         "ml-platform.io/workload": "training",
+        "ml-platform.io/sharing": "none",
     }
     # GKE taints GPU nodes with nvidia.com/gpu=present:NoSchedule itself; a duplicate is rejected.
     assert "taints" not in node and "taint_config" not in node

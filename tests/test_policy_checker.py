@@ -225,3 +225,31 @@ def test_json_findings_carry_the_remediation(tmp_path: Path) -> None:
     result = run_check("--format", "json", str(write(tmp_path / "pod.yaml", gpu_pod(volumes=[]))))
     [finding] = json.loads(result.stdout)["findings"]
     assert "medium: Memory" in finding["remediation"] and "/dev/shm" in finding["remediation"]
+
+
+def node_pool(sharing: str, workload: str) -> dict[str, Any]:
+    labels = {"ml-platform.io/sharing": sharing, "ml-platform.io/workload": workload}
+    return {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": f"{workload}-{sharing}"},
+        "spec": {"template": {"metadata": {"labels": labels}, "spec": {}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("sharing", "workload", "environment", "flagged"),
+    [
+        ("time-slicing", "dev", "dev", False),
+        ("time-slicing", "inference", "dev", True),
+        ("time-slicing", "dev", "prod", True),
+        ("mig", "inference", "prod", False),
+    ],
+)
+def test_time_slicing_is_kept_out_of_production_and_inference(
+    tmp_path: Path, sharing: str, workload: str, environment: str, flagged: bool
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"no-time-slicing-in-production": {"environment": environment}}))
+    result = run_check("--config", str(config), str(write(tmp_path / "np.yaml", node_pool(sharing, workload))))
+    assert ("no-time-slicing-in-production" in result.stdout) is flagged, result.stdout

@@ -598,3 +598,11 @@ def test_platform_stack_has_no_mandatory_violation(stack: str) -> None:
     assert mandatory(violations) == [], (
         f"mandatory:\n{messages(mandatory(violations))}\nadvisory (for context):\n{messages(advisory)}"
     )
+
+
+def test_time_slicing_on_an_inference_node_group_is_reported_by_the_pack() -> None:
+    labels = {"ml-platform.io/sharing": "time-slicing", "ml-platform.io/workload": "inference"}
+    violations = analyze([("aws:eks/nodeGroup:NodeGroup", "serve", {"labels": labels})], None)
+    assert [v.policy for v in violations] == ["no-time-slicing-in-production"]
+    labels["ml-platform.io/workload"] = "dev"
+    assert analyze([("aws:eks/nodeGroup:NodeGroup", "notebooks", {"labels": labels})], None) == []

@@ -427,6 +427,7 @@ def test_gke_stack_node_pools_per_pool_and_capacity() -> None:
         LABEL_POOL: "train-a100",
         LABEL_CAPACITY: "spot",
         "ml-platform.io/workload": "training",
+        "ml-platform.io/sharing": "none",
     }
     assert "taints" not in train["nodeConfig"]  # GKE taints GPU nodes itself
     assert train["autoscaling"]["totalMinNodeCount"] == 0 and train["autoscaling"]["totalMaxNodeCount"] == 2

@@ -17,6 +17,7 @@ from components.labels import (
     LABEL_CAPACITY,
     LABEL_GPU,
     LABEL_POOL,
+    LABEL_SHARING,
     LABEL_WORKLOAD,
 )
 
@@ -56,6 +57,7 @@ class ResolvedGpuPool:
             LABEL_POOL: self.name,
             LABEL_CAPACITY: capacity,
             LABEL_WORKLOAD: self.config.workload,
+            LABEL_SHARING: self.config.sharing.mode,
         }
 
     @property

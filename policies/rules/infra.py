@@ -90,24 +90,51 @@ def _time_slicing_problem(labels: Mapping[str, Any], settings: Settings) -> str 
     return None
 
 
+NODE_LABEL_PATHS = {
+    # Where node labels live in the resources that create GPU nodes.
+    "gcp:container/nodePool:NodePool": ("nodeConfig", "labels"),
+    "aws:eks/nodeGroup:NodeGroup": ("labels",),
+}
+SHARING_LABEL = "ml-platform.io/sharing"
+
+
+def _time_sliced(labels: Mapping[str, Any], node_config: Mapping[str, Any] | None = None) -> bool:
+    strategies = [
+        get(a, "gpuSharingConfig", "gpuSharingStrategy") for a in sequence((node_config or {}).get("guestAccelerators"))
+    ]
+    return labels.get(SHARING_LABEL) == "time-slicing" or "TIME_SHARING" in strategies
+
+
 def check_time_slicing_resource(
     resource_type: str, name: str, props: Mapping[str, Any], settings: Settings
 ) -> Iterator[Finding]:
-    if resource_type != "gcp:container/nodePool:NodePool":
+    path = NODE_LABEL_PATHS.get(resource_type)
+    if path is None:
         return
-    node_config = mapping(props.get("nodeConfig"))
-    sharing = [get(a, "gpuSharingConfig", "gpuSharingStrategy") for a in sequence(node_config.get("guestAccelerators"))]
-    problem = _time_slicing_problem(mapping(node_config.get("labels")), settings)
-    if "TIME_SHARING" in sharing and problem:
+    labels = mapping(get(props, *path))
+    node_config = mapping(props.get("nodeConfig")) if resource_type.startswith("gcp:") else None
+    problem = _time_slicing_problem(labels, settings)
+    if _time_sliced(labels, node_config) and problem:
         yield Finding(
             "no-time-slicing-in-production",
             f"{resource_type} {name}",
-            f"GPU time-sharing {problem}: no memory isolation between pods; use MIG or whole GPUs",
+            f"GPU time-slicing {problem}: no memory isolation between pods; use MIG or whole GPUs",
         )
 
 
 def check_time_slicing_object(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
-    if obj.get("kind") != "ConfigMap":
+    kind = obj.get("kind")
+    if kind == "NodePool":  # Karpenter: the node labels are the template's
+        labels = mapping(get(obj, "spec", "template", "metadata", "labels"))
+        problem = _time_slicing_problem(labels, settings)
+        if _time_sliced(labels) and problem:
+            yield Finding(
+                "no-time-slicing-in-production",
+                describe(obj),
+                f"NodePool creates time-sliced GPU nodes {problem}: no memory isolation; use MIG or whole GPUs",
+            )
+        return
+    if kind != "ConfigMap":
         return
     data = mapping(obj.get("data"))
     problem = _time_slicing_problem(mapping(get(obj, "metadata", "labels")), settings)
