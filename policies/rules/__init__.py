@@ -133,14 +133,15 @@ def enforcement(rule: Rule, settings: Settings) -> Enforcement:
     return settings.enforcement.get(rule.id, rule.default)
 
 
+def enabled(settings: Settings) -> list[Rule]:
+    return [rule for rule in RULES if enforcement(rule, settings) != "disabled"]
+
+
 def check_object(obj: Mapping[str, Any], settings: Settings | None = None) -> list[Finding]:
     """Every object-level finding for one Kubernetes object."""
     settings = settings or Settings()
     return [
-        finding
-        for rule in RULES
-        if rule.on_object is not None and enforcement(rule, settings) != "disabled"
-        for finding in rule.on_object(obj, settings)
+        finding for rule in enabled(settings) if rule.on_object is not None for finding in rule.on_object(obj, settings)
     ]
 
 
@@ -148,8 +149,8 @@ def check_stack(objects: Sequence[Mapping[str, Any]], settings: Settings | None 
     settings = settings or Settings()
     return [
         finding
-        for rule in RULES
-        if rule.on_stack is not None and enforcement(rule, settings) != "disabled"
+        for rule in enabled(settings)
+        if rule.on_stack is not None
         for finding in rule.on_stack(objects, settings)
     ]
 
@@ -175,8 +176,8 @@ def check_resource(
         return check_object(obj, settings)
     return [
         finding
-        for rule in RULES
-        if rule.on_resource is not None and enforcement(rule, settings) != "disabled"
+        for rule in enabled(settings)
+        if rule.on_resource is not None
         for finding in rule.on_resource(resource_type, name, props, settings)
     ]
 
