@@ -379,7 +379,9 @@ class Recorder(pulumi.runtime.Mocks):
         }
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"id": "projects/proj", "projectId": "proj", "number": "123456789"}
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
     def of(self, typ: str) -> list[Registered]:
@@ -435,6 +437,9 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
         "gcp:compute/routerNat:RouterNat": 1,
         "gcp:serviceaccount/account:Account": 1,
         "gcp:projects/iAMMember:IAMMember": len(NODE_SA_ROLES),
+        "gcp:kms/keyRing:KeyRing": 1,
+        "gcp:kms/cryptoKey:CryptoKey": 1,
+        "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": 1,
         "gcp:container/cluster:Cluster": 1,
         "gcp:container/nodePool:NodePool": 4,  # system, train-spot, train-on-demand, serve-on-demand
         "pulumi:providers:kubernetes": 1,
@@ -456,7 +461,13 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
 
     cluster = monitor.requests["ml"]
     assert cluster.protect is True and list(cluster.ignoreChanges) == ["nodeConfig"]
-    assert not any(req.protect for name, req in monitor.requests.items() if name != "ml")
+    # The Secrets key is protected with the cluster (losing it loses every Secret); nothing else is.
+    assert {name for name, req in monitor.requests.items() if req.protect} == {"ml", "ml-secrets"}
+    [cluster_inputs] = [r.inputs for r in mocks.of("gcp:container/cluster:Cluster")]
+    assert cluster_inputs["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": "ml-secrets-id"}
+    [grant] = mocks.of("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.inputs["member"] == "serviceAccount:service-123456789@container-engine-robot.iam.gserviceaccount.com"
+    assert grant.inputs["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
     assert monitor.requests["ml-train-spot"].deleteBeforeReplace is True
 
     k8s_provider = mocks.of("pulumi:providers:kubernetes")[0].inputs

@@ -606,3 +606,12 @@ def test_time_slicing_on_an_inference_node_group_is_reported_by_the_pack() -> No
     assert [v.policy for v in violations] == ["no-time-slicing-in-production"]
     labels["ml-platform.io/workload"] = "dev"
     assert analyze([("aws:eks/nodeGroup:NodeGroup", "notebooks", {"labels": labels})], None) == []
+
+
+def test_secrets_encryption_on_gke_and_eks() -> None:
+    gke = "gcp:container/cluster:Cluster"
+    assert [v.policy for v in analyze([(gke, "ml", {"name": "ml"})], None)] == ["cluster-secrets-encryption"]
+    encrypted = {"name": "ml", "databaseEncryption": {"state": "ENCRYPTED", "keyName": "projects/p/.../secrets"}}
+    assert analyze([(gke, "ml", encrypted)], None) == []
+    eks = "aws:eks/cluster:Cluster"
+    assert [v.policy for v in analyze([(eks, "ml", {"name": "ml"})], None)] == ["cluster-secrets-encryption"]

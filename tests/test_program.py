@@ -452,3 +452,14 @@ def test_gke_cluster_is_private_with_workload_identity_and_gpu_pools_after_the_s
         assert pool.inputs["nodeConfig"]["serviceAccount"].endswith(".iam.gserviceaccount.com")
         if pool is not system:
             assert system.urn in pool.dependencies
+
+
+def test_gke_secrets_are_encrypted_with_a_rotating_cloud_kms_key() -> None:
+    plan = plan_of("gke")
+    cluster = only(plan, "gcp:container/cluster:Cluster")
+    key = only(plan, "gcp:kms/cryptoKey:CryptoKey")
+    assert cluster.inputs["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": f"<{key.name}.id>"}
+    assert key.inputs["rotationPeriod"] == "7776000s"
+    grant = only(plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.urn in cluster.dependencies  # the GKE service agent can use the key before the cluster needs it
+    assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")

@@ -170,6 +170,14 @@ class PlanMocks(mocks.Mocks):
                     "kubernetesVersion": a["kubernetesVersion"],
                     "version": version,
                 }
+            case "gcp:organizations/getProject:getProject":
+                project = a.get("projectId", "<project>")
+                return {
+                    "id": f"projects/{project}",
+                    "projectId": project,
+                    "number": "<project-number>",
+                    "name": project,
+                }
             case "gcp:organizations/getClientConfig:getClientConfig":
                 return {"id": "<client>", "project": "<project>", "region": self.region, "accessToken": "<token>"}
         # A forgotten mock must be loud, not a silent None.

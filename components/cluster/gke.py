@@ -121,7 +121,11 @@ def shielded_node_config(node_sa_email: pulumi.Input[str]) -> dict[str, Any]:
 
 
 def cluster_args(
-    config: PlatformConfig, network: pulumi.Input[str], subnetwork: pulumi.Input[str], node_sa_email: pulumi.Input[str]
+    config: PlatformConfig,
+    network: pulumi.Input[str],
+    subnetwork: pulumi.Input[str],
+    node_sa_email: pulumi.Input[str],
+    secrets_key: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     c = config.cluster
     g = gcp_settings(c)
@@ -150,6 +154,8 @@ def cluster_args(
         "workload_identity_config": {"workload_pool": f"{g.project}.svc.id.goog"},
         "enable_shielded_nodes": True,
         "deletion_protection": bool(c.protect),
+        # Application-layer envelope encryption of Secrets with our Cloud KMS key (etcd is encrypted at rest anyway).
+        **({"database_encryption": {"state": "ENCRYPTED", "key_name": secrets_key}} if secrets_key is not None else {}),
         "addons_config": {
             "gce_persistent_disk_csi_driver_config": {"enabled": True},
             "http_load_balancing": {"disabled": False},
@@ -309,10 +315,13 @@ class GkeCluster(pulumi.ComponentResource):
             for role in NODE_SA_ROLES
         ]
 
-        cluster_opts = pulumi.ResourceOptions(protect=bool(c.protect), ignore_changes=["nodeConfig"])
+        secrets_key, key_grant = self._secrets_key(cname, c.region or "", g.project, bool(c.protect), on_gcp)
+        cluster_opts = pulumi.ResourceOptions(
+            protect=bool(c.protect), ignore_changes=["nodeConfig"], depends_on=[key_grant]
+        )
         self.cluster = gcp.container.Cluster(
             cname,
-            **cluster_args(config, network, subnetwork, self.node_sa.email),
+            **cluster_args(config, network, subnetwork, self.node_sa.email, secrets_key.id),
             opts=pulumi.ResourceOptions.merge(on_gcp, cluster_opts),
         )
 
@@ -377,3 +386,28 @@ class GkeCluster(pulumi.ComponentResource):
                 "nodePools": list(self.node_pools),
             }
         )
+
+    def _secrets_key(
+        self, cname: str, region: str, project: str, protect: bool, opts: pulumi.ResourceOptions
+    ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+        """A rotating Cloud KMS key for Secrets, usable by the GKE service agent of the project."""
+        number = gcp.organizations.get_project(
+            project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)
+        ).number
+        ring = gcp.kms.KeyRing(f"{cname}-gke", name=f"{cname}-gke", location=region, opts=opts)
+        key = gcp.kms.CryptoKey(
+            f"{cname}-secrets",
+            name="secrets",
+            key_ring=ring.id,
+            rotation_period=f"{90 * 24 * 3600}s",
+            # Losing the key loses every Secret: protected with the cluster.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect)),
+        )
+        grant = gcp.kms.CryptoKeyIAMMember(
+            f"{cname}-secrets-gke",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
+            opts=opts,
+        )
+        return key, grant

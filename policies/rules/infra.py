@@ -71,6 +71,16 @@ def check_secrets_encryption(
     resource_type: str, name: str, props: Mapping[str, Any], settings: Settings
 ) -> Iterator[Finding]:
     del settings
+    if resource_type == "gcp:container/cluster:Cluster":
+        encryption = mapping(props.get("databaseEncryption"))
+        if encryption.get("state") != "ENCRYPTED" or not encryption.get("keyName"):
+            yield Finding(
+                "cluster-secrets-encryption",
+                f"{resource_type} {name}",
+                "GKE Secrets are not encrypted with a Cloud KMS key: set databaseEncryption "
+                "{state: ENCRYPTED, keyName: <key>}",
+            )
+        return
     if resource_type != "aws:eks/cluster:Cluster":
         return
     configs = [mapping(c) for c in (sequence(props.get("encryptionConfig")) or [props.get("encryptionConfig")])]
