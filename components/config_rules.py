@@ -57,10 +57,18 @@ class _Parsed:
 
 
 def _parse(model: type[M], raw: Any) -> M | None:
+    """The part as the schema reads it; when some keys are wrong (already reported), the part without them, so
+    the cross-key rules still check the rest. None when nothing sensible is left (a required key is wrong)."""
     try:
         return model.model_validate(raw)
-    except ValidationError:
-        return None
+    except ValidationError as error:
+        if not isinstance(raw, dict):
+            return None
+        wrong = {err["loc"][0] for err in error.errors() if err["loc"]}
+        try:
+            return model.model_validate({k: v for k, v in raw.items() if k not in wrong})
+        except ValidationError:
+            return None
 
 
 def _parse_list(model: type[M], raw: Any) -> list[tuple[int, M]]:

@@ -421,8 +421,17 @@ def test_all_problems_are_reported_at_once() -> None:
         "ml-platform:gpuPools[0].gpusPerNode",
         "ml-platform:gpuPools[0].sharing.replicas",
         "ml-platform:cluster.regoin",
+        # a cross-key rule of the same section as the unknown key still runs
+        "ml-platform:cluster.kubernetesVersion",
         "ml-platform:autoscaler",
     } <= paths
+
+
+def test_an_item_with_a_wrong_key_still_gets_its_cross_field_checks() -> None:
+    document = copy.deepcopy(BASE["aws"])
+    pool(document, gpus=8, minNodes=5, maxNodes=2)
+    paths = {p.split(": ")[0] for p in problems(document)}
+    assert {"ml-platform:gpuPools[0].gpus", "ml-platform:gpuPools[0].maxNodes"} <= paths
 
 
 def test_semantic_rules_still_run_when_another_section_has_a_type_error() -> None:
