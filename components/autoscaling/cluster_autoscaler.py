@@ -19,9 +19,9 @@ import pulumi_kubernetes as k8s
 
 from components.autoscaling.karpenter_release import release_args
 from components.cluster import aws_iam
-from components.cluster.eks_nodes import ACCELERATOR_LABEL
+from components.cluster.eks_nodes import node_group_labels
 from components.cluster.handle import ClusterHandle, ResolvedGpuPool, aws_info
-from components.config import PlatformConfig
+from components.config import CapacityType, PlatformConfig
 from components.labels import LABEL_ROLE
 from components.versions import CLUSTER_AUTOSCALER
 
@@ -29,9 +29,9 @@ SERVICE_ACCOUNT = "cluster-autoscaler"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 
-def node_template_tags(pool: ResolvedGpuPool, capacity: str) -> dict[str, str]:
+def node_template_tags(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str, str]:
     """ASG tags describing a node of this group before one exists (cluster-autoscaler AWS docs)."""
-    labels = {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key}  # type: ignore[arg-type]
+    labels = node_group_labels(pool, capacity)
     tags = {f"{TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{TEMPLATE}/taint/{pool.taint.key}"] = f"{pool.taint.value}:{pool.taint.effect}"
     tags[f"{TEMPLATE}/resources/{pool.gpu_resource}"] = str(pool.allocatable_per_node)

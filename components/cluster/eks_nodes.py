@@ -69,6 +69,11 @@ def system_node_group_args(system: SystemNodes) -> dict[str, Any]:
     }
 
 
+def node_group_labels(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str, str]:
+    """The portable labels plus cluster-autoscaler's GPU label (its scale-from-zero ASG tags repeat them)."""
+    return {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key}
+
+
 def gpu_group_name(pool: ResolvedGpuPool, capacity: CapacityType) -> str:
     return f"{pool.name}-{capacity}"
 
@@ -85,7 +90,7 @@ def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[s
         "instance_types": [pool.shape.instance_type],
         # cluster-autoscaler's GPU label: until the device plugin reports nvidia.com/gpu, a node carrying it is
         # treated as still starting, not as a node without GPUs (which would trigger another scale-up).
-        "labels": {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key},
+        "labels": node_group_labels(pool, capacity),
         "taints": [
             aws.eks.NodeGroupTaintArgs(
                 key=pool.taint.key, value=pool.taint.value, effect=TAINT_EFFECT[pool.taint.effect]
