@@ -260,8 +260,11 @@ def validation_actions(enforcement: Enforcement | None) -> list[str]:
     return ["Deny"] if enforcement == "mandatory" else ["Warn", "Audit"]
 
 
-def exempt(extra: tuple[str, ...] = ()) -> list[str]:
-    return list(dict.fromkeys([*EXEMPT_NAMESPACES, *extra]))
+def match_resources(extra_exempt: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every namespace except the platform's own and the configured ones."""
+    exempt = list(dict.fromkeys([*EXEMPT_NAMESPACES, *extra_exempt]))
+    selector = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt}
+    return {"namespaceSelector": {"matchExpressions": [selector]}}
 
 
 def admission_binding(
@@ -274,13 +277,7 @@ def admission_binding(
         "spec": {
             "policyName": policy_name(target),
             "validationActions": validation_actions(enforcement),
-            "matchResources": {
-                "namespaceSelector": {
-                    "matchExpressions": [
-                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt(extra_exempt)}
-                    ]
-                }
-            },
+            "matchResources": match_resources(extra_exempt),
         },
     }
 
@@ -388,13 +385,7 @@ def default_shm_objects(extra_exempt: tuple[str, ...] = ()) -> list[dict[str, An
         "metadata": dict(meta),
         "spec": {
             "policyName": DEFAULT_SHM_POLICY,
-            "matchResources": {
-                "namespaceSelector": {
-                    "matchExpressions": [
-                        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": exempt(extra_exempt)}
-                    ]
-                }
-            },
+            "matchResources": match_resources(extra_exempt),
         },
     }
     return [policy, binding]
