@@ -21,25 +21,16 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The policy rules know how a Pulumi Kubernetes resource maps to the object it creates.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 
+from rules import kubernetes_object
 from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack
-
-# Kubernetes registrations that are not objects in the cluster (Helm releases show as values instead).
-NOT_MANIFESTS = ("kubernetes:helm.sh/", "kubernetes:yaml", "kubernetes:kustomize")
-
-
-def api_version(resource_type: str) -> str:
-    """kubernetes:core/v1:Namespace -> v1; kubernetes:karpenter.sh/v1:NodePool -> karpenter.sh/v1."""
-    group_version = resource_type.split(":")[1]
-    return group_version.removeprefix("core/")
 
 
 def manifest(reg: Registration) -> dict[str, Any] | None:
-    if not reg.type.startswith("kubernetes:") or reg.type.startswith(NOT_MANIFESTS):
-        return None
-    obj: dict[str, Any] = {"apiVersion": api_version(reg.type), "kind": reg.type.rsplit(":", 1)[1]}
-    obj.update({k: v for k, v in redact(reg.inputs).items() if k not in ("apiVersion", "kind")})
-    return obj
+    """The object a Kubernetes registration creates, secrets redacted (None for Helm releases and providers)."""
+    return kubernetes_object(reg.type, redact(reg.inputs))
 
 
 def manifest_filename(index: int, obj: dict[str, Any]) -> str:
