@@ -70,3 +70,16 @@ def test_unknown_stack_and_invalid_yaml_are_clear_errors(tmp_path: Path) -> None
     broken.write_text("config:\n  ml-platform:cluster: [unclosed\n")
     result = run_plan("broken", "--stack-file", str(broken))
     assert result.returncode == 1 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_files_are_the_same_on_every_run(tmp_path: Path) -> None:
+    """Pull-request reviewers diff these files: registration order must not leak into them."""
+    from tools.offline import read_stack_file, run_stack
+    from tools.plan import write_plan
+
+    outputs = []
+    for run in range(2):
+        out = tmp_path / str(run)
+        write_plan(run_stack(read_stack_file("prod")), out)
+        outputs.append({p.relative_to(out): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outputs[0] == outputs[1]

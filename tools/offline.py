@@ -49,7 +49,7 @@ class Registration:
             "provider": self.provider,
             "protect": self.protect,
             "ignoreChanges": self.ignore_changes,
-            "dependencies": self.dependencies,
+            "dependencies": sorted(self.dependencies),
             "inputs": redact(self.inputs),
         }
 

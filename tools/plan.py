@@ -44,10 +44,13 @@ def write_plan(result: PlanResult, out_dir: Path) -> list[Path]:
         shutil.rmtree(out_dir)
     manifests_dir = out_dir / "manifests"
     manifests_dir.mkdir(parents=True)
-    resources = [r.to_json() for r in result.registrations]
+    # Registration order follows when each resource's inputs resolved, which varies from run to run: sort by URN
+    # so the plan files diff cleanly in a pull request.
+    ordered = sorted(result.registrations, key=lambda r: r.urn)
+    resources = [r.to_json() for r in ordered]
     (out_dir / "resources.json").write_text(json.dumps(resources, indent=2, default=str) + "\n")
     written: list[Path] = []
-    for reg in result.registrations:
+    for reg in ordered:
         obj = manifest(reg)
         if obj is not None:
             path = manifests_dir / manifest_filename(len(written) + 1, obj)
