@@ -10,7 +10,6 @@ shared good/bad corpus and compare them with policies/check.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -18,33 +17,26 @@ import pulumi_kubernetes as k8s
 
 from components.cluster.handle import ClusterHandle
 from components.config import Enforcement
-from components.labels import MANAGED_BY, PLATFORM_NAMESPACE
+from vocabulary.labels import MANAGED_BY
+from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
+from vocabulary.policy_rules import LIMITS_RULE, SHM_PATH, SHM_RULE
+from vocabulary.resources import GPU_RESOURCE, MIG_RESOURCE_PREFIX
+from vocabulary.workloads import (
+    WORKLOAD_KINDS,
+    WORKLOAD_KINDS_BY_KIND,
+    Each,
+    PodSpecs,
+    Site,
+    Step,
+    TrainerResources,
+    WorkloadKind,
+)
 
-SHM_RULE, LIMITS_RULE = "gpu-shm-memory-volume", "gpu-limits-match-requests"
-# KServe fields that are containers besides `containers` (the same table as policies/rules/podspecs.py, which
-# must stay importable without the Pulumi program; a test keeps the two equal).
-KSERVE_CONTAINER_FIELDS: dict[str, tuple[str, ...]] = {
-    "predictor": (
-        "model",
-        "huggingface",
-        "lightgbm",
-        "onnx",
-        "paddle",
-        "pmml",
-        "pytorch",
-        "sklearn",
-        "tensorflow",
-        "triton",
-        "xgboost",
-    ),
-    "transformer": (),
-    "explainer": ("art",),
-}
-EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", PLATFORM_NAMESPACE)
+EXEMPT_NAMESPACES = PLATFORM_OWNED_NAMESPACES
 
 
 def _is_gpu_key(k: str) -> str:
-    return f"({k} == 'nvidia.com/gpu' || {k}.startsWith('nvidia.com/mig-'))"
+    return f"({k} == '{GPU_RESOURCE}' || {k}.startsWith('{MIG_RESOURCE_PREFIX}'))"
 
 
 def _q(value: str) -> str:
@@ -68,7 +60,7 @@ def _requests_gpus(c: str) -> str:
 
 
 def _mounts_shm(c: str) -> str:
-    at_shm = "m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/'"
+    at_shm = f"m.mountPath == '{SHM_PATH}' || m.mountPath == '{SHM_PATH}/'"
     return f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, {at_shm}))"
 
 
@@ -76,7 +68,7 @@ def _shm_ok(spec: str, c: str) -> str:
     """The container mounts at /dev/shm a volume of this pod spec that is an emptyDir with medium Memory."""
     return (
         f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, "
-        "(m.mountPath == '/dev/shm' || m.mountPath == '/dev/shm/')"
+        f"(m.mountPath == '{SHM_PATH}' || m.mountPath == '{SHM_PATH}/')"
         f" && has({spec}.volumes) && {spec}.volumes.exists(v, v.name == m.name && has(v.emptyDir)"
         " && has(v.emptyDir.medium) && v.emptyDir.medium == 'Memory')))"
     )
@@ -124,65 +116,37 @@ def _guard(path: str, expression: str) -> str:
     return f"(!({' && '.join(checks)}) || {expression})"
 
 
-def _replicated_jobs(rule: str, jobset_spec: str) -> str:
-    pod = "j.template.spec.template.spec"
-    return _guard(
-        f"{jobset_spec}.replicatedJobs", f"{jobset_spec}.replicatedJobs.all(j, {_guard(pod, _pod_ok(rule, pod))})"
-    )
+def _steps_ok(rule: str, site: PodSpecs, steps: tuple[Step, ...], at: str) -> str:
+    """CEL for the pod specs at `steps` below `at`: each field path guarded, each `Each` an all()."""
+    if not steps:
+        return _pod_ok(rule, at, site.extra_containers, site.ray)
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        items = f"{at}.{step.field}"
+        item = f"{items}[{step.var}]" if step.map else step.var
+        return _guard(items, f"{items}.all({step.var}, {_steps_ok(rule, site, rest, item)})")
+    return _guard(f"{at}.{step}", _steps_ok(rule, site, rest, f"{at}.{step}"))
 
 
-def _ray(rule: str, cluster: str) -> str:
-    head = f"{cluster}.headGroupSpec.template.spec"
-    workers = _guard(
-        f"{cluster}.workerGroupSpecs",
-        f"{cluster}.workerGroupSpecs.all(g, {_guard('g.template.spec', _pod_ok(rule, 'g.template.spec', ray=True))})",
-    )
-    return f"({_guard(head, _pod_ok(rule, head, ray=True))} && {workers})"
+def _site_ok(rule: str, site: Site, at: str, o: str) -> str | None:
+    if isinstance(site, TrainerResources):
+        if rule != LIMITS_RULE:
+            return None  # no pod spec here: /dev/shm is checked on the runtime's pods
+        # resourcesPerNode holds the trainer container's resources (its pod spec lives in the runtime).
+        resources = f"{o}.{site.path}.{site.resources}"
+        return _guard(resources, _limits_ok(resources))
+    return _steps_ok(rule, site, site.steps, at)
 
 
 def object_ok(kind: str, rule: str, o: str = "object") -> str:
     """CEL that is true when the object bound to `o` passes `rule` in every pod spec it carries."""
-    match kind:
-        case "Pod":
-            return _guard(f"{o}.spec", _pod_ok(rule, f"{o}.spec"))
-        case "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job":
-            return _guard(f"{o}.spec.template.spec", _pod_ok(rule, f"{o}.spec.template.spec"))
-        case "CronJob":
-            spec = f"{o}.spec.jobTemplate.spec.template.spec"
-            return _guard(spec, _pod_ok(rule, spec))
-        case "PyTorchJob":
-            replicas = f"{o}.spec.pytorchReplicaSpecs"
-            inner = _guard(f"{replicas}[r].template.spec", _pod_ok(rule, f"{replicas}[r].template.spec"))
-            return _guard(replicas, f"{replicas}.all(r, {inner})")
-        case "TrainingRuntime" | "ClusterTrainingRuntime":
-            return _guard(f"{o}.spec.template.spec", _replicated_jobs(rule, f"{o}.spec.template.spec"))
-        case "TrainJob":
-            runtime = "p.trainingRuntimeSpec.template.spec"
-            patches = _guard(
-                f"{o}.spec.runtimePatches",
-                f"{o}.spec.runtimePatches.all(p, {_guard(runtime, _replicated_jobs(rule, runtime))})",
-            )
-            if rule == LIMITS_RULE:
-                # resourcesPerNode holds the trainer container's resources (its pod spec lives in the runtime).
-                trainer = f"{o}.spec.trainer.resourcesPerNode"
-                return f"({patches} && {_guard(trainer, _limits_ok(trainer))})"
-            return patches
-        case "JobSet":
-            return _guard(f"{o}.spec", _replicated_jobs(rule, f"{o}.spec"))
-        case "RayCluster":
-            return _guard(f"{o}.spec", _ray(rule, f"{o}.spec"))
-        case "RayJob":
-            return _guard(f"{o}.spec.rayClusterSpec", _ray(rule, f"{o}.spec.rayClusterSpec"))
-        case "RayService":
-            return _guard(f"{o}.spec.rayClusterConfig", _ray(rule, f"{o}.spec.rayClusterConfig"))
-        case "InferenceService":
-            parts = [
-                _guard(f"{o}.spec.{part}", _pod_ok(rule, f"{o}.spec.{part}", KSERVE_CONTAINER_FIELDS[part]))
-                for part in ("predictor", "transformer", "explainer")
-            ]
-            worker = f"{o}.spec.predictor.workerSpec"
-            return "(" + " && ".join([*parts, _guard(worker, _pod_ok(rule, worker))]) + ")"
-    raise ValueError(f"no admission expression for kind {kind}")
+    workload = WORKLOAD_KINDS_BY_KIND.get(kind)
+    if workload is None:
+        raise ValueError(f"no admission expression for kind {kind}")
+    at = f"{o}.{workload.root}" if workload.root else o
+    parts = [p for site in workload.sites if (p := _site_ok(rule, site, at, o)) is not None]
+    body = parts[0] if len(parts) == 1 else "(" + " && ".join(parts) + ")"
+    return _guard(at, body) if workload.root else body
 
 
 def validation_expression(kind: str, rule: str) -> str:
@@ -191,35 +155,6 @@ def validation_expression(kind: str, rule: str) -> str:
     return f"{object_ok(kind, rule)} || (request.operation == 'UPDATE' && !{object_ok(kind, rule, 'oldObject')})"
 
 
-@dataclass(frozen=True)
-class Target:
-    """A kind the admission policies cover: its API group, versions and plural resource name."""
-
-    kind: str
-    group: str
-    versions: tuple[str, ...]
-    resource: str
-
-
-TARGETS: tuple[Target, ...] = (
-    Target("Pod", "", ("v1",), "pods"),
-    Target("Deployment", "apps", ("v1",), "deployments"),
-    Target("StatefulSet", "apps", ("v1",), "statefulsets"),
-    Target("DaemonSet", "apps", ("v1",), "daemonsets"),
-    Target("ReplicaSet", "apps", ("v1",), "replicasets"),
-    Target("Job", "batch", ("v1",), "jobs"),
-    Target("CronJob", "batch", ("v1",), "cronjobs"),
-    Target("PyTorchJob", "kubeflow.org", ("v1",), "pytorchjobs"),
-    Target("TrainJob", "trainer.kubeflow.org", ("v1alpha1",), "trainjobs"),
-    Target("TrainingRuntime", "trainer.kubeflow.org", ("v1alpha1",), "trainingruntimes"),
-    Target("ClusterTrainingRuntime", "trainer.kubeflow.org", ("v1alpha1",), "clustertrainingruntimes"),
-    Target("JobSet", "jobset.x-k8s.io", ("v1alpha2",), "jobsets"),
-    Target("RayCluster", "ray.io", ("v1",), "rayclusters"),
-    Target("RayJob", "ray.io", ("v1",), "rayjobs"),
-    Target("RayService", "ray.io", ("v1",), "rayservices"),
-    Target("InferenceService", "serving.kserve.io", ("v1beta1",), "inferenceservices"),
-)
-
 MESSAGES = {
     SHM_RULE: "gpu-shm-memory-volume: every container that requests GPUs must mount an emptyDir with medium: Memory "
     "at /dev/shm (PyTorch data loaders, NCCL and Ray fail on the 64 MB default)",
@@ -227,11 +162,11 @@ MESSAGES = {
 }
 
 
-def policy_name(target: Target) -> str:
+def policy_name(target: WorkloadKind) -> str:
     return f"ml-platform-gpu-{target.kind.lower()}"
 
 
-def admission_policy(target: Target) -> dict[str, Any]:
+def admission_policy(target: WorkloadKind) -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
@@ -268,7 +203,7 @@ def match_resources(extra_exempt: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def admission_binding(
-    target: Target, enforcement: Enforcement | None, extra_exempt: tuple[str, ...] = ()
+    target: WorkloadKind, enforcement: Enforcement | None, extra_exempt: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -284,7 +219,7 @@ def admission_binding(
 
 def admission_objects(enforcement: Enforcement | None, extra_exempt: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
-    for target in TARGETS:
+    for target in WORKLOAD_KINDS:
         objects += [admission_policy(target), admission_binding(target, enforcement, extra_exempt)]
     return objects
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vocabulary.resources import mig_resource_name
+
 Cloud = Literal["aws", "gcp", "existing"]
 CLOUDS: tuple[Cloud, ...] = ("aws", "gcp", "existing")
-
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,8 @@ class MigProfile:
 
     @property
     def resource_name(self) -> str:
-        # Under the MIG "mixed" strategy each profile is its own extended resource; the device plugin spells
-        # the media-extension profiles "1g.10gb+me" as "mig-1g.10gb.me" ('+' is not valid in a resource name).
-        return f"{MIG_RESOURCE_PREFIX}{self.name.replace('+', '.')}"
+        """Under the MIG "mixed" strategy each profile is its own extended resource."""
+        return mig_resource_name(self.name)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from vocabulary.priorities import PriorityClassName
+
 NAMESPACE = "ml-platform"
 
 Environment = Literal["dev", "staging", "prod"]
@@ -26,7 +28,6 @@ SharingMode = Literal["none", "time-slicing", "mig"]
 Autoscaler = Literal["karpenter", "cluster-autoscaler", "none"]
 EndpointAccess = Literal["public-and-private", "private"]
 Enforcement = Literal["advisory", "mandatory"]
-PriorityClassName = Literal["production-serving", "training-critical", "development"]
 ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = (

@@ -27,12 +27,13 @@ from components.config import (
     Team,
     key_path,
 )
+from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 M = TypeVar("M", bound=BaseModel)
 RESERVED_POOL_NAMES = {"cpu"}
-RESERVED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "ml-platform-system"}
+RESERVED_NAMESPACES = {"default", *PLATFORM_OWNED_NAMESPACES}
 # The managed add-ons components/cluster/eks.py installs (kept here so config checks need no pulumi_aws).
 EKS_MANAGED_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
 # The cluster-autoscaler minor the pinned chart (components/versions.py) ships.

@@ -11,7 +11,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster.handle import ClusterHandle
-from components.labels import MANAGED_BY, PLATFORM_NAMESPACE
+from vocabulary.labels import MANAGED_BY
+from vocabulary.namespaces import PLATFORM_NAMESPACE
 
 
 def platform_namespace() -> dict[str, Any]:

@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 PACK_DIR = str(Path(__file__).resolve().parent)
+# The names the rules share with the Pulumi program: the `vocabulary` package at the repository root.
+REPOSITORY_DIR = str(Path(__file__).resolve().parents[1])
 
 
 def main() -> None:
     # `rules`, `settings` and `pack` are top-level modules of the pack directory, whatever the cwd.
-    if PACK_DIR not in sys.path:
-        sys.path.insert(0, PACK_DIR)
+    for directory in (REPOSITORY_DIR, PACK_DIR):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
 
     from pulumi_policy import PolicyPack
 

@@ -4,7 +4,7 @@
 
 Reads YAML files (multi-document; directories recursively), prints one line per finding
 `path: Kind/name: policy-id: message`, and exits 1 when a mandatory rule fails, 0 otherwise, 2 when an input
-cannot be read. Needs only the rule modules next to it and PyYAML.
+cannot be read. Needs only the rule modules next to it, the repository's `vocabulary/` package and PyYAML.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+# The rules live next to this file; the names they share with the Pulumi program in ../vocabulary.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import yaml
 

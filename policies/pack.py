@@ -14,7 +14,6 @@ only in `policies/__main__.py`. Tests drive these policies through the real anal
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -34,9 +33,11 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
 from rules import RULES, Finding, Rule, Settings, check_resource, describe, kubernetes_object
-from rules.podspecs import KSERVE_CONTAINER_FIELDS, containers_of
-from rules.workload import SHM_PATH, check_shm_volume
+from rules.podspecs import PodSite, pod_sites
+from rules.workload import check_shm_volume
 from settings import settings_from_config
+from vocabulary.policy_rules import SHM_PATH, SHM_RULE
+from vocabulary.workloads import WORKLOAD_KINDS_BY_KIND
 
 PACK_NAME = "ml-platform"
 # Every policy carries its own default (the rule's); this is only the pack-wide fallback.
@@ -44,28 +45,6 @@ PACK_ENFORCEMENT = EnforcementLevel.ADVISORY
 
 SHM_VOLUME = "dshm"
 SHM_SIZE_LIMIT = "16Gi"
-# Kinds whose pod specs the remediation may rewrite (policies/RULES.md, "Where pod specs are found").
-REMEDIABLE_KINDS = frozenset(
-    {
-        "Pod",
-        "Deployment",
-        "StatefulSet",
-        "DaemonSet",
-        "ReplicaSet",
-        "Job",
-        "CronJob",
-        "PyTorchJob",
-        "TrainJob",
-        "TrainingRuntime",
-        "ClusterTrainingRuntime",
-        "JobSet",
-        "RayCluster",
-        "RayJob",
-        "RayService",
-        "InferenceService",
-    }
-)
-
 # Policy-config properties (Pulumi policy-config format), with the defaults the engine fills in.
 CONFIG_SCHEMAS: dict[str, PolicyConfigSchema] = {
     "gpu-shm-size-limit": PolicyConfigSchema(
@@ -155,7 +134,7 @@ def build_policies() -> list[Policy]:
                 raise ValueError(f"{rule.id}: a rule is either a stack rule or an object/resource rule")
             policies.append(StackValidationPolicy(validate=_validate_stack(rule), **common))
         else:
-            remediate = _remediate if rule.id == "gpu-shm-memory-volume" else None
+            remediate = _remediate if rule.id == SHM_RULE else None
             policies.append(ResourceValidationPolicy(validate=_validate_resource(rule), remediate=remediate, **common))
     return policies
 
@@ -163,7 +142,6 @@ def build_policies() -> list[Policy]:
 # ---------------------------------------------------------------- remediation
 
 _PROXIES = (_DictProxy, _ListProxy, _DictSecretsProxy, _ListSecretsProxy)
-_STEP = re.compile(r"^([^\[\]]+)((?:\[[0-9]+\])*)$")
 
 
 def thaw(value: Any) -> Any:
@@ -180,25 +158,6 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def at_path(root: Any, path: str) -> Any:
-    """The value at a pod-spec site path of `rules.podspecs` (`spec.replicatedJobs[0].template.spec`,
-    `spec.pytorchReplicaSpecs.Worker.template.spec`), or None when a step is missing."""
-    value = root
-    for part in path.split("."):
-        match = _STEP.match(part)
-        if match is None:
-            return None
-        steps: list[str | int] = [match.group(1), *(int(i) for i in re.findall(r"\[([0-9]+)\]", match.group(2)))]
-        for step in steps:
-            if isinstance(step, str) and isinstance(value, dict):
-                value = value.get(step)
-            elif isinstance(step, int) and isinstance(value, list) and step < len(value):
-                value = value[step]
-            else:
-                return None
-    return value
-
-
 def _memory_volume(name: str) -> dict[str, Any]:
     return {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE_LIMIT}}
 
@@ -212,17 +171,10 @@ def _is_shm_path(path: Any) -> bool:
     return str(path or "").rstrip("/") == SHM_PATH
 
 
-def _named_containers(pod_spec: dict[str, Any], site: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """The containers the rules check at a site, named as `rules.podspecs` names them (the same objects, so
-    changes land in `pod_spec`)."""
-    extras = KSERVE_CONTAINER_FIELDS.get(site.removeprefix("spec."), ()) if kind == "InferenceService" else ()
-    return [(c.name, c.spec) for c in containers_of(pod_spec, extras) if isinstance(c.spec, dict)]
-
-
-def _all_containers(pod_spec: dict[str, Any], site: str, kind: str) -> list[dict[str, Any]]:
+def _all_containers(site: PodSite) -> list[dict[str, Any]]:
     """Every container of the pod spec that can mount a volume (ephemeral containers too)."""
-    found = [c for _, c in _named_containers(pod_spec, site, kind)]
-    more = pod_spec.get("ephemeralContainers")
+    found = [c.spec for c in site.containers if isinstance(c.spec, dict)]
+    more = site.spec.get("ephemeralContainers")
     return found + [c for c in (more if isinstance(more, list) else []) if isinstance(c, dict)]
 
 
@@ -244,12 +196,14 @@ def _only_shm_users(name: str, users: list[dict[str, Any]], everyone: list[dict[
     return True
 
 
-def _fix_pod_spec(pod_spec: dict[str, Any], site: str, kind: str, offending: set[str]) -> bool:
+def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
+    """Give the offending containers of one pod spec (a plain dict: changes land in the props) a memory /dev/shm."""
+    pod_spec = site.spec
     volumes = pod_spec.get("volumes", [])
-    if not isinstance(volumes, list):
+    if not isinstance(pod_spec, dict) or not isinstance(volumes, list):
         return False  # e.g. unknown during preview: leave it to validation
-    everyone = _all_containers(pod_spec, site, kind)
-    gpu = [c for n, c in _named_containers(pod_spec, site, kind) if n in offending]
+    everyone = _all_containers(site)
+    gpu = [c.spec for c in site.containers if c.name in offending and isinstance(c.spec, dict)]
     by_name = {str(v.get("name")): i for i, v in enumerate(volumes) if isinstance(v, dict)}
     changed = False
 
@@ -296,7 +250,7 @@ def remediate_shm_volume(resource_type: str, props: Mapping[str, Any]) -> dict[s
     """New props with a memory-backed /dev/shm for every GPU container `gpu-shm-memory-volume` reports, or None
     when there is nothing to change (not a workload kind, no finding, or nothing that can be fixed safely)."""
     obj = kubernetes_object(resource_type, props)
-    if obj is None or obj.get("kind") not in REMEDIABLE_KINDS:
+    if obj is None or obj.get("kind") not in WORKLOAD_KINDS_BY_KIND:
         return None
     offending: dict[str, set[str]] = {}
     for finding in check_shm_volume(obj, Settings()):
@@ -306,10 +260,10 @@ def remediate_shm_volume(resource_type: str, props: Mapping[str, Any]) -> dict[s
         return None
     new_props = thaw(props)
     changed = False
-    for site, containers in offending.items():
-        pod_spec = at_path(new_props, site)
-        if isinstance(pod_spec, dict):
-            changed |= _fix_pod_spec(pod_spec, site, str(obj.get("kind")), containers)
+    # The object of the copy shares its nested dicts: the pod specs found in it are the ones to change.
+    for site in pod_sites(kubernetes_object(resource_type, new_props) or {}):
+        if site.path in offending:
+            changed |= _fix_pod_spec(site, offending[site.path])
     return new_props if changed else None
 
 

@@ -9,17 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.admission import (
-    EXEMPT_NAMESPACES,
-    LIMITS_RULE,
-    SHM_RULE,
-    TARGETS,
-    default_shm_match_condition,
-    validation_expression,
-)
+from components.admission import EXEMPT_NAMESPACES, default_shm_match_condition, validation_expression
 from conftest import plan_of, plan_variant
 from schemas import evaluate_cel, validate_builtin
 from tools.offline import PlanResult, redact
+from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
+from vocabulary.workloads import WORKLOAD_KINDS
 
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
@@ -34,8 +29,8 @@ def by_name(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:
 def test_a_policy_and_binding_per_workload_kind_with_both_mandatory_rules() -> None:
     plan = plan_of("dev")
     policies, bindings = by_name(plan, VAP), by_name(plan, VAPB)
-    assert len(policies) == len(bindings) == len(TARGETS) == 16
-    for target in TARGETS:
+    assert len(policies) == len(bindings) == len(WORKLOAD_KINDS) == 16
+    for target in WORKLOAD_KINDS:
         policy = policies[f"ml-platform-gpu-{target.kind.lower()}"]
         [rule] = policy["spec"]["matchConstraints"]["resourceRules"]
         assert rule["apiGroups"] == [target.group] and rule["resources"] == [target.resource]
@@ -63,7 +58,7 @@ def test_bindings_wait_for_their_policy() -> None:
         assert policies[binding.inputs["spec"]["policyName"]] in binding.dependencies
 
 
-@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.kind)
+@pytest.mark.parametrize("target", WORKLOAD_KINDS, ids=lambda t: t.kind)
 def test_expressions_accept_objects_without_pod_specs(target: Any) -> None:
     # A kind whose optional parts are all absent has nothing to check: every has() guard must hold.
     obj = {"apiVersion": "v1", "kind": target.kind, "metadata": {"name": "x"}, "spec": {}}

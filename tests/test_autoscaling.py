@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from components.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_SHARING, LABEL_WORKLOAD
 from components.versions import CHARTS, CLUSTER_AUTOSCALER, KARPENTER, KARPENTER_CRD
 from conftest import plan_of, plan_variant
 from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
 from tools.offline import PlanResult, Registration, redact
+from vocabulary.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_SHARING, LABEL_WORKLOAD
 
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"

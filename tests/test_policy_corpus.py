@@ -15,14 +15,16 @@ from typing import Any
 import pytest
 import yaml
 
-from components.admission import LIMITS_RULE, SHM_RULE, TARGETS, validation_expression
+from components.admission import validation_expression
 from schemas import crd_schema_dir, evaluate_cel, validate_object
 from tools.offline import PROJECT_DIR
+from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
+from vocabulary.workloads import WORKLOAD_KINDS
 
 CORPUS = Path(__file__).parent / "policy_corpus"
 EXPECTED: dict[str, dict[str, list[str]]] = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 CASES = sorted(EXPECTED)
-ADMISSION_KINDS = {t.kind for t in TARGETS}
+ADMISSION_KINDS = {k.kind for k in WORKLOAD_KINDS}
 
 
 @cache
@@ -131,10 +133,3 @@ def test_updates_of_objects_that_already_failed_are_not_blocked() -> None:
     assert evaluate_cel(expression, admission_request(bad)) is False  # CREATE: denied
     assert evaluate_cel(expression, admission_request(bad, old=bad)) is True  # UPDATE of a failing object
     assert evaluate_cel(expression, admission_request(bad, old=good)) is False  # UPDATE that breaks a good one
-
-
-def test_admission_and_rules_share_the_kserve_container_table() -> None:
-    from components.admission import KSERVE_CONTAINER_FIELDS
-    from rules.podspecs import KSERVE_CONTAINER_FIELDS as RULES_TABLE
-
-    assert KSERVE_CONTAINER_FIELDS == RULES_TABLE

@@ -22,8 +22,8 @@ from components.cluster import aws_iam
 from components.cluster.eks_nodes import node_group_labels
 from components.cluster.handle import ClusterHandle, ResolvedGpuPool, aws_info
 from components.config import CapacityType, PlatformConfig
-from components.labels import LABEL_ROLE
 from components.versions import CLUSTER_AUTOSCALER
+from vocabulary.labels import LABEL_ROLE
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from components.autoscaling.karpenter_release import KarpenterRelease
 from components.cluster.handle import ClusterHandle, ResolvedGpuPool
 from components.config import CapacityType, PlatformConfig, ScalingConfig
-from components.labels import LABEL_ROLE
+from vocabulary.labels import LABEL_ROLE
 
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
 SPOT_WEIGHT, FALLBACK_WEIGHT = 100, 10

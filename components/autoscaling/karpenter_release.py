@@ -13,8 +13,8 @@ import pulumi_kubernetes as k8s
 
 from components.autoscaling.karpenter_iam import SERVICE_ACCOUNT
 from components.cluster.handle import ClusterHandle, aws_info
-from components.labels import LABEL_ROLE
 from components.versions import KARPENTER, KARPENTER_CRD, HelmChart
+from vocabulary.labels import LABEL_ROLE
 
 
 def karpenter_values(cluster_name: Any, cluster_endpoint: Any, interruption_queue: Any) -> dict[str, Any]:

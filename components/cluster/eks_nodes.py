@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from components.cluster.handle import ResolvedGpuPool
 from components.config import CapacityType, SystemNodes
-from components.labels import LABEL_ROLE
+from vocabulary.labels import LABEL_ROLE
 
 AL2023_STANDARD = "AL2023_x86_64_STANDARD"
 # EKS-optimized AL2023 with the NVIDIA driver and container toolkit baked in.

@@ -19,7 +19,7 @@ from components.cluster.handle import ClusterHandle, GcpClusterInfo, ResolvedGpu
 from components.cluster.kubeconfig import gke_kubeconfig
 from components.config import CapacityType, ClusterConfig, GcpSettings, PlatformConfig
 from components.config_rules import is_private_cidr
-from components.labels import LABEL_ROLE
+from vocabulary.labels import LABEL_ROLE
 
 TYPE_TOKEN = "ml-platform:cluster:GkeCluster"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"

@@ -8,9 +8,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.catalog import CATALOG, GPU_MODELS, GPU_RESOURCE, GpuModel, NodeShape
+from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape
 from components.config import CapacityType, Cloud, GpuPool, PlatformConfig
-from components.labels import (
+from vocabulary.labels import (
     GKE_GPU_TAINT_VALUE,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
@@ -20,6 +20,7 @@ from components.labels import (
     LABEL_SHARING,
     LABEL_WORKLOAD,
 )
+from vocabulary.resources import GPU_RESOURCE
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
+from vocabulary.priorities import PRIORITY_CLASS_NAMES
+
 from . import infra, stack, workload
 from .findings import Enforcement, Finding, Settings
 from .values import describe
@@ -37,7 +40,7 @@ SHM_REMEDIATION = (
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "gpu-shm-memory-volume",
+        SHM_RULE,
         "GPU containers mount a memory-backed emptyDir at /dev/shm (PyTorch data loaders, NCCL and the Ray object "
         "store crash with 'bus error' or crawl on Docker's 64 MB default).",
         "mandatory",
@@ -45,7 +48,7 @@ RULES: tuple[Rule, ...] = (
         on_object=workload.check_shm_volume,
     ),
     Rule(
-        "gpu-limits-match-requests",
+        LIMITS_RULE,
         "Every GPU a container requests has a limit equal to the request (GPUs are not overcommitted).",
         "mandatory",
         "set resources.limits[<gpu resource>] to the same quantity as resources.requests, or set only the limit",
@@ -77,7 +80,7 @@ RULES: tuple[Rule, ...] = (
         "gpu-priority-class",
         "GPU workloads set a priorityClassName so serving is never evicted for an experiment.",
         "advisory",
-        "set priorityClassName: production-serving, training-critical or development",
+        f"set priorityClassName: {', '.join(PRIORITY_CLASS_NAMES[:-1])} or {PRIORITY_CLASS_NAMES[-1]}",
         on_object=workload.check_priority_class,
     ),
     Rule(

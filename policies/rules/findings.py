@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from .values import quantity
+
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 
 
@@ -28,6 +30,7 @@ class Settings:
 
     @property
     def shm_min_bytes(self) -> Decimal:
-        from .workload import shm_min_bytes
-
-        return shm_min_bytes(self.shm_min_size)
+        amount = quantity(self.shm_min_size)
+        if amount is None:
+            raise ValueError(f"shmMinSize {self.shm_min_size!r} is not a Kubernetes quantity")
+        return amount

@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from vocabulary.labels import LABEL_SHARING, LABEL_WORKLOAD
+
 from .findings import Finding, Settings
 from .values import describe, get, mapping, quantity, sequence, show
 
@@ -95,7 +97,7 @@ def check_secrets_encryption(
 def _time_slicing_problem(labels: Mapping[str, Any], settings: Settings) -> str | None:
     if settings.environment == "prod":
         return "in a production stack"
-    if labels.get("ml-platform.io/workload") == "inference":
+    if labels.get(LABEL_WORKLOAD) == "inference":
         return "on an inference pool"
     return None
 
@@ -105,14 +107,13 @@ NODE_LABEL_PATHS = {
     "gcp:container/nodePool:NodePool": ("nodeConfig", "labels"),
     "aws:eks/nodeGroup:NodeGroup": ("labels",),
 }
-SHARING_LABEL = "ml-platform.io/sharing"
 
 
 def _time_sliced(labels: Mapping[str, Any], node_config: Mapping[str, Any] | None = None) -> bool:
     strategies = [
         get(a, "gpuSharingConfig", "gpuSharingStrategy") for a in sequence((node_config or {}).get("guestAccelerators"))
     ]
-    return labels.get(SHARING_LABEL) == "time-slicing" or "TIME_SHARING" in strategies
+    return labels.get(LABEL_SHARING) == "time-slicing" or "TIME_SHARING" in strategies
 
 
 def check_time_slicing_resource(

@@ -1,10 +1,12 @@
-"""Where pod specs live in every kind the platform runs GPU work with (see policies/RULES.md)."""
+"""The pod specs and containers of an object, found with the workload-kind table of `vocabulary.workloads`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from vocabulary.workloads import WORKLOAD_KINDS_BY_KIND, Each, PodSpecs, Step, TrainerResources
 
 from .values import get, mapping, sequence
 
@@ -32,26 +34,6 @@ class PodSite:
     has_pod_spec: bool = True
 
 
-# KServe predictor fields that are containers besides `containers` (the model and framework shorthands).
-KSERVE_CONTAINER_FIELDS = {
-    "predictor": (
-        "model",
-        "huggingface",
-        "lightgbm",
-        "onnx",
-        "paddle",
-        "pmml",
-        "pytorch",
-        "sklearn",
-        "tensorflow",
-        "triton",
-        "xgboost",
-    ),
-    "transformer": (),
-    "explainer": ("art",),
-}
-
-
 def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = (), ray: bool = False) -> tuple[Container, ...]:
     found = [
         Container(str(mapping(c).get("name", f"#{i}")), mapping(c), runtime_provides_shm=ray and i == 0)
@@ -69,63 +51,53 @@ def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = (), ray: bo
     return tuple(found)
 
 
-def _site(path: str, spec: Any, extras: tuple[str, ...] = (), ray: bool = False) -> PodSite | None:
+def _site(path: str, spec: Any, location: PodSpecs) -> PodSite | None:
     if not isinstance(spec, Mapping):
         return None
-    return PodSite(path, spec, containers_of(spec, extras, ray))
+    return PodSite(path, spec, containers_of(spec, location.extra_containers, location.ray))
 
 
-def _ray(base: str, cluster: Any) -> Iterator[PodSite | None]:
-    yield _site(f"{base}.headGroupSpec.template.spec", get(cluster, "headGroupSpec", "template", "spec"), ray=True)
-    for i, group in enumerate(sequence(get(cluster, "workerGroupSpecs"))):
-        yield _site(f"{base}.workerGroupSpecs[{i}].template.spec", get(group, "template", "spec"), ray=True)
+def _walk(path: str, value: Any, steps: tuple[Step, ...], location: PodSpecs) -> Iterator[PodSite | None]:
+    """Follow `steps` from `value` (found at `path`): field paths, and every item of an `Each`."""
+    if not steps:
+        yield _site(path, value, location)
+        return
+    step, rest = steps[0], steps[1:]
+    if isinstance(step, Each):
+        items = get(value, *step.field.split("."))
+        at = f"{path}.{step.field}" if path else step.field
+        if step.map:
+            for key, item in mapping(items).items():
+                yield from _walk(f"{at}.{key}", item, rest, location)
+        else:
+            for i, item in enumerate(sequence(items)):
+                yield from _walk(f"{at}[{i}]", item, rest, location)
+        return
+    yield from _walk(f"{path}.{step}" if path else step, get(value, *step.split(".")), rest, location)
 
 
-def _replicated_jobs(base: str, jobset_spec: Any) -> Iterator[PodSite | None]:
-    for i, job in enumerate(sequence(get(jobset_spec, "replicatedJobs"))):
-        yield _site(
-            f"{base}.replicatedJobs[{i}].template.spec.template.spec", get(job, "template", "spec", "template", "spec")
-        )
+def _trainer(obj: Mapping[str, Any], site: TrainerResources) -> PodSite | None:
+    """TrainJob's trainer: resources and env only; its pod spec lives in the training runtime."""
+    trainer = get(obj, *site.path.split("."))
+    resources = get(trainer, site.resources)
+    if not isinstance(resources, Mapping):
+        return None
+    env = get(trainer, site.env) or ()
+    container = Container(site.container, {"name": site.container, "resources": resources, "env": env})
+    return PodSite(site.path, {}, (container,), has_pod_spec=False)
 
 
 def _sites(obj: Mapping[str, Any]) -> Iterator[PodSite | None]:
-    kind, spec = obj.get("kind"), mapping(obj.get("spec"))
-    match kind:
-        case "Pod":
-            yield _site("spec", spec)
-        case "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job":
-            yield _site("spec.template.spec", get(spec, "template", "spec"))
-        case "CronJob":
-            yield _site("spec.jobTemplate.spec.template.spec", get(spec, "jobTemplate", "spec", "template", "spec"))
-        case "PyTorchJob":
-            for replica, replica_spec in mapping(spec.get("pytorchReplicaSpecs")).items():
-                yield _site(f"spec.pytorchReplicaSpecs.{replica}.template.spec", get(replica_spec, "template", "spec"))
-        case "TrainingRuntime" | "ClusterTrainingRuntime":
-            yield from _replicated_jobs("spec.template.spec", get(spec, "template", "spec"))
-        case "TrainJob":
-            for i, patch in enumerate(sequence(spec.get("runtimePatches"))):
-                yield from _replicated_jobs(
-                    f"spec.runtimePatches[{i}].trainingRuntimeSpec.template.spec",
-                    get(patch, "trainingRuntimeSpec", "template", "spec"),
-                )
-            resources = get(spec, "trainer", "resourcesPerNode")
-            if isinstance(resources, Mapping):
-                env = get(spec, "trainer", "env") or ()
-                trainer = Container("trainer", {"name": "trainer", "resources": resources, "env": env})
-                yield PodSite("spec.trainer", {}, (trainer,), has_pod_spec=False)
-        case "JobSet":
-            yield from _replicated_jobs("spec", spec)
-        case "RayCluster":
-            yield from _ray("spec", spec)
-        case "RayJob":
-            yield from _ray("spec.rayClusterSpec", spec.get("rayClusterSpec"))
-        case "RayService":
-            yield from _ray("spec.rayClusterConfig", spec.get("rayClusterConfig"))
-        case "InferenceService":
-            for component, extras in KSERVE_CONTAINER_FIELDS.items():
-                yield _site(f"spec.{component}", spec.get(component), extras)
-            # Multi-node serving: the worker pods have their own pod spec.
-            yield _site("spec.predictor.workerSpec", get(spec, "predictor", "workerSpec"))
+    kind = WORKLOAD_KINDS_BY_KIND.get(str(obj.get("kind")))
+    if kind is None:
+        return
+    root = kind.root or ""
+    base = get(obj, *root.split(".")) if root else obj
+    for site in kind.sites:
+        if isinstance(site, TrainerResources):
+            yield _trainer(obj, site)
+        else:
+            yield from _walk(root, base, site.steps, site)
 
 
 def pod_sites(obj: Mapping[str, Any]) -> list[PodSite]:

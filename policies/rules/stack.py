@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from vocabulary.labels import LABEL_TEAM
+from vocabulary.resources import is_gpu_resource
+
 from .findings import Finding, Settings
 from .values import describe, get, mapping
-from .workload import is_gpu_resource
-
-TEAM_LABEL = "ml-platform.io/team"
 
 
 def _limits_gpus(quota: Mapping[str, Any]) -> bool:
@@ -25,7 +25,7 @@ def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) 
             continue  # read nothing else: other objects' names may be unknown during a preview
         labels = mapping(get(obj, "metadata", "labels"))
         name = get(obj, "metadata", "name")
-        if TEAM_LABEL in labels and name not in quotas:
+        if LABEL_TEAM in labels and name not in quotas:
             yield Finding(
                 "team-namespace-gpu-quota",
                 describe(obj),

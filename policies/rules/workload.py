@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from typing import Any
+
+from vocabulary.labels import GPU_TAINT_KEY, LABEL_GPU, LABEL_POOL
+from vocabulary.policy_rules import LIMITS_RULE, SHM_PATH, SHM_RULE
+from vocabulary.priorities import PRIORITY_CLASS_NAMES
+from vocabulary.resources import is_gpu_resource
 
 from .findings import Finding, Settings
 from .podspecs import Container, PodSite, pod_sites
 from .values import describe, get, mapping, quantity, sequence, show
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_PREFIX = "nvidia.com/mig-"
-SHM_PATH = "/dev/shm"
 # Node labels that pin a GPU model: ours, GPU Feature Discovery's, GKE's, Karpenter's, the instance type.
 GPU_TYPE_LABELS = (
-    "ml-platform.io/gpu",
-    "ml-platform.io/pool",
+    LABEL_GPU,
+    LABEL_POOL,
     "nvidia.com/gpu.product",
     "cloud.google.com/gke-accelerator",
     "karpenter.k8s.aws/instance-gpu-name",
     "node.kubernetes.io/instance-type",
 )
-
-
-def is_gpu_resource(name: str) -> bool:
-    return name == GPU_RESOURCE or name.startswith(MIG_PREFIX)
 
 
 def gpu_requests(container: Container) -> dict[str, tuple[Any, Any]]:
@@ -96,7 +93,7 @@ def check_shm_volume(obj: Mapping[str, Any], settings: Settings) -> Iterator[Fin
                 article = "an" if kind[:1] in "aeiou" else "a"
                 problem = f'mounts "{name}" at /dev/shm, {article} {kind} volume that is not memory-backed'
             yield Finding(
-                "gpu-shm-memory-volume",
+                SHM_RULE,
                 describe(obj),
                 f"{_where(site, container)} requests GPUs but {problem}; add an emptyDir with medium: Memory and mount "
                 "it at /dev/shm",
@@ -147,7 +144,7 @@ def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding
                 else:
                     continue
                 yield Finding(
-                    "gpu-limits-match-requests",
+                    LIMITS_RULE,
                     describe(obj),
                     f"{_where(site, container)} {problem}; "
                     f"GPUs are not overcommitted: set limits.{name} equal to the request",
@@ -160,7 +157,7 @@ def _tolerates_gpu(spec: Mapping[str, Any]) -> bool:
     for toleration in sequence(spec.get("tolerations")):
         t = mapping(toleration)
         key, operator = t.get("key"), t.get("operator", "Equal")
-        if (key == GPU_RESOURCE or (key in (None, "") and operator == "Exists")) and t.get("effect") in (
+        if (key == GPU_TAINT_KEY or (key in (None, "") and operator == "Exists")) and t.get("effect") in (
             None,
             "",
             "NoSchedule",
@@ -229,7 +226,7 @@ def check_priority_class(obj: Mapping[str, Any], settings: Settings) -> Iterator
                 "gpu-priority-class",
                 describe(obj),
                 f"{site.path} runs GPU containers without priorityClassName "
-                "(production-serving, training-critical or development)",
+                f"({', '.join(PRIORITY_CLASS_NAMES[:-1])} or {PRIORITY_CLASS_NAMES[-1]})",
                 None,
                 site.path,
             )
@@ -247,10 +244,3 @@ def check_cuda_visible_devices(obj: Mapping[str, Any], settings: Settings) -> It
                     container.name,
                     site.path,
                 )
-
-
-def shm_min_bytes(size: str) -> Decimal:
-    amount = quantity(size)
-    if amount is None:
-        raise ValueError(f"shmMinSize {size!r} is not a Kubernetes quantity")
-    return amount

@@ -1,6 +1,6 @@
-"""Names every layer shares: portable node labels, the GPU taint, namespaces.
+"""Labels and taints every layer and every policy agrees on.
 
-Workloads select these labels, so a job spec moves unchanged between EKS, GKE and on-prem clusters.
+Workloads select the portable labels, so a job spec moves unchanged between EKS, GKE and on-prem clusters.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ LABEL_WORKLOAD = "ml-platform.io/workload"
 # none | time-slicing | mig: what a GPU node's device plugin does (policies check time-slicing placement).
 LABEL_SHARING = "ml-platform.io/sharing"
 LABEL_ROLE = "ml-platform.io/role"
+# On a Namespace: the team it belongs to (quotas, cost showback).
+LABEL_TEAM = "ml-platform.io/team"
 
 # GPU nodes are tainted so that only pods that tolerate `nvidia.com/gpu` (operator Exists) land there.
 GPU_TAINT_KEY = "nvidia.com/gpu"
@@ -20,5 +22,4 @@ GPU_TAINT_VALUE = "true"
 # key and effect is rejected by the API server, so on GKE we declare GKE's own.
 GKE_GPU_TAINT_VALUE = "present"
 
-PLATFORM_NAMESPACE = "ml-platform-system"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ml-platform"}
