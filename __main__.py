@@ -2,7 +2,8 @@
 
 import pulumi
 
-from components.config import ConfigError, load_platform_config, read_pulumi_config
+from components.config.errors import ConfigError
+from components.config.loading import load_platform_config, read_pulumi_config
 from components.platform import MlPlatform
 
 try:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-
-from components.cluster.handle import ClusterHandle
-from components.config import Enforcement
+from components.config.base import Enforcement
+from components.config.policies import PoliciesConfig
+from components.kube import register
+from components.layer import Layer
 from vocabulary.labels import MANAGED_BY
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 from vocabulary.policy_rules import LIMITS_RULE, SHM_PATH, SHM_RULE
@@ -224,47 +223,25 @@ def admission_objects(enforcement: Enforcement | None, extra_exempt: tuple[str, 
     return objects
 
 
-class AdmissionPolicies(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        enforcement: Enforcement | None,
-        handle: ClusterHandle,
-        default_shm: bool = False,
-        extra_exempt: tuple[str, ...] = (),
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("ml-platform:policy:AdmissionPolicies", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.ready)
-        policies: dict[str, k8s.admissionregistration.v1.ValidatingAdmissionPolicy] = {}
-        for obj in admission_objects(enforcement, extra_exempt):
-            meta = obj["metadata"]
+class AdmissionPolicies(Layer[PoliciesConfig]):
+    """The cluster's own enforcement of the mandatory rules (`ml-platform:policies`)."""
+
+    TYPE = "ml-platform:policy:AdmissionPolicies"
+
+    def build(self) -> dict[str, Any]:
+        section, child = self.section, self.in_cluster()
+        exempt = tuple(section.exempt_namespaces)
+        policies = {}
+        for obj in admission_objects(section.enforcement, exempt):
             if obj["kind"] == "ValidatingAdmissionPolicy":
-                policies[meta["name"]] = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-                    f"vap-{meta['name']}", metadata=meta, spec=obj["spec"], opts=child
-                )
+                policies[obj["metadata"]["name"]] = register(obj, child)
             else:
                 # A binding to a policy that does not exist yet is rejected: policy first.
-                k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-                    f"vapb-{meta['name']}",
-                    metadata=meta,
-                    spec=obj["spec"],
-                    opts=pulumi.ResourceOptions.merge(
-                        child, pulumi.ResourceOptions(depends_on=[*handle.ready, policies[meta["name"]]])
-                    ),
-                )
-        if default_shm:
-            policy, binding = default_shm_objects(extra_exempt)
-            mutating = k8s.admissionregistration.v1.MutatingAdmissionPolicy(
-                f"map-{DEFAULT_SHM_POLICY}", metadata=policy["metadata"], spec=policy["spec"], opts=child
-            )
-            k8s.admissionregistration.v1.MutatingAdmissionPolicyBinding(
-                f"mapb-{DEFAULT_SHM_POLICY}",
-                metadata=binding["metadata"],
-                spec=binding["spec"],
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*handle.ready, mutating])),
-            )
-        self.register_outputs({})
+                register(obj, self.in_cluster(policies[obj["spec"]["policyName"]]))
+        if section.default_shm:
+            policy, binding = default_shm_objects(exempt)
+            register(binding, self.in_cluster(register(policy, child)))
+        return {}
 
 
 # ---------------------------------------------------------------- opt-in default /dev/shm (Kubernetes >= 1.36)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-
 from components.cluster.handle import ClusterHandle
+from components.kube import register_all
+from components.layer import Layer
 from vocabulary.labels import MANAGED_BY
 from vocabulary.namespaces import PLATFORM_NAMESPACE
 
@@ -57,23 +56,11 @@ def base_objects(handle: ClusterHandle) -> list[dict[str, Any]]:
     return objects
 
 
-class PlatformBase(pulumi.ComponentResource):
-    def __init__(self, name: str, handle: ClusterHandle, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ml-platform:platform:PlatformBase", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.ready)
-        for obj in base_objects(handle):
-            meta = obj["metadata"]
-            if obj["kind"] == "Namespace":
-                k8s.core.v1.Namespace(f"ns-{meta['name']}", metadata=meta, opts=child)
-            elif obj["kind"] == "StorageClass":
-                k8s.storage.v1.StorageClass(
-                    f"sc-{meta['name']}",
-                    metadata=meta,
-                    provisioner=obj["provisioner"],
-                    parameters=obj["parameters"],
-                    reclaim_policy=obj["reclaimPolicy"],
-                    volume_binding_mode=obj["volumeBindingMode"],
-                    allow_volume_expansion=obj["allowVolumeExpansion"],
-                    opts=child,
-                )
-        self.register_outputs({})
+class PlatformBase(Layer[None]):
+    """No settings of its own: what it creates follows from the cloud."""
+
+    TYPE = "ml-platform:platform:PlatformBase"
+
+    def build(self) -> dict[str, Any]:
+        register_all(base_objects(self.handle), self.in_cluster())
+        return {}

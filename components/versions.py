@@ -27,4 +27,7 @@ KARPENTER_CRD = HelmChart("karpenter-crd", "1.14.1", "oci://public.ecr.aws/karpe
 KARPENTER = HelmChart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter", "kube-system")
 CLUSTER_AUTOSCALER = HelmChart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system")
 
+# The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
+CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
+
 CHARTS: tuple[HelmChart, ...] = (KARPENTER_CRD, KARPENTER, CLUSTER_AUTOSCALER)

@@ -65,8 +65,8 @@ def summary(result: PlanResult, manifests: list[Path], seconds: float) -> str:
     lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
     lines.append(f"Kubernetes manifests: {len(manifests)}")
     # Pools are summarised from the validated stack config (the program already accepted it).
-    from components.cluster.handle import resolve_gpu_pools
-    from components.config import load_platform_config
+    from components.config.loading import load_platform_config
+    from components.gpu_pools import resolve_gpu_pools
 
     config = load_platform_config(result.stack.config)
     pools = resolve_gpu_pools(config)

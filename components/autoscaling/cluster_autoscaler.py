@@ -15,13 +15,15 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
-from components.autoscaling.karpenter_release import release_args
 from components.cluster import aws_iam
 from components.cluster.eks_nodes import node_group_labels
-from components.cluster.handle import ClusterHandle, ResolvedGpuPool, aws_info
-from components.config import CapacityType, PlatformConfig
+from components.cluster.handle import AwsClusterInfo, ClusterHandle, aws_info
+from components.config.base import CapacityType
+from components.config.scaling import ScalingConfig
+from components.gpu_pools import ResolvedGpuPool
+from components.kube import helm_release
+from components.layer import Layer
 from components.versions import CLUSTER_AUTOSCALER
 from vocabulary.labels import LABEL_ROLE
 
@@ -83,14 +85,13 @@ def expander_priorities(handle: ClusterHandle) -> dict[str, list[str]]:
     spot: list[str] = []
     on_demand: list[str] = []
     for pool in handle.gpu_pools:
-        for capacity in pool.capacity_types:
-            pattern = f"^eks-{re.escape(f'{pool.name}-{capacity}')}-.*"
-            (spot if capacity == "spot" else on_demand).append(pattern)
+        for group in pool.node_groups:
+            pattern = f"^eks-{re.escape(group.name)}-.*"
+            (spot if group.capacity == "spot" else on_demand).append(pattern)
     return {"100": spot, "50": on_demand, "1": [".*"]}
 
 
-def autoscaler_values(config: PlatformConfig, handle: ClusterHandle) -> dict[str, Any]:
-    scaling = config.scaling
+def autoscaler_values(scaling: ScalingConfig, handle: ClusterHandle) -> dict[str, Any]:
     delay = str(scaling.consolidate_after)
     expander = "priority,least-waste" if scaling.expander == "priority" else "least-waste"
     values: dict[str, Any] = {
@@ -116,52 +117,56 @@ def autoscaler_values(config: PlatformConfig, handle: ClusterHandle) -> dict[str
     return values
 
 
-class ClusterAutoscaler(pulumi.ComponentResource):
-    def __init__(
-        self, name: str, config: PlatformConfig, handle: ClusterHandle, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("ml-platform:autoscaling:ClusterAutoscaler", name, None, opts)
-        info = aws_info(handle)
-        child = pulumi.ResourceOptions(parent=self, provider=info.aws_provider)
-        role = aws.iam.Role(
-            f"{name}-controller", assume_role_policy=aws_iam.pod_identity_assume_role_policy(), opts=child
+def controller_role(
+    name: str, cluster: str, info: AwsClusterInfo, opts: pulumi.ResourceOptions
+) -> list[pulumi.Resource]:
+    """The controller's role through EKS Pod Identity; returns what the release must wait for."""
+    role = aws.iam.Role(f"{name}-controller", assume_role_policy=aws_iam.pod_identity_assume_role_policy(), opts=opts)
+    policy = aws.iam.Policy(
+        f"{name}-controller",
+        policy=controller_policy(cluster),
+        description=f"cluster-autoscaler for EKS cluster {cluster}",
+        opts=opts,
+    )
+    attachment = aws.iam.RolePolicyAttachment(f"{name}-controller", role=role.name, policy_arn=policy.arn, opts=opts)
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-controller",
+        cluster_name=info.cluster_name,
+        namespace=CLUSTER_AUTOSCALER.namespace,
+        service_account=SERVICE_ACCOUNT,
+        role_arn=role.arn,
+        opts=opts,
+    )
+    return [association, attachment]
+
+
+def scale_from_zero_tags(info: AwsClusterInfo, opts: pulumi.ResourceOptions) -> None:
+    """The node-template tags on the ASG of every GPU node group (managed node group tags do not reach it)."""
+    for pool, group, node_group in info.gpu_node_groups:
+        asg_name = node_group.resources.apply(  # type: ignore[attr-defined]
+            lambda resources: resources[0].autoscaling_groups[0].name
         )
-        policy = aws.iam.Policy(
-            f"{name}-controller",
-            policy=controller_policy(handle.name),
-            description=f"cluster-autoscaler for EKS cluster {handle.name}",
-            opts=child,
-        )
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-controller", role=role.name, policy_arn=policy.arn, opts=child
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-controller",
-            cluster_name=info.cluster_name,
-            namespace=CLUSTER_AUTOSCALER.namespace,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            opts=child,
-        )
-        for pool, capacity, group in info.gpu_node_groups:
-            asg_name = group.resources.apply(  # type: ignore[attr-defined]
-                lambda resources: resources[0].autoscaling_groups[0].name
+        for key, value in node_template_tags(pool, group.capacity).items():
+            slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(TEMPLATE + "/").lower()).strip("-")
+            aws.autoscaling.Tag(
+                f"{group.name}-{slug}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=opts,
             )
-            for key, value in node_template_tags(pool, capacity).items():
-                slug = re.sub(r"[^a-z0-9]+", "-", key.removeprefix(TEMPLATE + "/").lower()).strip("-")
-                aws.autoscaling.Tag(
-                    f"{pool.name}-{capacity}-{slug}",
-                    autoscaling_group_name=asg_name,
-                    tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                    opts=child,
-                )
-        k8s.helm.v3.Release(
-            name,
-            **release_args(CLUSTER_AUTOSCALER),
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CLUSTER_AUTOSCALER.repository),
-            values=autoscaler_values(config, handle),
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=handle.provider, depends_on=[*handle.ready, association, attachment]
-            ),
+
+
+class ClusterAutoscaler(Layer[ScalingConfig]):
+    """cluster-autoscaler on EKS (`ml-platform:scaling`)."""
+
+    TYPE = "ml-platform:autoscaling:ClusterAutoscaler"
+
+    def build(self) -> dict[str, Any]:
+        info = aws_info(self.handle)
+        on_aws = pulumi.ResourceOptions(parent=self, provider=info.aws_provider)
+        identity = controller_role(self.name, self.handle.name, info, on_aws)
+        scale_from_zero_tags(info, on_aws)
+        helm_release(
+            self.name, CLUSTER_AUTOSCALER, autoscaler_values(self.section, self.handle), self.in_cluster(*identity)
         )
-        self.register_outputs({"version": CLUSTER_AUTOSCALER.version})
+        return {"version": CLUSTER_AUTOSCALER.version}

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.cluster import aws_iam
-from components.cluster.handle import ClusterHandle, aws_info
+from components.cluster.handle import AwsClusterInfo, ClusterHandle, aws_info
 
 SERVICE_ACCOUNT = "karpenter"
 NAMESPACE = "kube-system"
@@ -51,6 +51,23 @@ class Scope:
             f"{self.account_id if account else ''}:{resource}"
         )
 
+    def ec2_arn(self, resource: str) -> str:
+        """Any account, as upstream: subnets and capacity reservations may be shared from another account (RAM)."""
+        return f"arn:{self.partition}:ec2:{self.region}:*:{resource}"
+
+    @property
+    def owned(self) -> dict[str, str]:
+        """Condition: the resource belongs to this cluster."""
+        return {f"aws:ResourceTag/kubernetes.io/cluster/{self.cluster_name}": "owned"}
+
+    @property
+    def request_owned(self) -> dict[str, str]:
+        """Condition: the request tags what it creates as this cluster's."""
+        return {
+            f"aws:RequestTag/kubernetes.io/cluster/{self.cluster_name}": "owned",
+            "aws:RequestTag/eks:eks-cluster-name": self.cluster_name,
+        }
+
 
 def _statement(sid: str, actions: list[str], resources: list[str] | str, **condition: Any) -> dict[str, Any]:
     statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
@@ -63,152 +80,166 @@ def _document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=2)
 
 
-def controller_policies(scope: Scope, node_role_arn: str, queue_arn: str) -> dict[str, str]:
-    """The controller's policies by concern (split like upstream, each under the managed-policy size limit)."""
-    cluster = scope.cluster_name
-    owned = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
-    request_owned = {
-        f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned",
-        "aws:RequestTag/eks:eks-cluster-name": cluster,
-    }
-    # Any account, as upstream: subnets and capacity reservations may be shared from another account (RAM).
-    ec2 = lambda resource: f"arn:{scope.partition}:ec2:{scope.region}:*:{resource}"  # noqa: E731
+def node_lifecycle_policy(scope: Scope) -> str:
+    """Launch, tag and terminate instances and launch templates, only with this cluster's tags."""
+    cluster, owned, request_owned, ec2 = scope.cluster_name, scope.owned, scope.request_owned, scope.ec2_arn
     launched = [
         ec2(f"{r}/*")
         for r in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
     ]
+    return _document(
+        _statement(
+            "AllowScopedEC2InstanceAccessActions",
+            ["ec2:RunInstances", "ec2:CreateFleet"],
+            [scope.arn("ec2", "image/*", account=False), scope.arn("ec2", "snapshot/*", account=False)]
+            + [ec2(f"{r}/*") for r in ("security-group", "subnet", "capacity-reservation", "placement-group")],
+        ),
+        _statement(
+            "AllowScopedEC2LaunchTemplateAccessActions",
+            ["ec2:RunInstances", "ec2:CreateFleet"],
+            ec2("launch-template/*"),
+            StringEquals=owned,
+            StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+        ),
+        _statement(
+            "AllowScopedEC2InstanceActionsWithTags",
+            ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            launched,
+            StringEquals=request_owned,
+            StringLike={"aws:RequestTag/karpenter.sh/nodepool": "*"},
+        ),
+        _statement(
+            "AllowScopedResourceCreationTagging",
+            ["ec2:CreateTags"],
+            launched,
+            StringEquals={
+                **request_owned,
+                "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+            },
+            StringLike={"aws:RequestTag/karpenter.sh/nodepool": "*"},
+        ),
+        _statement(
+            "AllowScopedResourceTagging",
+            ["ec2:CreateTags"],
+            ec2("instance/*"),
+            StringEquals=owned,
+            StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            StringEqualsIfExists={"aws:RequestTag/eks:eks-cluster-name": cluster},
+            **{
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}
+            },
+        ),
+        _statement(
+            "AllowScopedDeletion",
+            ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            [ec2("instance/*"), ec2("launch-template/*")],
+            StringEquals=owned,
+            StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+        ),
+    )
+
+
+def iam_integration_policy(scope: Scope, node_role_arn: str) -> str:
+    """Pass the node role to EC2 and manage the instance profiles of this cluster's EC2NodeClasses."""
+    owned, request_owned = scope.owned, scope.request_owned
     profile = scope.arn("iam", "instance-profile/*", region=False)
     region_tag = {"aws:RequestTag/topology.kubernetes.io/region": scope.region}
+    return _document(
+        _statement(
+            "AllowPassingInstanceRole",
+            ["iam:PassRole"],
+            node_role_arn,
+            StringEquals={"iam:PassedToService": f"ec2.{scope.dns_suffix}"},
+        ),
+        _statement(
+            "AllowScopedInstanceProfileCreationActions",
+            ["iam:CreateInstanceProfile"],
+            profile,
+            StringEquals={**request_owned, **region_tag},
+            StringLike={"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+        ),
+        _statement(
+            "AllowScopedInstanceProfileTagActions",
+            ["iam:TagInstanceProfile"],
+            profile,
+            StringEquals={
+                **owned,
+                "aws:ResourceTag/topology.kubernetes.io/region": scope.region,
+                **request_owned,
+                **region_tag,
+            },
+            StringLike={
+                "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+            },
+        ),
+        _statement(
+            "AllowScopedInstanceProfileActions",
+            ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            profile,
+            StringEquals={**owned, "aws:ResourceTag/topology.kubernetes.io/region": scope.region},
+            StringLike={"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+        ),
+        _statement("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profile),
+    )
+
+
+def eks_integration_policy(scope: Scope) -> str:
+    cluster = scope.cluster_name
+    return _document(
+        _statement("AllowAPIServerEndpointDiscovery", ["eks:DescribeCluster"], scope.arn("eks", f"cluster/{cluster}")),
+    )
+
+
+def interruption_policy(queue_arn: str) -> str:
+    return _document(
+        _statement(
+            "AllowInterruptionQueueActions",
+            ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            queue_arn,
+        ),
+    )
+
+
+def resource_discovery_policy(scope: Scope) -> str:
+    return _document(
+        _statement(
+            "AllowRegionalReadActions",
+            [
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceStatus",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            "*",
+            StringEquals={"aws:RequestedRegion": scope.region},
+        ),
+        # AWS-owned public parameters (AMI ids): no account in the ARN.
+        _statement(
+            "AllowSSMReadActions", ["ssm:GetParameter"], scope.arn("ssm", "parameter/aws/service/*", account=False)
+        ),
+        # Read-only calls AWS does not scope by resource.
+        _statement("AllowPricingReadActions", ["pricing:GetProducts"], "*"),
+        _statement("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], "*"),
+    )
+
+
+def controller_policies(scope: Scope, node_role_arn: str, queue_arn: str) -> dict[str, str]:
+    """The controller's policies by concern (split like upstream's reference, each under the managed-policy size
+    limit)."""
     return {
-        "node-lifecycle": _document(
-            _statement(
-                "AllowScopedEC2InstanceAccessActions",
-                ["ec2:RunInstances", "ec2:CreateFleet"],
-                [scope.arn("ec2", "image/*", account=False), scope.arn("ec2", "snapshot/*", account=False)]
-                + [ec2(f"{r}/*") for r in ("security-group", "subnet", "capacity-reservation", "placement-group")],
-            ),
-            _statement(
-                "AllowScopedEC2LaunchTemplateAccessActions",
-                ["ec2:RunInstances", "ec2:CreateFleet"],
-                ec2("launch-template/*"),
-                StringEquals=owned,
-                StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-            ),
-            _statement(
-                "AllowScopedEC2InstanceActionsWithTags",
-                ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-                launched,
-                StringEquals=request_owned,
-                StringLike={"aws:RequestTag/karpenter.sh/nodepool": "*"},
-            ),
-            _statement(
-                "AllowScopedResourceCreationTagging",
-                ["ec2:CreateTags"],
-                launched,
-                StringEquals={
-                    **request_owned,
-                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
-                },
-                StringLike={"aws:RequestTag/karpenter.sh/nodepool": "*"},
-            ),
-            _statement(
-                "AllowScopedResourceTagging",
-                ["ec2:CreateTags"],
-                ec2("instance/*"),
-                StringEquals=owned,
-                StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                StringEqualsIfExists={"aws:RequestTag/eks:eks-cluster-name": cluster},
-                **{
-                    "ForAllValues:StringEquals": {
-                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
-                    }
-                },
-            ),
-            _statement(
-                "AllowScopedDeletion",
-                ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-                [ec2("instance/*"), ec2("launch-template/*")],
-                StringEquals=owned,
-                StringLike={"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-            ),
-        ),
-        "iam-integration": _document(
-            _statement(
-                "AllowPassingInstanceRole",
-                ["iam:PassRole"],
-                node_role_arn,
-                StringEquals={"iam:PassedToService": f"ec2.{scope.dns_suffix}"},
-            ),
-            _statement(
-                "AllowScopedInstanceProfileCreationActions",
-                ["iam:CreateInstanceProfile"],
-                profile,
-                StringEquals={**request_owned, **region_tag},
-                StringLike={"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            ),
-            _statement(
-                "AllowScopedInstanceProfileTagActions",
-                ["iam:TagInstanceProfile"],
-                profile,
-                StringEquals={
-                    **owned,
-                    "aws:ResourceTag/topology.kubernetes.io/region": scope.region,
-                    **request_owned,
-                    **region_tag,
-                },
-                StringLike={
-                    "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                    "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                },
-            ),
-            _statement(
-                "AllowScopedInstanceProfileActions",
-                ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-                profile,
-                StringEquals={**owned, "aws:ResourceTag/topology.kubernetes.io/region": scope.region},
-                StringLike={"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            ),
-            _statement("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profile),
-        ),
-        "eks-integration": _document(
-            _statement(
-                "AllowAPIServerEndpointDiscovery", ["eks:DescribeCluster"], scope.arn("eks", f"cluster/{cluster}")
-            ),
-        ),
-        "interruption": _document(
-            _statement(
-                "AllowInterruptionQueueActions",
-                ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-                queue_arn,
-            ),
-        ),
-        "resource-discovery": _document(
-            _statement(
-                "AllowRegionalReadActions",
-                [
-                    "ec2:DescribeCapacityReservations",
-                    "ec2:DescribeImages",
-                    "ec2:DescribeInstances",
-                    "ec2:DescribeInstanceStatus",
-                    "ec2:DescribeInstanceTypeOfferings",
-                    "ec2:DescribeInstanceTypes",
-                    "ec2:DescribeLaunchTemplates",
-                    "ec2:DescribePlacementGroups",
-                    "ec2:DescribeSecurityGroups",
-                    "ec2:DescribeSpotPriceHistory",
-                    "ec2:DescribeSubnets",
-                ],
-                "*",
-                StringEquals={"aws:RequestedRegion": scope.region},
-            ),
-            # AWS-owned public parameters (AMI ids): no account in the ARN.
-            _statement(
-                "AllowSSMReadActions", ["ssm:GetParameter"], scope.arn("ssm", "parameter/aws/service/*", account=False)
-            ),
-            # Read-only calls AWS does not scope by resource.
-            _statement("AllowPricingReadActions", ["pricing:GetProducts"], "*"),
-            _statement("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], "*"),
-        ),
+        "node-lifecycle": node_lifecycle_policy(scope),
+        "iam-integration": iam_integration_policy(scope, node_role_arn),
+        "eks-integration": eks_integration_policy(scope),
+        "interruption": interruption_policy(queue_arn),
+        "resource-discovery": resource_discovery_policy(scope),
     }
 
 
@@ -249,9 +280,93 @@ def event_pattern(source: str, detail_type: str) -> str:
     return json.dumps({"source": [source], "detail-type": [detail_type]})
 
 
+def node_role(
+    name: str, info: AwsClusterInfo, opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, aws.eks.AccessEntry]:
+    """The role of the nodes Karpenter launches, and the access entry they join the cluster through (no aws-auth
+    ConfigMap)."""
+    role = aws_iam.iam_role(
+        f"{name}-node",
+        aws_iam.node_assume_role_policy(info.dns_suffix),
+        aws_iam.NODE_ROLE_POLICIES,
+        info.partition,
+        opts,
+    )
+    access = aws.eks.AccessEntry(
+        f"{name}-node", cluster_name=info.cluster_name, principal_arn=role.arn, type="EC2_LINUX", opts=opts
+    )
+    return role, access
+
+
+def interruption_queue(name: str, cluster_name: str, opts: pulumi.ResourceOptions) -> aws.sqs.Queue:
+    """The encrypted SQS queue EventBridge feeds with spot interruptions, rebalances, state changes and health
+    events, which Karpenter's interruption controller reads."""
+    queue = aws.sqs.Queue(
+        f"{name}-interruption",
+        name=f"karpenter-{cluster_name}",
+        message_retention_seconds=300,  # an interruption warning is useless after two minutes
+        sqs_managed_sse_enabled=True,
+        opts=opts,
+    )
+    aws.sqs.QueuePolicy(f"{name}-interruption", queue_url=queue.url, policy=queue.arn.apply(queue_policy), opts=opts)
+    for rule_name, source, detail_type in INTERRUPTION_EVENTS:
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-{rule_name}",
+            description=f"Karpenter interruption handling for {cluster_name}: {detail_type}",
+            event_pattern=event_pattern(source, detail_type),
+            opts=opts,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-{rule_name}",
+            rule=rule.name,
+            arn=queue.arn,
+            target_id="KarpenterInterruptionQueueTarget",
+            opts=opts,
+        )
+    return queue
+
+
+def controller_identity(
+    name: str,
+    scope: Scope,
+    info: AwsClusterInfo,
+    node_role_arn: pulumi.Output[str],
+    queue_arn: pulumi.Output[str],
+    opts: pulumi.ResourceOptions,
+) -> list[pulumi.Resource]:
+    """The controller's role through EKS Pod Identity with one policy per concern; returns what the controller
+    must wait for."""
+    controller = aws.iam.Role(
+        f"{name}-controller", assume_role_policy=aws_iam.pod_identity_assume_role_policy(), opts=opts
+    )
+    documents: pulumi.Output[dict[str, str]] = pulumi.Output.all(node_role_arn, queue_arn).apply(
+        lambda arns: controller_policies(scope, arns[0], arns[1])
+    )
+    ready: list[pulumi.Resource] = [
+        aws.eks.PodIdentityAssociation(
+            f"{name}-controller",
+            cluster_name=info.cluster_name,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=controller.arn,
+            opts=opts,
+        )
+    ]
+    for concern in CONTROLLER_POLICY_CONCERNS:
+        policy = aws.iam.Policy(
+            f"{name}-{concern}",
+            description=f"Karpenter controller ({concern}) for EKS cluster {scope.cluster_name}",
+            policy=documents.apply(_pick(concern)),
+            opts=opts,
+        )
+        ready.append(
+            aws.iam.RolePolicyAttachment(f"{name}-{concern}", role=controller.name, policy_arn=policy.arn, opts=opts)
+        )
+    return ready
+
+
 class KarpenterIam(pulumi.ComponentResource):
     node_role_name: pulumi.Output[str]
-    node_role_arn: pulumi.Output[str]
     queue_name: pulumi.Output[str]
     ready: list[pulumi.Resource]
 
@@ -259,80 +374,12 @@ class KarpenterIam(pulumi.ComponentResource):
         super().__init__("ml-platform:autoscaling:KarpenterIam", name, None, opts)
         info = aws_info(handle)
         child = pulumi.ResourceOptions(parent=self, provider=info.aws_provider)
-        cluster_name, dns_suffix = handle.name, info.dns_suffix
-        scope = Scope(info.partition, handle.region or "", info.account_id, dns_suffix, cluster_name)
-
-        node_role = aws.iam.Role(
-            f"{name}-node", assume_role_policy=aws_iam.node_assume_role_policy(dns_suffix), opts=child
-        )
-        for managed in aws_iam.NODE_ROLE_POLICIES:
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{managed}",
-                role=node_role.name,
-                policy_arn=aws_iam.managed_policy_arn(info.partition, managed),
-                opts=child,
-            )
-        # Nodes Karpenter launches join through this entry (no aws-auth ConfigMap).
-        node_access = aws.eks.AccessEntry(
-            f"{name}-node", cluster_name=info.cluster_name, principal_arn=node_role.arn, type="EC2_LINUX", opts=child
-        )
-
-        queue = aws.sqs.Queue(
-            f"{name}-interruption",
-            name=f"karpenter-{cluster_name}",
-            message_retention_seconds=300,  # an interruption warning is useless after two minutes
-            sqs_managed_sse_enabled=True,
-            opts=child,
-        )
-        aws.sqs.QueuePolicy(
-            f"{name}-interruption", queue_url=queue.url, policy=queue.arn.apply(queue_policy), opts=child
-        )
-        for rule_name, source, detail_type in INTERRUPTION_EVENTS:
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-{rule_name}",
-                description=f"Karpenter interruption handling for {cluster_name}: {detail_type}",
-                event_pattern=event_pattern(source, detail_type),
-                opts=child,
-            )
-            aws.cloudwatch.EventTarget(
-                f"{name}-{rule_name}",
-                rule=rule.name,
-                arn=queue.arn,
-                target_id="KarpenterInterruptionQueueTarget",
-                opts=child,
-            )
-
-        controller = aws.iam.Role(
-            f"{name}-controller", assume_role_policy=aws_iam.pod_identity_assume_role_policy(), opts=child
-        )
-        documents: pulumi.Output[dict[str, str]] = pulumi.Output.all(node_role.arn, queue.arn).apply(
-            lambda arns: controller_policies(scope, arns[0], arns[1])
-        )
-        attachments: list[pulumi.Resource] = []
-        for concern in CONTROLLER_POLICY_CONCERNS:
-            policy = aws.iam.Policy(
-                f"{name}-{concern}",
-                description=f"Karpenter controller ({concern}) for EKS cluster {cluster_name}",
-                policy=documents.apply(_pick(concern)),
-                opts=child,
-            )
-            attachments.append(
-                aws.iam.RolePolicyAttachment(
-                    f"{name}-{concern}", role=controller.name, policy_arn=policy.arn, opts=child
-                )
-            )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-controller",
-            cluster_name=info.cluster_name,
-            namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=controller.arn,
-            opts=child,
-        )
-
-        self.node_role_name = node_role.name
-        self.node_role_arn = node_role.arn
+        scope = Scope(info.partition, handle.region or "", info.account_id, info.dns_suffix, handle.name)
+        role, node_access = node_role(name, info, child)
+        queue = interruption_queue(name, handle.name, child)
+        identity = controller_identity(name, scope, info, role.arn, queue.arn, child)
+        self.node_role_name = role.name
         self.queue_name = queue.name
         # The controller must not start before it can act, nor nodes launch before they can join.
-        self.ready = [association, node_access, *attachments]
-        self.register_outputs({"nodeRoleName": node_role.name, "queueName": queue.name})
+        self.ready = [identity[0], node_access, *identity[1:]]
+        self.register_outputs({"nodeRoleName": role.name, "queueName": queue.name})

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.autoscaling.karpenter_release import KarpenterRelease
-from components.cluster.handle import ClusterHandle, ResolvedGpuPool
-from components.config import CapacityType, PlatformConfig, ScalingConfig
+from components.cluster.handle import ClusterHandle, aws_info
+from components.config.scaling import CPU_POOL_NAME, ScalingConfig
+from components.gpu_pools import CapacityGroup, ResolvedGpuPool
+from components.kube import register_all
 from vocabulary.labels import LABEL_ROLE
 
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
 SPOT_WEIGHT, FALLBACK_WEIGHT = 100, 10
-CPU_POOL = "cpu"
 
 
 def node_class_ref(name: str) -> dict[str, str]:
@@ -28,14 +28,14 @@ def node_class_ref(name: str) -> dict[str, str]:
 
 def ec2_node_class(
     name: str,
-    cluster_name: str,
+    discovery_tag: dict[str, str],
     role: Any,
     scaling: ScalingConfig,
     disk_gib: int,
     local_nvme: bool,
     tags: dict[str, str],
 ) -> dict[str, Any]:
-    discovery = [{"tags": {"karpenter.sh/discovery": cluster_name}}]
+    discovery = [{"tags": dict(discovery_tag)}]
     ebs = {"volumeSize": f"{disk_gib}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
     if scaling.ami_family == "bottlerocket":
         # Bottlerocket: a small OS volume, images and pods on the data volume.
@@ -82,14 +82,9 @@ def _disruption(workload: str, consolidate_after: str) -> dict[str, Any]:
     }
 
 
-def karpenter_nodes(pool: ResolvedGpuPool, capacity: CapacityType) -> int:
-    """Nodes Karpenter may launch for this capacity type: a baseline group already holds minNodes."""
-    baseline = pool.config.min_nodes if capacity == pool.capacity_types[0] else 0
-    return pool.config.max_nodes - baseline
-
-
-def gpu_node_pool(pool: ResolvedGpuPool, capacity: CapacityType, scaling: ScalingConfig) -> dict[str, Any]:
-    nodes = karpenter_nodes(pool, capacity)
+def gpu_node_pool(pool: ResolvedGpuPool, group: CapacityGroup, scaling: ScalingConfig) -> dict[str, Any]:
+    """A NodePool of one capacity type of a pool (`ResolvedGpuPool.karpenter_node_pools`)."""
+    capacity, nodes = group.capacity, group.max_nodes
     vcpus, memory = pool.shape.largest()
     spec: dict[str, Any] = {
         "template": {
@@ -127,7 +122,7 @@ def gpu_node_pool(pool: ResolvedGpuPool, capacity: CapacityType, scaling: Scalin
     return {
         "apiVersion": "karpenter.sh/v1",
         "kind": "NodePool",
-        "metadata": {"name": f"{pool.name}-{capacity}"},
+        "metadata": {"name": group.name},
         "spec": spec,
     }
 
@@ -138,12 +133,12 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
     return {
         "apiVersion": "karpenter.sh/v1",
         "kind": "NodePool",
-        "metadata": {"name": CPU_POOL},
+        "metadata": {"name": CPU_POOL_NAME},
         "spec": {
             "template": {
                 "metadata": {"labels": {LABEL_ROLE: "cpu-workers"}},
                 "spec": {
-                    "nodeClassRef": node_class_ref(CPU_POOL),
+                    "nodeClassRef": node_class_ref(CPU_POOL_NAME),
                     "requirements": [
                         {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m", "r"]},
                         {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]},
@@ -161,40 +156,19 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
     }
 
 
-def pool_tags(config: PlatformConfig, pool: str | None) -> dict[str, str]:
-    """Cost allocation on everything Karpenter launches: the stack's tags, the pool, the owning team."""
-    # A team with no `pools` may use every pool.
-    teams = [t.name for t in config.teams if pool is not None and (not t.pools or pool in t.pools)]
-    return {
-        **config.cluster.tags,
-        "ml-platform.io/cluster": config.cluster.name,
-        "ml-platform.io/environment": config.environment,
-        "ml-platform.io/pool": pool or CPU_POOL,
-        "ml-platform.io/team": teams[0] if len(teams) == 1 else "shared",
-    }
-
-
-def karpenter_objects(config: PlatformConfig, handle: ClusterHandle, role: Any) -> list[dict[str, Any]]:
-    scaling, cluster = config.scaling, config.cluster.name
+def karpenter_objects(scaling: ScalingConfig, handle: ClusterHandle, role: Any) -> list[dict[str, Any]]:
+    discovery = aws_info(handle).discovery_tag
     objects: list[dict[str, Any]] = []
     for pool in handle.gpu_pools:
+        # Cost allocation on everything Karpenter launches: the stack's tags, the pool, the team it serves.
+        tags = pool.cost_tags()
         objects.append(
-            ec2_node_class(
-                pool.name,
-                cluster,
-                role,
-                scaling,
-                pool.config.disk_gib,
-                pool.shape.local_nvme,
-                pool_tags(config, pool.name),
-            )
+            ec2_node_class(pool.name, discovery, role, scaling, pool.config.disk_gib, pool.shape.local_nvme, tags)
         )
-        if pool.config.sharing.mode == "mig":
-            # Karpenter cannot plan for nvidia.com/mig-* slices: MIG pools are fixed baseline groups only.
-            continue
-        objects += [gpu_node_pool(pool, c, scaling) for c in pool.capacity_types if karpenter_nodes(pool, c) > 0]
+        objects += [gpu_node_pool(pool, group, scaling) for group in pool.karpenter_node_pools]
     if scaling.cpu_pool.enabled:
-        objects.append(ec2_node_class(CPU_POOL, cluster, role, scaling, 100, False, pool_tags(config, None)))
+        tags = handle.platform.pool_cost_tags(CPU_POOL_NAME, ())
+        objects.append(ec2_node_class(CPU_POOL_NAME, discovery, role, scaling, 100, False, tags))
         objects.append(cpu_node_pool(scaling))
     return objects
 
@@ -203,7 +177,7 @@ class KarpenterNodePools(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        config: PlatformConfig,
+        scaling: ScalingConfig,
         handle: ClusterHandle,
         node_role_name: pulumi.Input[str],
         release: KarpenterRelease,
@@ -214,14 +188,5 @@ class KarpenterNodePools(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(
             parent=self, provider=handle.provider, depends_on=[release.crds, release.controller]
         )
-        for obj in karpenter_objects(config, handle, node_role_name):
-            kind, meta = obj["kind"], obj["metadata"]
-            k8s.apiextensions.CustomResource(
-                f"{kind.lower()}-{meta['name']}",
-                api_version=obj["apiVersion"],
-                kind=kind,
-                metadata=meta,
-                spec=obj["spec"],
-                opts=child,
-            )
+        register_all(karpenter_objects(scaling, handle, node_role_name), child)
         self.register_outputs({})

@@ -13,7 +13,8 @@ import pulumi_kubernetes as k8s
 
 from components.autoscaling.karpenter_iam import SERVICE_ACCOUNT
 from components.cluster.handle import ClusterHandle, aws_info
-from components.versions import KARPENTER, KARPENTER_CRD, HelmChart
+from components.kube import helm_release
+from components.versions import KARPENTER, KARPENTER_CRD
 from vocabulary.labels import LABEL_ROLE
 
 
@@ -38,11 +39,6 @@ def karpenter_values(cluster_name: Any, cluster_endpoint: Any, interruption_queu
     }
 
 
-def release_args(chart: HelmChart) -> dict[str, Any]:
-    """Chart, version and a fixed release name (Pulumi would otherwise add a random suffix)."""
-    return {"name": chart.name, "chart": chart.chart_ref, "version": chart.version, "namespace": chart.namespace}
-
-
 class KarpenterRelease(pulumi.ComponentResource):
     crds: k8s.helm.v3.Release
     controller: k8s.helm.v3.Release
@@ -58,14 +54,14 @@ class KarpenterRelease(pulumi.ComponentResource):
         super().__init__("ml-platform:autoscaling:KarpenterRelease", name, None, opts)
         info = aws_info(handle)
         base = pulumi.ResourceOptions(parent=self, provider=handle.provider, depends_on=handle.ready)
-        self.crds = k8s.helm.v3.Release(f"{name}-crd", **release_args(KARPENTER_CRD), values={}, opts=base)
-        self.controller = k8s.helm.v3.Release(
+        self.crds = helm_release(f"{name}-crd", KARPENTER_CRD, {}, base)
+        self.controller = helm_release(
             name,
-            **release_args(KARPENTER),
-            skip_crds=True,  # owned by the karpenter-crd release above
-            values=karpenter_values(info.cluster_name, info.cluster_endpoint, interruption_queue),
-            opts=pulumi.ResourceOptions.merge(
+            KARPENTER,
+            karpenter_values(info.cluster_name, info.cluster_endpoint, interruption_queue),
+            pulumi.ResourceOptions.merge(
                 base, pulumi.ResourceOptions(depends_on=[*handle.ready, self.crds, *depends_on])
             ),
+            skip_crds=True,  # owned by the karpenter-crd release above
         )
         self.register_outputs({"version": KARPENTER.version})

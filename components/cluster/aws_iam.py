@@ -1,4 +1,5 @@
-"""IAM as data: pure functions that return policy documents and managed-policy ARNs.
+"""IAM as data: pure functions that return policy documents and managed-policy ARNs, and `iam_role`, the one
+builder of a role with AWS-managed policies attached.
 
 ARNs take the partition from the environment (aws, aws-cn, aws-us-gov), never a literal `arn:aws:`.
 """
@@ -7,6 +8,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+import pulumi
+import pulumi_aws as aws
 
 
 def managed_policy_arn(partition: str, name: str) -> str:
@@ -54,3 +58,16 @@ NODE_ROLE_POLICIES = (
     "AmazonSSMManagedInstanceCore",
 )
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+
+
+def iam_role(
+    name: str, assume_role_policy: str, policies: tuple[str, ...], partition: str, opts: pulumi.ResourceOptions
+) -> aws.iam.Role:
+    """A role with AWS-managed policies attached, one attachment per policy named after it."""
+    role = aws.iam.Role(name, assume_role_policy=assume_role_policy, opts=opts)
+    for policy in policies:
+        short = policy.rsplit("/", 1)[-1]
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{short}", role=role.name, policy_arn=managed_policy_arn(partition, policy), opts=opts
+        )
+    return role

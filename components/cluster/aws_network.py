@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import ClusterConfig
+from components.config.cluster import ClusterConfig
+
+# Karpenter discovers subnets and the node security group by this tag (value: the cluster name).
+DISCOVERY_TAG_KEY = "karpenter.sh/discovery"
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,71 @@ def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
         tags["kubernetes.io/role/elb"] = "1"
     else:
         tags["kubernetes.io/role/internal-elb"] = "1"
-        tags["karpenter.sh/discovery"] = cluster_name
+        tags[DISCOVERY_TAG_KEY] = cluster_name
     return tags
+
+
+def subnets(
+    cluster_name: str,
+    vpc: aws.ec2.Vpc,
+    plans: list[SubnetPlan],
+    public_rt: aws.ec2.RouteTable,
+    opts: pulumi.ResourceOptions,
+) -> tuple[dict[str, aws.ec2.Subnet], dict[str, aws.ec2.Subnet]]:
+    """(public, private) subnets by AZ; the public ones route through the internet gateway."""
+    public: dict[str, aws.ec2.Subnet] = {}
+    private: dict[str, aws.ec2.Subnet] = {}
+    for plan in plans:
+        subnet = aws.ec2.Subnet(
+            plan.name,
+            vpc_id=vpc.id,
+            cidr_block=plan.cidr,
+            availability_zone=plan.az,
+            map_public_ip_on_launch=False,  # nothing gets a public IP by accident
+            tags={"Name": plan.name, **subnet_tags(cluster_name, plan.public)},
+            opts=opts,
+        )
+        (public if plan.public else private)[plan.az] = subnet
+        if plan.public:
+            aws.ec2.RouteTableAssociation(
+                f"{plan.name}-rt", subnet_id=subnet.id, route_table_id=public_rt.id, opts=opts
+            )
+    return public, private
+
+
+def nat_routes(
+    cluster: ClusterConfig,
+    vpc: aws.ec2.Vpc,
+    igw: aws.ec2.InternetGateway,
+    public: dict[str, aws.ec2.Subnet],
+    private: dict[str, aws.ec2.Subnet],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """One NAT per AZ survives an AZ outage; a single NAT is the cheap dev default."""
+    cluster_name, azs = cluster.name, list(private)
+    nat_azs = azs if cluster.vpc.nat_gateways == "one-per-az" else azs[:1]
+    nats: dict[str, aws.ec2.NatGateway] = {}
+    for az in nat_azs:
+        eip = aws.ec2.Eip(f"{cluster_name}-nat-{az}", domain="vpc", tags={"Name": cluster_name}, opts=opts)
+        nats[az] = aws.ec2.NatGateway(
+            f"{cluster_name}-nat-{az}",
+            allocation_id=eip.id,
+            subnet_id=public[az].id,
+            tags={"Name": f"{cluster_name}-nat-{az}"},
+            opts=pulumi.ResourceOptions(parent=opts.parent, depends_on=[igw]),
+        )
+    for az, subnet in private.items():
+        nat = nats.get(az, nats[nat_azs[0]])
+        rt = aws.ec2.RouteTable(
+            f"{cluster_name}-private-{az}",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+            tags={"Name": f"{cluster_name}-private-{az}"},
+            opts=opts,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{cluster_name}-private-{az}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=opts
+        )
 
 
 class AwsNetwork(pulumi.ComponentResource):
@@ -85,50 +151,10 @@ class AwsNetwork(pulumi.ComponentResource):
             tags={"Name": f"{cluster_name}-public"},
             opts=child,
         )
-        plans = plan_subnets(cluster_name, cluster.vpc.cidr, azs)
-        public: dict[str, aws.ec2.Subnet] = {}
-        private: dict[str, aws.ec2.Subnet] = {}
-        for plan in plans:
-            subnet = aws.ec2.Subnet(
-                plan.name,
-                vpc_id=vpc.id,
-                cidr_block=plan.cidr,
-                availability_zone=plan.az,
-                map_public_ip_on_launch=False,  # nothing gets a public IP by accident
-                tags={"Name": plan.name, **subnet_tags(cluster_name, plan.public)},
-                opts=child,
-            )
-            (public if plan.public else private)[plan.az] = subnet
-            if plan.public:
-                aws.ec2.RouteTableAssociation(
-                    f"{plan.name}-rt", subnet_id=subnet.id, route_table_id=public_rt.id, opts=child
-                )
-
-        # One NAT per AZ survives an AZ outage; a single NAT is the cheap dev default.
-        nat_azs = azs if cluster.vpc.nat_gateways == "one-per-az" else azs[:1]
-        nats: dict[str, aws.ec2.NatGateway] = {}
-        for az in nat_azs:
-            eip = aws.ec2.Eip(f"{cluster_name}-nat-{az}", domain="vpc", tags={"Name": cluster_name}, opts=child)
-            nats[az] = aws.ec2.NatGateway(
-                f"{cluster_name}-nat-{az}",
-                allocation_id=eip.id,
-                subnet_id=public[az].id,
-                tags={"Name": f"{cluster_name}-nat-{az}"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
-            )
-        for az, subnet in private.items():
-            nat = nats.get(az, nats[nat_azs[0]])
-            rt = aws.ec2.RouteTable(
-                f"{cluster_name}-private-{az}",
-                vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{cluster_name}-private-{az}"},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{cluster_name}-private-{az}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=child
-            )
-
+        public, private = subnets(
+            cluster_name, vpc, plan_subnets(cluster_name, cluster.vpc.cidr, azs), public_rt, child
+        )
+        nat_routes(cluster, vpc, igw, public, private, child)
         self.vpc_id = vpc.id
         self.private_subnet_ids = [s.id for s in private.values()]
         self.public_subnet_ids = [s.id for s in public.values()]

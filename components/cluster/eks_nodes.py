@@ -7,13 +7,15 @@ role through IMDS) and an encrypted gp3 root volume.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.cluster.handle import ResolvedGpuPool
-from components.config import CapacityType, SystemNodes
+from components.config.base import CapacityType
+from components.config.cluster import SystemNodes
+from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from vocabulary.labels import LABEL_ROLE
 
 AL2023_STANDARD = "AL2023_x86_64_STANDARD"
@@ -74,15 +76,10 @@ def node_group_labels(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str
     return {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key}
 
 
-def gpu_group_name(pool: ResolvedGpuPool, capacity: CapacityType) -> str:
-    return f"{pool.name}-{capacity}"
-
-
-def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str, Any]:
-    """One managed node group per (pool, capacity type). With [spot, on-demand] the on-demand group is the
-    fallback: it keeps min 0 and minNodes applies to the first-listed capacity type only."""
-    first = pool.capacity_types[0] == capacity
-    min_size = pool.config.min_nodes if first else 0
+def gpu_node_group_args(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:
+    """A managed node group of one capacity type of a pool, sized as the pool's facts say: one per capacity type
+    under cluster-autoscaler (the fallback starting at 0), a fixed baseline group under Karpenter."""
+    capacity = group.capacity
     return {
         "ami_type": AL2023_NVIDIA,
         "capacity_type": CAPACITY_TYPE[capacity],
@@ -97,43 +94,66 @@ def gpu_node_group_args(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[s
             )
         ],
         "scaling_config": aws.eks.NodeGroupScalingConfigArgs(
-            min_size=min_size, max_size=pool.config.max_nodes, desired_size=min_size
+            min_size=group.min_nodes, max_size=group.max_nodes, desired_size=group.min_nodes
         ),
         "update_config": aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-        "tags": {"ml-platform.io/pool": pool.name, "ml-platform.io/capacity": capacity},
+        # The group resource itself; provider default tags add the stack's, the launch template tags the nodes.
+        "tags": {k: v for k, v in pool.cost_tags(capacity).items() if k not in pool.platform.cost_tags},
     }
 
 
-def baseline_node_group_args(pool: ResolvedGpuPool) -> dict[str, Any]:
-    """A fixed-size group of minNodes on the pool's first capacity type: warm capacity under Karpenter, which
-    has no minimum. Karpenter's NodePool for the same capacity type is limited to the remaining nodes."""
-    args = gpu_node_group_args(pool, pool.capacity_types[0])
-    size = pool.config.min_nodes
-    args["scaling_config"] = aws.eks.NodeGroupScalingConfigArgs(min_size=size, max_size=size, desired_size=size)
-    return args
+@dataclass(frozen=True)
+class NodeGroupPlacement:
+    """Where every managed node group of the cluster goes: its cluster, node role and subnets."""
+
+    cluster: str  # the cluster's name, for the nodes' Name tag
+    cluster_name: pulumi.Input[str]  # the EKS cluster resource's name (an output: groups wait for the cluster)
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
 
 
 def node_group(
     name: str,
-    cluster_name: pulumi.Input[str],
-    node_role_arn: pulumi.Input[str],
-    subnet_ids: list[pulumi.Input[str]],
+    placement: NodeGroupPlacement,
     args: dict[str, Any],
     disk_gib: int,
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.eks.NodeGroup:
     """`name` is also the logical name: no cluster prefix (one cluster per stack), so the auto-named node
-    group (name + 8 random characters) stays within EKS's 63-character limit for a 30-character pool."""
-    node_tags = {**tags, "Name": f"{tags.get('ml-platform.io/cluster', 'eks')}-{name}", **args.get("tags", {})}
+    group (name + 8 random characters) stays within EKS's 63-character limit for a 30-character pool.
+    `tags` go on the nodes, their volumes and network interfaces (through the launch template)."""
+    node_tags = {**tags, "Name": f"{placement.cluster}-{name}"}
     template = aws.ec2.LaunchTemplate(f"{name}-lt", **launch_template_args(name, disk_gib, node_tags), opts=opts)
     return aws.eks.NodeGroup(
         name,
-        cluster_name=cluster_name,
-        node_role_arn=node_role_arn,
-        subnet_ids=subnet_ids,
+        cluster_name=placement.cluster_name,
+        node_role_arn=placement.node_role_arn,
+        subnet_ids=placement.subnet_ids,
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
         **args,
         # The autoscaler owns the current size; Pulumi must not scale groups back on the next `up`.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"])),
+    )
+
+
+def gpu_node_groups(
+    pools: tuple[ResolvedGpuPool, ...], placement: NodeGroupPlacement, opts: pulumi.ResourceOptions
+) -> tuple[tuple[ResolvedGpuPool, CapacityGroup, aws.eks.NodeGroup], ...]:
+    """The managed node groups of every GPU pool (`ResolvedGpuPool.node_groups`)."""
+    return tuple(
+        (
+            pool,
+            group,
+            node_group(
+                group.name,
+                placement,
+                gpu_node_group_args(pool, group),
+                pool.config.disk_gib,
+                pool.cost_tags(group.capacity),
+                opts,
+            ),
+        )
+        for pool in pools
+        for group in pool.node_groups
     )

@@ -11,8 +11,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster.handle import ClusterHandle, resolve_gpu_pools
-from components.config import ExistingSettings, PlatformConfig
+from components.cluster.handle import ClusterHandle
+from components.config.cluster import ExistingSettings
+from components.config.platform import PlatformConfig
+from components.gpu_pools import platform_facts, resolve_gpu_pools
 
 
 def provider_args(existing: ExistingSettings) -> dict[str, Any]:
@@ -38,10 +40,10 @@ class ExistingCluster(pulumi.ComponentResource):
         provider = k8s.Provider(f"{name}-k8s", **provider_args(existing), opts=pulumi.ResourceOptions(parent=self))
         self.handle = ClusterHandle(
             name=cluster.name,
-            cloud="existing",
             region=cluster.region,
             kubernetes_version=cluster.kubernetes_version,
             provider=provider,
+            platform=platform_facts(config),
             gpu_pools=resolve_gpu_pools(config),
         )
         self.register_outputs({"context": existing.context or ""})

@@ -15,10 +15,12 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.cluster.handle import ClusterHandle, GcpClusterInfo, ResolvedGpuPool, resolve_gpu_pools
+from components.cluster.handle import ClusterHandle
 from components.cluster.kubeconfig import gke_kubeconfig
-from components.config import CapacityType, ClusterConfig, GcpSettings, PlatformConfig
-from components.config_rules import is_private_cidr
+from components.config.cluster import ClusterConfig, GcpSettings
+from components.config.platform import PlatformConfig
+from components.gpu_pools import CapacityGroup, PlatformFacts, ResolvedGpuPool, platform_facts, resolve_gpu_pools
+from components.ip_ranges import is_private_cidr
 from vocabulary.labels import LABEL_ROLE
 
 TYPE_TOKEN = "ml-platform:cluster:GkeCluster"
@@ -54,14 +56,9 @@ def gcp_label(text: str) -> str:
     return _LABEL_BAD.sub("_", text.lower())[:63]
 
 
-def gcp_labels(config: PlatformConfig) -> dict[str, str]:
-    """Provider default_labels: the stack's tags (GCP-safe) plus labels that find the platform's resources."""
-    return {
-        **{gcp_label(k): gcp_label(v) for k, v in config.cluster.tags.items()},
-        "managed-by": "ml-platform",
-        "ml-platform-cluster": gcp_label(config.cluster.name),
-        "ml-platform-environment": config.environment,
-    }
+def gcp_labels(tags: dict[str, str]) -> dict[str, str]:
+    """Cost tags as GCP labels (the platform's keys are GCP-safe already; the stack's own tags are made so)."""
+    return {gcp_label(k): gcp_label(v) for k, v in tags.items()}
 
 
 def node_sa_account_id(cluster_name: str) -> str:
@@ -226,40 +223,39 @@ def guest_accelerator(pool: ResolvedGpuPool) -> dict[str, Any]:
     return accel
 
 
-def node_pool_name(pool: ResolvedGpuPool, capacity: CapacityType) -> str:
-    return f"{pool.name}-{capacity}"
-
-
 def node_pool_args(
-    cluster: ClusterConfig, pool: ResolvedGpuPool, capacity: CapacityType, node_sa_email: pulumi.Input[str]
+    cluster: ClusterConfig, pool: ResolvedGpuPool, group: CapacityGroup, node_sa_email: pulumi.Input[str]
 ) -> dict[str, Any]:
     """Keyword arguments of `gcp.container.NodePool` for one (GPU pool, capacity type), minus `cluster`."""
     g = gcp_settings(cluster)
     cfg = pool.config
-    # The first capacity type listed is the preferred one and holds minNodes; the fallback scales from zero.
-    min_nodes = cfg.min_nodes if capacity == pool.capacity_types[0] else 0
-    scaling = {"total_min_node_count": min_nodes, "total_max_node_count": cfg.max_nodes, "location_policy": "ANY"}
+    # total_* counts are for the whole pool, not per zone. GPUs run out zone by zone: location policy ANY takes
+    # capacity wherever it exists instead of balancing zones.
+    scaling = {
+        "total_min_node_count": group.min_nodes,
+        "total_max_node_count": group.max_nodes,
+        "location_policy": "ANY",
+    }
     args: dict[str, Any] = {
-        "name": node_pool_name(pool, capacity),
+        "name": group.name,
         "location": cluster.region,
         # No `version`: pools follow the cluster's release channel through auto-upgrade.
-        # total_* counts are for the whole pool, not per zone. GPUs run out zone by zone: location policy
-        # ANY takes capacity wherever it exists instead of balancing zones.
         "autoscaling": scaling,
         "management": {"auto_repair": True, "auto_upgrade": True},
         "node_config": {
             **shielded_node_config(node_sa_email),
             "machine_type": pool.shape.instance_type,
             "guest_accelerators": [guest_accelerator(pool)],
-            "spot": capacity == "spot",
+            "spot": group.capacity == "spot",
             "disk_size_gb": cfg.disk_gib,
             "disk_type": DISK_TYPE,
             # gVNIC: more network bandwidth for data loading and collectives (and A3 machine types need it).
             "gvnic": {"enabled": True},
             # Portable labels only. No taints: GKE adds nvidia.com/gpu=present:NoSchedule to GPU nodes
             # itself and rejects a second taint with the same key and effect.
-            "labels": pool.labels(capacity),
-            "resource_labels": {"ml-platform-pool": pool.name, "ml-platform-capacity": capacity},
+            "labels": pool.labels(group.capacity),
+            # Cost labels on the VMs (provider default labels do not reach them).
+            "resource_labels": gcp_labels(pool.cost_tags(group.capacity)),
         },
     }
     if zones := cfg.zones or g.zones:
@@ -270,112 +266,149 @@ def node_pool_args(
 # ---------------------------------------------------------------- the component
 
 
+def network(cname: str, c: ClusterConfig, opts: pulumi.ResourceOptions) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+    """(network, subnetwork): the existing ones, or a new VPC with a subnet and Cloud NAT."""
+    if (existing := existing_network(c)) is not None:
+        return existing[0], existing[1]
+    net = gcp.compute.Network(f"{cname}-vpc", auto_create_subnetworks=False, opts=opts)
+    sub = gcp.compute.Subnetwork(f"{cname}-nodes", network=net.id, **subnetwork_args(c), opts=opts)
+    router = gcp.compute.Router(f"{cname}-router", network=net.id, region=c.region, opts=opts)
+    gcp.compute.RouterNat(f"{cname}-nat", router=router.name, **router_nat_args(c), opts=opts)
+    return net.id, sub.id
+
+
+def node_service_account(
+    cname: str, project: str, opts: pulumi.ResourceOptions
+) -> tuple[gcp.serviceaccount.Account, list[pulumi.Resource]]:
+    """The nodes' own least-privilege service account and its role grants."""
+    account = gcp.serviceaccount.Account(
+        f"{cname}-nodes", account_id=node_sa_account_id(cname), display_name=f"GKE nodes of {cname}", opts=opts
+    )
+    member = account.email.apply(lambda email: f"serviceAccount:{email}")
+    grants: list[pulumi.Resource] = [
+        gcp.projects.IAMMember(
+            f"{cname}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
+            project=project,
+            role=role,
+            member=member,
+            opts=opts,
+        )
+        for role in NODE_SA_ROLES
+    ]
+    return account, grants
+
+
+def secrets_key(
+    cname: str, region: str, project: str, protect: bool, opts: pulumi.ResourceOptions
+) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+    """A rotating Cloud KMS key for Secrets, usable by the GKE service agent of the project."""
+    number = gcp.organizations.get_project(project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)).number
+    ring = gcp.kms.KeyRing(f"{cname}-gke", name=f"{cname}-gke", location=region, opts=opts)
+    key = gcp.kms.CryptoKey(
+        f"{cname}-secrets",
+        name="secrets",
+        key_ring=ring.id,
+        rotation_period=f"{90 * 24 * 3600}s",
+        # Losing the key loses every Secret: protected with the cluster.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect)),
+    )
+    grant = gcp.kms.CryptoKeyIAMMember(
+        f"{cname}-secrets-gke",
+        crypto_key_id=key.id,
+        role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+        member=f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
+        opts=opts,
+    )
+    return key, grant
+
+
+def node_pools(
+    cname: str,
+    c: ClusterConfig,
+    cluster: gcp.container.Cluster,
+    pools: tuple[ResolvedGpuPool, ...],
+    node_sa_email: pulumi.Input[str],
+    grants: list[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+) -> dict[str, gcp.container.NodePool]:
+    """The system pool, then one pool per GPU pool and capacity type (`ResolvedGpuPool.node_groups`)."""
+    # Explicit pool names: a replacement must delete first, or the new pool's name collides.
+    # Nodes wait for their SA's roles so logging and image pulls work from the first boot.
+    pool_opts = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(delete_before_replace=True, depends_on=grants)
+    )
+    system = gcp.container.NodePool(
+        f"{cname}-system", cluster=cluster.id, **system_pool_args(c, node_sa_email), opts=pool_opts
+    )
+    # GKE taints GPU nodes (nvidia.com/gpu=present:NoSchedule) only when a non-GPU pool exists, so the GPU
+    # pools wait for the system pool: the default pool is already gone.
+    gpu_opts = pulumi.ResourceOptions.merge(pool_opts, pulumi.ResourceOptions(depends_on=[system, *grants]))
+    return {"system": system} | {
+        group.name: gcp.container.NodePool(
+            f"{cname}-{group.name}",
+            cluster=cluster.id,
+            **node_pool_args(c, pool, group, node_sa_email),
+            opts=gpu_opts,
+        )
+        for pool in pools
+        for group in pool.node_groups
+    }
+
+
+def kubernetes_provider(
+    name: str, cluster: gcp.container.Cluster, opts: pulumi.ResourceOptions
+) -> tuple[k8s.Provider, pulumi.Output[str]]:
+    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
+        pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
+            lambda a: gke_kubeconfig(a[0], a[1], a[2])
+        )
+    )
+    provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, enable_server_side_apply=True, opts=opts)
+    return provider, kubeconfig
+
+
+def gcp_provider(
+    name: str, g: GcpSettings, region: str | None, facts: PlatformFacts, opts: pulumi.ResourceOptions
+) -> gcp.Provider:
+    return gcp.Provider(
+        f"{name}-gcp", project=g.project, region=region, default_labels=gcp_labels(facts.cost_tags), opts=opts
+    )
+
+
 class GkeCluster(pulumi.ComponentResource):
     handle: ClusterHandle
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         c = config.cluster
-        g = gcp_settings(c)
-        cname = c.name
-        gpu_pools = resolve_gpu_pools(config)
-
-        self.gcp_provider = gcp.Provider(
-            f"{name}-gcp",
-            project=g.project,
-            region=c.region,
-            default_labels=gcp_labels(config),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        g, cname = gcp_settings(c), c.name
+        facts, pools = platform_facts(config), resolve_gpu_pools(config)
+        self.gcp_provider = gcp_provider(name, g, c.region, facts, pulumi.ResourceOptions(parent=self))
         on_gcp = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
 
-        network: pulumi.Input[str]
-        subnetwork: pulumi.Input[str]
-        if (existing := existing_network(c)) is not None:
-            network, subnetwork = existing[0], existing[1]
-        else:
-            net = gcp.compute.Network(f"{cname}-vpc", auto_create_subnetworks=False, opts=on_gcp)
-            sub = gcp.compute.Subnetwork(f"{cname}-nodes", network=net.id, **subnetwork_args(c), opts=on_gcp)
-            router = gcp.compute.Router(f"{cname}-router", network=net.id, region=c.region, opts=on_gcp)
-            gcp.compute.RouterNat(f"{cname}-nat", router=router.name, **router_nat_args(c), opts=on_gcp)
-            network, subnetwork = net.id, sub.id
-
-        self.node_sa = gcp.serviceaccount.Account(
-            f"{cname}-nodes", account_id=node_sa_account_id(cname), display_name=f"GKE nodes of {cname}", opts=on_gcp
-        )
-        member = self.node_sa.email.apply(lambda email: f"serviceAccount:{email}")
-        grants = [
-            gcp.projects.IAMMember(
-                f"{cname}-nodes-{role.removeprefix('roles/').replace('.', '-')}",
-                project=g.project,
-                role=role,
-                member=member,
-                opts=on_gcp,
-            )
-            for role in NODE_SA_ROLES
-        ]
-
-        secrets_key, key_grant = self._secrets_key(cname, c.region or "", g.project, bool(c.protect), on_gcp)
+        net, subnet = network(cname, c, on_gcp)
+        self.node_sa, grants = node_service_account(cname, g.project, on_gcp)
+        key, key_grant = secrets_key(cname, c.region or "", g.project, bool(c.protect), on_gcp)
         cluster_opts = pulumi.ResourceOptions(
             protect=bool(c.protect), ignore_changes=["nodeConfig"], depends_on=[key_grant]
         )
         self.cluster = gcp.container.Cluster(
             cname,
-            **cluster_args(config, network, subnetwork, self.node_sa.email, secrets_key.id),
+            **cluster_args(config, net, subnet, self.node_sa.email, key.id),
             opts=pulumi.ResourceOptions.merge(on_gcp, cluster_opts),
         )
-
-        # Explicit pool names: a replacement must delete first, or the new pool's name collides.
-        # Nodes wait for their SA's roles so logging and image pulls work from the first boot.
-        pool_opts = pulumi.ResourceOptions.merge(
-            on_gcp, pulumi.ResourceOptions(delete_before_replace=True, depends_on=list(grants))
-        )
-        email = self.node_sa.email
-        system = gcp.container.NodePool(
-            f"{cname}-system", cluster=self.cluster.id, **system_pool_args(c, email), opts=pool_opts
-        )
-        # GKE taints GPU nodes (nvidia.com/gpu=present:NoSchedule) only when a non-GPU pool exists, so the GPU
-        # pools wait for the system pool: the default pool is already gone.
-        gpu_opts = pulumi.ResourceOptions.merge(pool_opts, pulumi.ResourceOptions(depends_on=[system, *grants]))
-        self.node_pools: dict[str, gcp.container.NodePool] = {"system": system} | {
-            node_pool_name(pool, capacity): gcp.container.NodePool(
-                f"{cname}-{node_pool_name(pool, capacity)}",
-                cluster=self.cluster.id,
-                **node_pool_args(c, pool, capacity, email),
-                opts=gpu_opts,
-            )
-            for pool in gpu_pools
-            for capacity in pool.capacity_types
-        }
-
-        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(
-                self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate
-            ).apply(lambda a: gke_kubeconfig(a[0], a[1], a[2]))
-        )
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.node_pools = node_pools(cname, c, self.cluster, pools, self.node_sa.email, grants, on_gcp)
+        self.provider, self.kubeconfig = kubernetes_provider(name, self.cluster, pulumi.ResourceOptions(parent=self))
 
         self.handle = ClusterHandle(
             name=cname,
-            cloud="gcp",
             region=c.region,
             kubernetes_version=c.kubernetes_version,
             provider=self.provider,
-            gpu_pools=gpu_pools,
+            platform=facts,
+            gpu_pools=pools,
             # In-cluster objects wait for nodes, not just the control plane.
             ready=list(self.node_pools.values()),
-            gcp=GcpClusterInfo(
-                project=g.project,
-                cluster_name=self.cluster.name,
-                cluster_id=self.cluster.id,
-                node_service_account_email=self.node_sa.email,
-                gcp_provider=self.gcp_provider,
-            ),
         )
         self.register_outputs(
             {
@@ -386,28 +419,3 @@ class GkeCluster(pulumi.ComponentResource):
                 "nodePools": list(self.node_pools),
             }
         )
-
-    def _secrets_key(
-        self, cname: str, region: str, project: str, protect: bool, opts: pulumi.ResourceOptions
-    ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
-        """A rotating Cloud KMS key for Secrets, usable by the GKE service agent of the project."""
-        number = gcp.organizations.get_project(
-            project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)
-        ).number
-        ring = gcp.kms.KeyRing(f"{cname}-gke", name=f"{cname}-gke", location=region, opts=opts)
-        key = gcp.kms.CryptoKey(
-            f"{cname}-secrets",
-            name="secrets",
-            key_ring=ring.id,
-            rotation_period=f"{90 * 24 * 3600}s",
-            # Losing the key loses every Secret: protected with the cluster.
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect)),
-        )
-        grant = gcp.kms.CryptoKeyIAMMember(
-            f"{cname}-secrets-gke",
-            crypto_key_id=key.id,
-            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
-            opts=opts,
-        )
-        return key, grant

@@ -31,8 +31,10 @@ from components.cluster.gke import (
     subnetwork_args,
     system_pool_args,
 )
-from components.cluster.handle import ResolvedGpuPool, resolve_gpu_pools
-from components.config import ConfigError, PlatformConfig, load_platform_config
+from components.config.errors import ConfigError
+from components.config.loading import load_platform_config
+from components.config.platform import PlatformConfig
+from components.gpu_pools import ResolvedGpuPool, platform_facts, resolve_gpu_pools
 
 SA = "ml-nodes@proj.iam.gserviceaccount.com"
 TRAIN = {
@@ -89,7 +91,8 @@ def resolved(config: PlatformConfig, name: str) -> ResolvedGpuPool:
 def pool_args(pool: dict[str, Any], capacity: str | None = None, **cluster: Any) -> dict[str, Any]:
     config = make_config([pool], **cluster)
     rp = resolved(config, pool["name"])
-    return node_pool_args(config.cluster, rp, capacity or rp.capacity_types[0], SA)  # type: ignore[arg-type]
+    group = next(g for g in rp.node_groups if g.capacity == (capacity or rp.capacity_types[0]))
+    return node_pool_args(config.cluster, rp, group, SA)
 
 
 # ---------------------------------------------------------------- node pools
@@ -270,7 +273,7 @@ def test_subnetwork_and_nat() -> None:
 
 def test_labels_and_account_id() -> None:
     config = make_config([], tags={"CostCenter": "ML-Research", "Team": "Vision Group"})
-    labels = gcp_labels(config)
+    labels = gcp_labels(platform_facts(config).cost_tags)
     assert labels["costcenter"] == "ml-research" and labels["team"] == "vision_group"
     assert labels["managed-by"] == "ml-platform" and labels["ml-platform-environment"] == "prod"
     account_id = node_sa_account_id("a" * 23 + "-" + "b" * 16)
@@ -329,9 +332,9 @@ def all_builder_outputs() -> list[tuple[dict[str, Any], type, ModuleType]]:
         (router_nat_args(config.cluster), gcp_compute.RouterNatArgs, compute_inputs),
     ]
     for pool in resolve_gpu_pools(config):
-        for capacity in pool.capacity_types:
+        for group in pool.node_groups:
             outputs.append(
-                (node_pool_args(config.cluster, pool, capacity, SA), gcp_container.NodePoolArgs, container_inputs)
+                (node_pool_args(config.cluster, pool, group, SA), gcp_container.NodePoolArgs, container_inputs)
             )
     return outputs
 
@@ -417,10 +420,8 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
     @pulumi.runtime.test
     def run() -> Any:
         gke = GkeCluster("gke", config)
-        info = gke.handle.gcp
-        assert info is not None and info.project == "proj"
         seen["handle"] = gke.handle
-        return pulumi.Output.all(info.cluster_name, info.node_service_account_email).apply(
+        return pulumi.Output.all(gke.cluster.name, gke.node_sa.email).apply(
             lambda values: seen.update(cluster_name=values[0], email=values[1])
         )
 

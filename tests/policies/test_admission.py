@@ -19,7 +19,7 @@ from vocabulary.workloads import WORKLOAD_KINDS
 VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 MAP = "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicy"
-CORPUS = Path(__file__).parent / "policy_corpus" / "cases"
+CORPUS = Path(__file__).parent / "corpus" / "cases"
 
 
 def by_name(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:

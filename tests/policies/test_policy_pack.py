@@ -14,11 +14,6 @@ import grpc
 import pytest
 import yaml
 from google.protobuf import empty_pb2
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
-from pulumi_policy.policy import _PolicyAnalyzerServicer
-
 from policy_pack import (
     PACK_DIR,
     AnalyzerSession,
@@ -31,6 +26,11 @@ from policy_pack import (
     of_policy,
     remediate,
 )
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
 from rules import check_object, describe
 from tools.offline import PROJECT_DIR, read_stack_file, run_stack, unwrap
 
@@ -41,7 +41,7 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SHM = "gpu-shm-memory-volume"
 LIMITS = "gpu-limits-match-requests"
 STACK_FILES = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
-CORPUS = Path(__file__).parent / "policy_corpus"
+CORPUS = Path(__file__).parent / "corpus"
 CORPUS_EXPECTED: dict[str, dict[str, list[str]]] = (
     yaml.safe_load((CORPUS / "expected.yaml").read_text()) if (CORPUS / "expected.yaml").exists() else {}
 )
@@ -113,7 +113,11 @@ def messages(violations: list[Violation]) -> str:
 def test_importing_pack_starts_nothing() -> None:
     result = subprocess.run(
         # The repository root on the path, as __main__.py puts it there (the shared `vocabulary` package).
-        [sys.executable, "-c", "import sys; sys.path.insert(0, '..'); import pack; assert len(pack.build_policies()) == 12"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, '..'); import pack; assert len(pack.build_policies()) == 12",
+        ],
         cwd=PACK_DIR,
         capture_output=True,
         text=True,
@@ -538,7 +542,7 @@ def test_remediation_changes_nothing_else(resource_type: str, props: dict[str, A
     assert remediate(resource_type, "x", copy.deepcopy(props), {SHM: "remediate"}) is None
 
 
-# ---------------------------------------------------------------- the shared corpus (tests/policy_corpus)
+# ---------------------------------------------------------------- the shared corpus (tests/policies/corpus)
 
 
 def as_resource(obj: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:

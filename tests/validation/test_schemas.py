@@ -14,7 +14,7 @@ import yaml
 import schemas
 
 REFERENCE_DIR = pathlib.Path(
-    os.environ.get("REFERENCE_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference")
+    os.environ.get("REFERENCE_DIR", pathlib.Path(__file__).resolve().parents[3] / "shared" / "reference")
 )
 KARPENTER_VALUES = REFERENCE_DIR / "chart-values" / "karpenter-1.14.1" / "values.yaml"
 

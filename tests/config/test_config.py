@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import (
-    STACK_KEYS,
-    SUPPORTED_KUBERNETES_VERSIONS,
-    ConfigError,
-    PlatformConfig,
-    load_platform_config,
-)
+from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS
+from components.config.errors import ConfigError
+from components.config.loading import load_platform_config
+from components.config.platform import STACK_KEYS, PlatformConfig
 from conftest import STACKS, raw_config, stack_document
 from tools.offline import PROJECT_DIR
 

@@ -38,7 +38,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-PACK_DIR = Path(__file__).resolve().parents[1] / "policies"
+PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 if str(PACK_DIR) not in sys.path:
     sys.path.append(str(PACK_DIR))
 

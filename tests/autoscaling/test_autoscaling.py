@@ -20,7 +20,7 @@ from vocabulary.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_PO
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference"))
+REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "reference"))
 
 
 def objects(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:
@@ -155,10 +155,10 @@ def test_node_classes_gpu_ami_discovery_disk_nvme_imds_and_cost_tags() -> None:
     assert train["instanceStorePolicy"] == "RAID0"  # p4d local NVMe, striped
     assert train["metadataOptions"]["httpTokens"] == "required"
     assert train["metadataOptions"]["httpPutResponseHopLimit"] == 1
-    assert train["tags"]["ml-platform.io/pool"] == "train-a100" and train["tags"]["cost-center"] == "ml-platform-dev"
-    assert train["tags"]["ml-platform.io/team"] == "research"  # the only team that may use it
+    assert train["tags"]["ml-platform-pool"] == "train-a100" and train["tags"]["cost-center"] == "ml-platform-dev"
+    assert train["tags"]["ml-platform-team"] == "research"  # the only team that may use it
     # research may use every pool (no `pools`), applied only notebooks: both use notebooks.
-    assert classes["notebooks"]["spec"]["tags"]["ml-platform.io/team"] == "shared"
+    assert classes["notebooks"]["spec"]["tags"]["ml-platform-team"] == "shared"
     assert "instanceStorePolicy" not in classes["cpu"]["spec"]
 
 
@@ -384,7 +384,7 @@ def test_chart_versions_match_the_reference_table() -> None:
 
 
 def test_iam_policy_documents_match_the_reviewed_golden_json() -> None:
-    """IAM as data: any change to a policy shows up as a diff of tests/golden/iam_policies.json to review."""
+    """IAM as data: any change to a policy shows up as a diff of golden/iam_policies.json to review."""
     from components.autoscaling.cluster_autoscaler import controller_policy
     from components.autoscaling.karpenter_iam import Scope, controller_policies, queue_policy
 

@@ -21,7 +21,7 @@ from tools.offline import PROJECT_DIR
 from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
 from vocabulary.workloads import WORKLOAD_KINDS
 
-CORPUS = Path(__file__).parent / "policy_corpus"
+CORPUS = Path(__file__).parent / "corpus"
 EXPECTED: dict[str, dict[str, list[str]]] = yaml.safe_load((CORPUS / "expected.yaml").read_text())
 CASES = sorted(EXPECTED)
 ADMISSION_KINDS = {k.kind for k in WORKLOAD_KINDS}

@@ -236,7 +236,7 @@ def test_iam_roles_trust_the_right_services() -> None:
 def test_aws_resources_carry_cost_allocation_tags() -> None:
     provider = only(plan_of("dev"), "pulumi:providers:aws").inputs
     tags = json.loads(provider["defaultTags"])["tags"]
-    assert tags["cost-center"] == "ml-platform-dev" and tags["ml-platform.io/cluster"] == "ml-dev"
+    assert tags["cost-center"] == "ml-platform-dev" and tags["ml-platform-cluster"] == "ml-dev"
     assert provider["region"] == "us-east-1"
 
 
@@ -301,7 +301,7 @@ def test_gpu_node_groups_have_imdsv2_hop_1_and_cost_tags_on_instances(dev_with_c
         assert set(specs) == {"instance", "volume", "network-interface"}
         # Provider default_tags do not reach ASG-launched instances: the launch template carries them.
         for tags in specs.values():
-            assert tags["cost-center"] == "ml-platform-dev" and tags["ml-platform.io/cluster"] == "ml-dev"
+            assert tags["cost-center"] == "ml-platform-dev" and tags["ml-platform-cluster"] == "ml-dev"
     gpu_template = templates[
         next(g for g in dev_with_cluster_autoscaler.of_type(NODE_GROUP) if g.name == "train-a100-spot").inputs[
             "launchTemplate"
@@ -341,11 +341,16 @@ def test_addon_versions_can_be_pinned(tmp_path: Path) -> None:
     assert asked == {"kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
 
 
-def test_eks_installs_exactly_the_addons_the_config_knows() -> None:
-    from components.cluster.eks import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
-    from components.config_rules import EKS_MANAGED_ADDONS
-
-    assert set(ADDONS_BEFORE_NODES + ADDONS_AFTER_NODES) == set(EKS_MANAGED_ADDONS)
+def test_every_addon_eks_installs_can_be_pinned_and_no_other(tmp_path: Path) -> None:
+    installed = {r.inputs["addonName"] for r in plan_of("prod").of_type("aws:eks/addon:Addon")}
+    assert installed == {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"}
+    pins = {addon: "v1.0.0-eksbuild.1" for addon in installed}
+    plan = plan_variant(tmp_path, "prod", lambda c: c["ml-platform:cluster"].update(aws={"addonVersions": pins}))
+    assert {r.inputs["addonVersion"] for r in plan.of_type("aws:eks/addon:Addon")} == {"v1.0.0-eksbuild.1"}
+    bad = plan_variant(
+        tmp_path, "prod", lambda c: c["ml-platform:cluster"].update(aws={"addonVersions": {"cilium": "1"}})
+    )
+    assert bad.error is not None and "ml-platform:cluster.aws.addonVersions.cilium" in bad.error
 
 
 def test_in_cluster_objects_wait_for_nodes_addons_and_access(tmp_path: Path) -> None:

@@ -1,0 +1,9 @@
+"""The EKS managed add-ons the cluster installs, in the order nodes need them (no pulumi import: config rules
+read the names)."""
+
+from __future__ import annotations
+
+# Add-ons that must run before nodes can become Ready, and those that need nodes to schedule on.
+ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+EKS_MANAGED_ADDONS = (*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES)

@@ -1,0 +1,43 @@
+"""What every section model shares: the base class, the value types, the patterns and what they mean."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+# The stack-key namespace: `ml-platform:cluster`, `ml-platform:gpuPools`, ...
+NAMESPACE = "ml-platform"
+
+Environment = Literal["dev", "staging", "prod"]
+Cloud = Literal["aws", "gcp", "existing"]
+CapacityType = Literal["spot", "on-demand"]
+Workload = Literal["training", "inference", "dev"]
+SharingMode = Literal["none", "time-slicing", "mig"]
+Autoscaler = Literal["karpenter", "cluster-autoscaler", "none"]
+EndpointAccess = Literal["public-and-private", "private"]
+Enforcement = Literal["advisory", "mandatory"]
+
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^([0-9]+(s|m|h))+$"
+EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
+AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
+
+# What each pattern means, for error messages.
+PATTERN_HELP: dict[str, str] = {
+    DNS_LABEL: "expected a DNS label: lowercase letters, digits and '-', starting with a letter",
+    DURATION: "expected a duration in s, m or h, such as 90s, 5m or 1h30m",
+    EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
+    AMI_VERSION: "expected latest or an AMI release version such as v20250920",
+}
+
+
+class ConfigModel(BaseModel):
+    """Unknown keys are errors; keys are camelCase (snake_case spellings are unknown keys)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_default=True,
+    )

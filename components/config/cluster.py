@@ -1,0 +1,130 @@
+"""`ml-platform:cluster`: the cluster to create (aws, gcp) or use (existing), its network and access."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from components.config.base import DNS_LABEL, Cloud, ConfigModel, EndpointAccess
+
+ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = (
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+)
+SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
+
+
+class ExistingVpc(ConfigModel):
+    """A network created outside this stack."""
+
+    vpc_id: str | None = Field(None, description="aws: id of the VPC (vpc-...).")
+    private_subnet_ids: list[str] = Field(
+        default_factory=list, description="aws: private subnets for nodes, in at least 2 AZs."
+    )
+    public_subnet_ids: list[str] = Field(default_factory=list, description="aws: public subnets for load balancers.")
+    network: str | None = Field(None, description="gcp: name of the VPC network.")
+    subnetwork: str | None = Field(None, description="gcp: name of the subnetwork in the cluster region.")
+    pods_range_name: str | None = Field(None, description="gcp: secondary range name for pods.")
+    services_range_name: str | None = Field(None, description="gcp: secondary range name for services.")
+
+
+class VpcConfig(ConfigModel):
+    cidr: str = Field("10.0.0.0/16", description="Primary CIDR of a new VPC (aws) or subnet (gcp).")
+    az_count: int = Field(3, ge=2, le=3, description="aws: availability zones to spread subnets over.")
+    nat_gateways: Literal["single", "one-per-az"] | None = Field(
+        None, description="aws: NAT gateways; default `single` in dev, `one-per-az` otherwise (no single AZ failure)."
+    )
+    pods_cidr: str = Field("10.64.0.0/14", description="gcp: secondary range for pod IPs (VPC-native).")
+    services_cidr: str = Field("10.68.0.0/20", description="gcp: secondary range for service IPs.")
+    existing: ExistingVpc | None = Field(None, description="Use an existing network instead of creating one.")
+
+
+class SystemNodes(ConfigModel):
+    """The small on-demand node group for controllers (Karpenter, operators, CoreDNS)."""
+
+    instance_type: str | None = Field(
+        None, description="EC2 instance type (aws) or machine type (gcp); default m7i.xlarge / e2-standard-4."
+    )
+    min_nodes: int = Field(2, ge=1, description="Two or more so controllers survive a node loss.")
+    max_nodes: int = Field(4, ge=1, description="Upper bound for the system group.")
+    disk_gib: int = Field(50, ge=20, le=1000, alias="diskGiB", description="Root volume size of system nodes.")
+
+
+class AccessEntry(ConfigModel):
+    principal_arn: str = Field(description="IAM role or user ARN that gets Kubernetes API access.")
+    access: Literal["cluster-admin", "admin", "edit", "view"] = Field(
+        "view", description="EKS access policy: AmazonEKS{ClusterAdmin,Admin,Edit,View}Policy."
+    )
+    namespaces: list[str] = Field(default_factory=list, description="Limit to these namespaces; empty = cluster.")
+
+
+class AwsSettings(ConfigModel):
+    access_entries: list[AccessEntry] = Field(default_factory=list, description="Extra principals with API access.")
+    log_types: list[ControlPlaneLog] = Field(
+        default_factory=lambda: list(ALL_CONTROL_PLANE_LOGS),
+        description="EKS control-plane log types sent to CloudWatch.",
+    )
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD", description="EKS upgrade policy; EXTENDED support costs extra per cluster hour."
+    )
+    addon_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pin managed add-on versions ({vpc-cni: <version>}); unpinned ones take EKS's default.",
+    )
+    bootstrap_creator_admin: bool = Field(
+        True, description="Give the identity that runs `pulumi up` cluster-admin (needed to install charts)."
+    )
+
+
+class GcpSettings(ConfigModel):
+    project: str = Field(description="GCP project id.")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = Field(
+        "REGULAR", description="GKE release channel (STABLE does not offer 1.36 yet)."
+    )
+    zones: list[str] = Field(
+        default_factory=list,
+        description="Node zones for GPU pools (GPUs are not in every zone); empty = every zone of the region.",
+    )
+    master_ipv4_cidr: str = Field("172.16.0.32/28", description="Control plane range for the private cluster.")
+
+
+class ExistingSettings(ConfigModel):
+    kubeconfig: str | None = Field(
+        None, description="Kubeconfig content; set it with `pulumi config set --secret --path`."
+    )
+    kubeconfig_path: str | None = Field(None, description="Path of a kubeconfig file (default: ~/.kube/config).")
+    context: str | None = Field(None, description="Context to use from the kubeconfig, e.g. kind-ml-platform.")
+
+
+class ClusterConfig(ConfigModel):
+    cloud: Cloud = Field(description="aws (EKS), gcp (GKE) or existing (on-prem / kind, via kubeconfig).")
+    name: str = Field(min_length=1, max_length=40, pattern=DNS_LABEL, description="Cluster name, a DNS label.")
+    region: str | None = Field(None, description="Cloud region (required on aws and gcp).")
+    kubernetes_version: str = Field("1.35", description="Kubernetes minor version, quoted: one of 1.33 to 1.36.")
+    vpc: VpcConfig = Field(default_factory=VpcConfig, description="The network: new (cidr) or existing.")
+    endpoint_access: EndpointAccess | None = Field(
+        None, description="API endpoint; default public-and-private in dev, private in staging/prod."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="Who may reach a public API endpoint (EKS public access CIDRs, GKE authorized networks).",
+    )
+    system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="On-demand nodes for controllers.")
+    protect: bool | None = Field(None, description="Pulumi `protect` on the cluster; default true in prod.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Cost-allocation tags (aws) / labels (gcp).")
+    aws: AwsSettings | None = Field(None, description="EKS-only settings (cloud: aws).")
+    gcp: GcpSettings | None = Field(None, description="GKE-only settings (cloud: gcp); project is required.")
+    existing: ExistingSettings | None = Field(None, description="How to reach an existing cluster (cloud: existing).")
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _version_is_text(cls, value: Any) -> Any:
+        if isinstance(value, float | int):
+            # YAML reads 1.30 as the number 1.3: insist on a string.
+            raise ValueError(f'write the version as a quoted string, e.g. "1.35" (got the number {value})')
+        return value

@@ -1,0 +1,140 @@
+"""Rules on `ml-platform:cluster` that span keys: the cloud, regions and zones, networks, access."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from components.cluster.eks_addons import EKS_MANAGED_ADDONS
+from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
+from components.config.errors import Problem, key_path
+from components.ip_ranges import is_private_cidr
+
+AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+
+
+def _cidr_problem(path: str, value: str) -> Problem | None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        return Problem(path, value, f"expected a CIDR block such as 10.0.0.0/16 ({exc})")
+    return None
+
+
+def cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
+    p = "cluster"
+    if c.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+        yield Problem(
+            key_path([p, "kubernetesVersion"]),
+            c.kubernetes_version,
+            "allowed: " + ", ".join(SUPPORTED_KUBERNETES_VERSIONS) + " (versions both EKS and GKE support)",
+        )
+    if c.cloud in ("aws", "gcp"):
+        pattern = AWS_REGION if c.cloud == "aws" else GCP_REGION
+        example = "us-east-1" if c.cloud == "aws" else "us-central1"
+        if c.region is None:
+            yield Problem(key_path([p, "region"]), None, f"required on {c.cloud}: a region such as {example}")
+        elif not pattern.match(c.region):
+            yield Problem(key_path([p, "region"]), c.region, f"expected a {c.cloud} region such as {example}")
+    for block in ("aws", "gcp", "existing"):
+        if getattr(c, block) is not None and block != c.cloud:
+            yield Problem(key_path([p, block]), "{...}", f"only used when cloud is {block} (cloud is {c.cloud})")
+    if c.cloud == "gcp" and c.gcp is None:
+        yield Problem(key_path([p, "gcp"]), None, "required on gcp: {project: <project id>}")
+    if c.cloud == "existing":
+        ex = c.existing
+        if ex is None or not (ex.kubeconfig or ex.kubeconfig_path or ex.context):
+            yield Problem(
+                key_path([p, "existing"]), None, "required on existing: kubeconfig (secret), kubeconfigPath or context"
+            )
+        elif ex.kubeconfig and ex.kubeconfig_path:
+            yield Problem(
+                key_path([p, "existing", "kubeconfigPath"]),
+                ex.kubeconfig_path,
+                "set kubeconfig or kubeconfigPath, not both",
+            )
+    if c.aws is not None:
+        for addon in c.aws.addon_versions:
+            if addon not in EKS_MANAGED_ADDONS:
+                where = key_path([p, "aws", "addonVersions", addon])
+                yield Problem(where, addon, "allowed add-ons: " + ", ".join(EKS_MANAGED_ADDONS))
+        principals = Counter(e.principal_arn for e in c.aws.access_entries)
+        for i, entry in enumerate(c.aws.access_entries):
+            if principals[entry.principal_arn] > 1:
+                where = key_path([p, "aws", "accessEntries", i, "principalArn"])
+                yield Problem(where, entry.principal_arn, "each principal once (one access entry per principal)")
+    if c.system_nodes.min_nodes > c.system_nodes.max_nodes:
+        yield Problem(
+            key_path([p, "systemNodes", "maxNodes"]),
+            c.system_nodes.max_nodes,
+            f"must be >= systemNodes.minNodes ({c.system_nodes.min_nodes})",
+        )
+    yield from _vpc_rules(c)
+    for i, cidr in enumerate(c.public_access_cidrs):
+        if (problem := _cidr_problem(key_path([p, "publicAccessCidrs", i]), cidr)) is not None:
+            yield problem
+    if c.cloud == "gcp" and c.endpoint_access == "private" and "public_access_cidrs" in c.model_fields_set:
+        for i, cidr in enumerate(c.public_access_cidrs):
+            try:
+                public = not is_private_cidr(cidr)
+            except ValueError:
+                continue  # reported as a bad CIDR
+            if public:
+                where = key_path([p, "publicAccessCidrs", i])
+                yield Problem(where, cidr, "a private GKE endpoint is reachable only from private ranges (10/8, ...)")
+    if c.gcp is not None:
+        for i, zone in enumerate(c.gcp.zones):
+            if c.region and not zone.startswith(c.region + "-"):
+                yield Problem(
+                    key_path([p, "gcp", "zones", i]), zone, f"expected a zone of region {c.region}, e.g. {c.region}-a"
+                )
+
+
+def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
+    vpc, base = c.vpc, ["cluster", "vpc"]
+    for field in ("cidr", "podsCidr", "servicesCidr"):
+        value = getattr(vpc, {"cidr": "cidr", "podsCidr": "pods_cidr", "servicesCidr": "services_cidr"}[field])
+        if (problem := _cidr_problem(key_path([*base, field]), value)) is not None:
+            yield problem
+    if c.cloud == "aws" and vpc.existing is None:
+        try:
+            size = ipaddress.ip_network(vpc.cidr).prefixlen
+        except ValueError:
+            size = 0
+        if size and not 16 <= size <= 20:
+            yield Problem(key_path([*base, "cidr"]), vpc.cidr, "expected a /16 to /20 block (room for 2x3 subnets)")
+    ex = vpc.existing
+    if ex is None:
+        return
+    where = [*base, "existing"]
+    aws_fields = {
+        "vpcId": ex.vpc_id,
+        "privateSubnetIds": ex.private_subnet_ids,
+        "publicSubnetIds": ex.public_subnet_ids,
+    }
+    gcp_fields: dict[str, str | list[str] | None] = {
+        "network": ex.network,
+        "subnetwork": ex.subnetwork,
+        "podsRangeName": ex.pods_range_name,
+        "servicesRangeName": ex.services_range_name,
+    }
+    if c.cloud == "aws":
+        if not ex.vpc_id:
+            yield Problem(key_path([*where, "vpcId"]), None, "required for an existing aws VPC: vpc-...")
+        if len(ex.private_subnet_ids) < 2:
+            yield Problem(
+                key_path([*where, "privateSubnetIds"]), ex.private_subnet_ids, "at least 2 subnets in different AZs"
+            )
+        wrong = {k: v for k, v in gcp_fields.items() if v}
+    elif c.cloud == "gcp":
+        for name, value in gcp_fields.items():
+            if not value:
+                yield Problem(key_path([*where, name]), None, "required for an existing gcp network")
+        wrong = {k: v for k, v in aws_fields.items() if v}
+    else:
+        wrong = {k: v for k, v in {**aws_fields, **gcp_fields}.items() if v}
+    for name, value in wrong.items():
+        yield Problem(key_path([*where, name]), value, f"not used on {c.cloud}")

@@ -1,0 +1,118 @@
+"""Loading a stack's config: the schema (pydantic) and the cross-key rules, every problem at once.
+
+`load_platform_config` raises `ConfigError` listing every problem, each naming its stack key path, the value and
+what is allowed; under the Pulumi CLI `__main__.py` turns it into a `RunError` (no traceback, nothing registered).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from components.config.base import NAMESPACE, PATTERN_HELP
+from components.config.errors import MISSING, ConfigError, Problem, key_path
+from components.config.platform import STACK_KEYS, PlatformConfig
+from components.config.rules import check_rules
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that sits at a location of the stack tree (for listing allowed keys)."""
+    current: Any = PlatformConfig
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return None
+            current = field.annotation
+        while get_origin(current) is not None or isinstance(current, type(int | None)):
+            args = [a for a in get_args(current) if a is not type(None)]
+            if get_origin(current) is Annotated or not args:
+                break
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            current = models[0] if models else args[-1]
+            if isinstance(part, int) or models:
+                break
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _allowed_keys(model: type[BaseModel] | None) -> str:
+    if model is None:
+        return "this key is not part of the schema"
+    return "allowed keys: " + ", ".join(f.alias or n for n, f in model.model_fields.items())
+
+
+def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = prefix + tuple(err["loc"])
+        kind, msg = err["type"], err["msg"]
+        if kind == "extra_forbidden":
+            problems.append(Problem(key_path(loc), err["input"], "unknown key; " + _allowed_keys(_model_at(loc[:-1]))))
+            continue
+        value = MISSING if kind == "missing" else err["input"]
+        if kind == "missing":
+            model = _model_at(loc[:-1])
+            field = next(
+                (f for n, f in (model.model_fields.items() if model else []) if (f.alias or n) == loc[-1]), None
+            )
+            msg = "required: " + (field.description or "a value") if field else "required"
+        elif msg.startswith("Input should be "):
+            msg = "expected " + msg.removeprefix("Input should be ")
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        elif msg.startswith("String should match pattern"):
+            msg = PATTERN_HELP.get(str(err.get("ctx", {}).get("pattern")), msg.replace("String should", "expected to"))
+        problems.append(Problem(key_path(loc), value, msg))
+    return problems
+
+
+def _decode(key: str, value: Any) -> Any:
+    """Pulumi hands every config value over as a string; objects and arrays arrive JSON-encoded."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError([Problem(key_path([key]), value, f"not valid JSON/YAML structure: {exc}")]) from None
+    return value
+
+
+def load_platform_config(raw: Mapping[str, Any], stack_file: str = "the stack file") -> PlatformConfig:
+    """Validate the `ml-platform:*` config of one stack; raise ConfigError listing every problem."""
+    problems: list[Problem] = []
+    sections: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in STACK_KEYS:
+            problems.append(
+                Problem(key_path([key]), _decode(key, value), "unknown key; allowed keys: " + ", ".join(STACK_KEYS))
+            )
+            continue
+        sections[key] = _decode(key, value)
+    if "cluster" not in sections:
+        problems.append(Problem(key_path(["cluster"]), MISSING, "required: the cluster to create or use"))
+
+    try:
+        config = PlatformConfig.model_validate(sections)
+    except ValidationError as exc:
+        problems += _problems_from(exc, ())
+        # Semantic rules still run on whatever parsed, so one run shows every problem.
+        problems += check_rules(sections, None)
+        raise ConfigError(problems, stack_file) from None
+    problems += check_rules(sections, config)
+    if problems:
+        raise ConfigError(problems, stack_file)
+    return config
+
+
+def read_pulumi_config() -> dict[str, Any]:
+    """Every config value of the running stack (what the CLI's language host or the mocks provide)."""
+    from pulumi.runtime import config as runtime_config
+
+    values: dict[str, Any] = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    return values

@@ -1,0 +1,65 @@
+"""`PlatformConfig`: the whole stack file, and the defaults that follow from `ml-platform:environment`."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from components.config.base import Autoscaler, ConfigModel, Environment
+from components.config.cluster import AwsSettings, ClusterConfig
+from components.config.gpu_pools import GpuPool
+from components.config.policies import PoliciesConfig
+from components.config.scaling import ScalingConfig
+from components.config.teams import Team
+
+
+class PlatformConfig(ConfigModel):
+    environment: Environment = Field("dev", description="dev, staging or prod: drives safe defaults.")
+    cluster: ClusterConfig = Field(description="The cluster to create (aws, gcp) or use (existing).")
+    gpu_pools: list[GpuPool] = Field(default_factory=list, description="GPU node pools; each scales min..max.")
+    autoscaler: Autoscaler | None = Field(
+        None,
+        description="aws: karpenter (default) or cluster-autoscaler; gcp: cluster-autoscaler (GKE's); existing: none.",
+    )
+    teams: list[Team] = Field(default_factory=list, description="Per-team namespaces with GPU quotas.")
+    policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="Policy pack and admission.")
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig, description="Autoscaling behaviour.")
+
+    @model_validator(mode="after")
+    def _environment_defaults(self) -> PlatformConfig:
+        prod_like = self.environment != "dev"
+        cluster = self.cluster
+        if cluster.endpoint_access is None:
+            cluster.endpoint_access = "private" if prod_like else "public-and-private"
+        if cluster.protect is None:
+            cluster.protect = self.environment == "prod"
+        if cluster.vpc.nat_gateways is None:
+            cluster.vpc.nat_gateways = "one-per-az" if prod_like else "single"
+        if cluster.cloud == "aws" and cluster.aws is None:
+            cluster.aws = AwsSettings()
+        if cluster.system_nodes.instance_type is None:
+            cluster.system_nodes.instance_type = "e2-standard-4" if cluster.cloud == "gcp" else "m7i.xlarge"
+        if self.autoscaler is None:
+            self.autoscaler = DEFAULT_AUTOSCALER[cluster.cloud]
+        if self.policies.enforcement is None:
+            self.policies.enforcement = "mandatory" if prod_like else "advisory"
+        # The field guide's scale-down delays: 2 minutes in dev, 5 in production (the default is 10).
+        if self.scaling.consolidate_after is None:
+            self.scaling.consolidate_after = "5m" if prod_like else "2m"
+        if self.scaling.gke_profile is None:
+            self.scaling.gke_profile = "BALANCED" if prod_like else "OPTIMIZE_UTILIZATION"
+        return self
+
+    def pool(self, name: str) -> GpuPool:
+        return next(p for p in self.gpu_pools if p.name == name)
+
+
+DEFAULT_AUTOSCALER: dict[str, Autoscaler] = {"aws": "karpenter", "gcp": "cluster-autoscaler", "existing": "none"}
+
+# Stack keys (without the namespace) -> the field of PlatformConfig they fill.
+STACK_KEYS: dict[str, str] = {(f.alias or name): name for name, f in PlatformConfig.model_fields.items()}
+# Which autoscalers each cloud can run: Karpenter only on AWS, GKE's own autoscaler on GCP.
+AUTOSCALERS_BY_CLOUD: dict[str, tuple[Autoscaler, ...]] = {
+    "aws": ("karpenter", "cluster-autoscaler"),
+    "gcp": ("cluster-autoscaler",),
+    "existing": ("none",),
+}

@@ -1,0 +1,87 @@
+"""Rules on one GPU pool: the GPU catalogue of its cloud, its zones, sizes, capacity types and sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from components.catalog import CATALOG, GPU_MODELS
+from components.config.errors import Problem, key_path
+from components.config.gpu_pools import GpuPool
+
+
+def pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) -> Iterator[Problem]:
+    base: list[int | str] = ["gpuPools", i]
+    model = GPU_MODELS.get(pool.gpu)
+    if model is None:
+        yield Problem(key_path([*base, "gpu"]), pool.gpu, "unknown GPU; allowed: " + ", ".join(sorted(GPU_MODELS)))
+    elif cloud is not None:
+        available = CATALOG.gpus_on(cloud)  # type: ignore[arg-type]
+        counts = CATALOG.gpu_counts(cloud, pool.gpu)  # type: ignore[arg-type]
+        if pool.gpu not in available:
+            yield Problem(key_path([*base, "gpu"]), pool.gpu, f"not sold on {cloud}; allowed: " + ", ".join(available))
+        elif pool.gpus_per_node not in counts:
+            shapes = [CATALOG.shape(cloud, pool.gpu, n) for n in counts]  # type: ignore[arg-type]
+            allowed = ", ".join(f"{s.gpus_per_node} ({s.instance_type})" for s in shapes if s)
+            yield Problem(
+                key_path([*base, "gpusPerNode"]), pool.gpus_per_node, f"allowed for {pool.gpu} on {cloud}: {allowed}"
+            )
+        else:
+            shape = CATALOG.shape(cloud, pool.gpu, pool.gpus_per_node)  # type: ignore[arg-type]
+            if shape is not None and shape.spot_only and "on-demand" in pool.capacity:
+                yield Problem(
+                    key_path([*base, "capacity"]),
+                    list(pool.capacity),
+                    f"{shape.instance_type} is sold only as spot capacity: use capacity: spot, or 8 GPUs per node",
+                )
+    for j, zone in enumerate(pool.zones):
+        if cloud != "gcp":
+            yield Problem(
+                key_path([*base, "zones", j]), zone, "only used on gcp (EKS spreads nodes over the VPC's AZs)"
+            )
+        elif region and not zone.startswith(region + "-"):
+            yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
+    if pool.min_nodes > pool.max_nodes:
+        yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
+    yield from capacity_rules([*base, "capacity"], pool.capacity)
+    yield from _sharing_rules(base, pool, cloud)
+
+
+def capacity_rules(where: list[int | str], capacity: tuple[str, ...]) -> Iterator[Problem]:
+    if not capacity:
+        yield Problem(key_path(where), [], "at least one of spot, on-demand")
+    elif len(set(capacity)) != len(capacity):
+        yield Problem(key_path(where), list(capacity), "list each capacity type once")
+    elif capacity == ("on-demand", "spot"):
+        yield Problem(
+            key_path(where), list(capacity), "list spot first: [spot, on-demand] means spot with on-demand fallback"
+        )
+
+
+def _sharing_rules(base: list[int | str], pool: GpuPool, cloud: str | None) -> Iterator[Problem]:
+    s, where = pool.sharing, [*base, "sharing"]
+    if s.mode == "time-slicing":
+        if s.replicas is None or s.replicas < 2:
+            yield Problem(key_path([*where, "replicas"]), s.replicas, "time-slicing needs replicas >= 2")
+        elif s.replicas > 48:
+            yield Problem(key_path([*where, "replicas"]), s.replicas, "at most 48 logical GPUs per GPU")
+    elif s.replicas is not None:
+        yield Problem(key_path([*where, "replicas"]), s.replicas, "only used with mode: time-slicing")
+    if s.mode == "mig":
+        model = GPU_MODELS.get(pool.gpu)
+        if model is not None and not model.supports_mig:
+            allowed = ", ".join(k for k, m in GPU_MODELS.items() if m.supports_mig)
+            yield Problem(
+                key_path([*where, "mode"]), "mig", f"MIG needs a GPU that supports it: {allowed} (not {pool.gpu})"
+            )
+        elif model is not None:
+            # GKE creates only some of NVIDIA's profiles itself; elsewhere every profile of the exact model.
+            allowed = ", ".join(CATALOG.mig_profiles_on(cloud or "existing", pool.gpu))  # type: ignore[arg-type]
+            of = f"{pool.gpu} on gcp" if cloud == "gcp" else pool.gpu
+            if s.profile is None:
+                yield Problem(key_path([*where, "profile"]), None, f"mig needs a profile; allowed for {of}: {allowed}")
+            elif s.profile not in allowed.split(", "):
+                yield Problem(
+                    key_path([*where, "profile"]), s.profile, f"not a MIG profile of {of}; allowed: {allowed}"
+                )
+    elif s.profile is not None:
+        yield Problem(key_path([*where, "profile"]), s.profile, "only used with mode: mig")

@@ -1,0 +1,176 @@
+"""Config rules that span keys and sections: `check_rules` runs every rule on whatever parts of the stack
+file parsed, so a user sees every problem in one run, not one per `pulumi up`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from components.catalog import CLOUDS
+from components.config.base import Autoscaler
+from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
+from components.config.cluster_rules import cluster_rules
+from components.config.errors import Problem, key_path
+from components.config.gpu_pools import GpuPool
+from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER, PlatformConfig
+from components.config.pool_rules import capacity_rules, pool_rules
+from components.config.scaling import CPU_POOL_NAME
+from components.config.teams import Team
+from components.gpu_pools import is_fixed_group
+from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
+from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
+
+M = TypeVar("M", bound=BaseModel)
+RESERVED_NAMESPACES = {"default", *PLATFORM_OWNED_NAMESPACES}
+
+
+@dataclass
+class _Parsed:
+    """The parts of a stack file that parsed on their own (None where they did not)."""
+
+    cloud: str | None
+    environment: str
+    cluster: ClusterConfig | None
+    pools: list[tuple[int, GpuPool]]
+    teams: list[tuple[int, Team]]
+    autoscaler: str | None
+
+
+def _parse(model: type[M], raw: Any) -> M | None:
+    """The part as the schema reads it; when some keys are wrong (already reported), the part without them, so
+    the cross-key rules still check the rest. None when nothing sensible is left (a required key is wrong)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        if not isinstance(raw, dict):
+            return None
+        wrong = {err["loc"][0] for err in error.errors() if err["loc"]}
+        try:
+            return model.model_validate({k: v for k, v in raw.items() if k not in wrong})
+        except ValidationError:
+            return None
+
+
+def _parse_list(model: type[M], raw: Any) -> list[tuple[int, M]]:
+    if not isinstance(raw, list):
+        return []
+    return [(i, m) for i, item in enumerate(raw) if (m := _parse(model, item)) is not None]
+
+
+def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
+    if config is not None:
+        return _Parsed(
+            config.cluster.cloud,
+            config.environment,
+            config.cluster,
+            list(enumerate(config.gpu_pools)),
+            list(enumerate(config.teams)),
+            config.autoscaler,
+        )
+    raw_cluster = sections.get("cluster")
+    cluster = _parse(ClusterConfig, raw_cluster)
+    cloud = cluster.cloud if cluster else (raw_cluster or {}).get("cloud") if isinstance(raw_cluster, dict) else None
+    autoscaler = sections.get("autoscaler")
+    return _Parsed(
+        cloud if cloud in CLOUDS else None,
+        str(sections.get("environment", "dev")),
+        cluster,
+        _parse_list(GpuPool, sections.get("gpuPools")),
+        _parse_list(Team, sections.get("teams")),
+        autoscaler if isinstance(autoscaler, str) else None,
+    )
+
+
+def _duplicates(section: str, names: list[tuple[int, str]]) -> Iterator[Problem]:
+    counts = Counter(n for _, n in names)
+    for i, name in names:
+        if counts[name] > 1:
+            yield Problem(key_path([section, i, "name"]), name, f"names must be unique within {section}")
+
+
+def _pool_name_and_group_rules(parsed: _Parsed) -> Iterator[Problem]:
+    for i, pool in parsed.pools:
+        if pool.name == CPU_POOL_NAME:
+            yield Problem(key_path(["gpuPools", i, "name"]), pool.name, "reserved for the CPU NodePool; pick another")
+        if is_fixed_group(pool, parsed.autoscaler, parsed.cloud) and not 1 <= pool.min_nodes == pool.max_nodes:
+            yield Problem(
+                key_path(["gpuPools", i, "minNodes"]),
+                pool.min_nodes,
+                "Karpenter cannot plan for MIG slices, so a MIG pool is a fixed group: set minNodes = "
+                f"maxNodes (>= 1; maxNodes is {pool.max_nodes}), or use autoscaler: cluster-autoscaler",
+            )
+
+
+def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
+    # Names as written, so a pool with another problem still counts as defined.
+    pool_names = (
+        {str(p.get("name")) for p in raw_pools if isinstance(p, dict)} if isinstance(raw_pools, list) else set()
+    )
+    for i, team in parsed.teams:
+        if team.name in RESERVED_NAMESPACES:
+            yield Problem(key_path(["teams", i, "name"]), team.name, "reserved namespace; pick another name")
+        for j, pool_name in enumerate(team.pools):
+            if pool_name not in pool_names:
+                yield Problem(
+                    key_path(["teams", i, "pools", j]),
+                    pool_name,
+                    "allowed: " + (", ".join(sorted(pool_names)) or "no pools defined"),
+                )
+
+
+def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
+    """What the cluster's Kubernetes version allows: the cluster-autoscaler image, MutatingAdmissionPolicy."""
+    version = config.cluster.kubernetes_version
+    if version not in SUPPORTED_KUBERNETES_VERSIONS:
+        return  # reported by the cluster rules
+    ca_version = config.scaling.cluster_autoscaler_version or f"v{CLUSTER_AUTOSCALER_APP_MINOR}.0"
+    uses_ca = config.cluster.cloud == "aws" and config.autoscaler == "cluster-autoscaler"
+    if uses_ca and not ca_version.startswith(f"v{version}."):
+        yield Problem(
+            key_path(["scaling", "clusterAutoscalerVersion"]),
+            config.scaling.cluster_autoscaler_version,
+            f"cluster-autoscaler's minor must match Kubernetes {version}: set a v{version}.<patch> image tag "
+            f"(the pinned chart defaults to v{CLUSTER_AUTOSCALER_APP_MINOR}.0)",
+        )
+    if config.policies.default_shm and version < "1.36":
+        yield Problem(
+            key_path(["policies", "defaultShm"]),
+            True,
+            f"MutatingAdmissionPolicy is GA from Kubernetes 1.36 (cluster is {version}; its beta API is off on "
+            "EKS and GKE): use kubernetesVersion 1.36 or leave defaultShm off",
+        )
+
+
+def _autoscaler_rules(parsed: _Parsed) -> Iterator[Problem]:
+    if parsed.cloud is None:
+        return
+    autoscaler = parsed.autoscaler or DEFAULT_AUTOSCALER[parsed.cloud]
+    allowed = AUTOSCALERS_BY_CLOUD[parsed.cloud]
+    # A value outside the enum was already reported by the schema; report only cloud mismatches here.
+    if autoscaler in get_args(Autoscaler) and autoscaler not in allowed:
+        why = " (Karpenter runs only on AWS)" if autoscaler == "karpenter" else ""
+        yield Problem(key_path(["autoscaler"]), autoscaler, f"allowed on {parsed.cloud}: {', '.join(allowed)}{why}")
+
+
+def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list[Problem]:
+    """Every cross-key problem; `config` is None when the schema already failed (rules then run on the parts)."""
+    parsed = _gather(sections, config)
+    problems: list[Problem] = []
+    if parsed.cluster is not None:
+        problems += cluster_rules(parsed.cluster)
+    region = parsed.cluster.region if parsed.cluster else None
+    for i, pool in parsed.pools:
+        problems += pool_rules(i, pool, parsed.cloud, region)
+    problems += _duplicates("gpuPools", [(i, p.name) for i, p in parsed.pools])
+    problems += _pool_name_and_group_rules(parsed)
+    problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
+    problems += _team_rules(parsed, sections.get("gpuPools"))
+    if config is not None:
+        problems += capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
+        problems += _version_rules(config)
+    problems += _autoscaler_rules(parsed)
+    return problems

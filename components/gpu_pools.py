@@ -1,0 +1,235 @@
+"""GPU pools resolved once: every fact about a pool that more than one layer needs, derived here and read
+everywhere else (EKS node groups, GKE node pools, Karpenter, cluster-autoscaler, the plan summary, exports).
+
+Standard library and config models only (no Pulumi): the config rules and the offline plan summary use it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape
+from components.config.base import Autoscaler, CapacityType, Cloud, Environment
+from components.config.gpu_pools import GpuPool
+from components.config.platform import PlatformConfig
+from vocabulary.labels import (
+    GKE_GPU_TAINT_VALUE,
+    GPU_TAINT_KEY,
+    GPU_TAINT_VALUE,
+    LABEL_CAPACITY,
+    LABEL_GPU,
+    LABEL_POOL,
+    LABEL_SHARING,
+    LABEL_WORKLOAD,
+)
+from vocabulary.resources import GPU_RESOURCE
+
+# Cost-allocation tags (AWS) and labels (GCP): one set of keys, valid on both clouds (GCP label keys allow only
+# lowercase letters, digits, '_' and '-'), so one billing query works everywhere.
+COST_MANAGED_BY = "managed-by"
+COST_CLUSTER = "ml-platform-cluster"
+COST_ENVIRONMENT = "ml-platform-environment"
+COST_POOL = "ml-platform-pool"
+COST_CAPACITY = "ml-platform-capacity"
+COST_TEAM = "ml-platform-team"
+# The team tag of a pool several teams (or none in particular) use.
+SHARED_TEAM = "shared"
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+    def as_k8s(self) -> dict[str, str]:
+        return {"key": self.key, "value": self.value, "effect": self.effect}
+
+
+@dataclass(frozen=True)
+class CapacityGroup:
+    """Nodes of one capacity type of one pool: an EKS managed node group, a GKE node pool or a Karpenter NodePool."""
+
+    name: str
+    capacity: CapacityType
+    min_nodes: int
+    max_nodes: int
+
+    @property
+    def fixed(self) -> bool:
+        return self.min_nodes == self.max_nodes
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    """Facts of the whole stack that layers need besides their own config section."""
+
+    cluster: str
+    environment: Environment
+    cloud: Cloud
+    autoscaler: Autoscaler
+    # The stack's own cost tags (cluster.tags), before the platform's keys are added.
+    stack_tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def cost_tags(self) -> dict[str, str]:
+        """What every cloud resource of the stack carries."""
+        return {
+            **dict(self.stack_tags),
+            COST_MANAGED_BY: "ml-platform",
+            COST_CLUSTER: self.cluster,
+            COST_ENVIRONMENT: self.environment,
+        }
+
+    def pool_cost_tags(self, pool: str, teams: tuple[str, ...], capacity: CapacityType | None = None) -> dict[str, str]:
+        """What a pool's nodes (instances, volumes, network interfaces) carry: the pool and the team it serves."""
+        tags = {**self.cost_tags, COST_POOL: pool, COST_TEAM: teams[0] if len(teams) == 1 else SHARED_TEAM}
+        if capacity is not None:
+            tags[COST_CAPACITY] = capacity
+        return tags
+
+
+def is_fixed_group(pool: GpuPool, autoscaler: str | None, cloud: str | None) -> bool:
+    """A MIG pool under Karpenter: Karpenter cannot plan for nvidia.com/mig-* slices, so the pool is a fixed managed
+    node group of minNodes (= maxNodes) and has no NodePool."""
+    return cloud == "aws" and autoscaler in (None, "karpenter") and pool.sharing.mode == "mig"
+
+
+@dataclass(frozen=True)
+class ResolvedGpuPool:
+    """A GPU pool from the stack file, resolved against the catalogue for one cloud and autoscaler."""
+
+    config: GpuPool
+    model: GpuModel
+    shape: NodeShape
+    taint: Taint
+    platform: PlatformFacts
+    # The teams that may use the pool (a team with no `pools` may use every pool).
+    teams: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def cloud(self) -> Cloud:
+        return self.platform.cloud
+
+    @property
+    def capacity_types(self) -> tuple[CapacityType, ...]:
+        return self.config.capacity
+
+    def labels(self, capacity: CapacityType) -> dict[str, str]:
+        """Portable labels of a node of this pool with the given capacity type."""
+        return {
+            LABEL_GPU: self.model.key,
+            LABEL_POOL: self.name,
+            LABEL_CAPACITY: capacity,
+            LABEL_WORKLOAD: self.config.workload,
+            LABEL_SHARING: self.config.sharing.mode,
+        }
+
+    def cost_tags(self, capacity: CapacityType | None = None) -> dict[str, str]:
+        return self.platform.pool_cost_tags(self.name, self.teams, capacity)
+
+    def baseline_nodes(self, capacity: CapacityType) -> int:
+        """Nodes kept when idle: minNodes on the first-listed (preferred) capacity type; a fallback starts at 0."""
+        return self.config.min_nodes if capacity == self.capacity_types[0] else 0
+
+    @property
+    def fixed_group(self) -> bool:
+        return is_fixed_group(self.config, self.platform.autoscaler, self.cloud)
+
+    @property
+    def node_groups(self) -> tuple[CapacityGroup, ...]:
+        """The groups the cloud manages: with cluster-autoscaler (EKS) and on GKE one per capacity type spanning
+        baseline..maxNodes; under Karpenter only a fixed baseline group of minNodes, because Karpenter has no
+        minimum (see docs/autoscaling.md). None on existing clusters."""
+        if self.cloud == "existing":
+            return ()
+        if self.cloud == "gcp" or self.platform.autoscaler == "cluster-autoscaler":
+            return tuple(
+                CapacityGroup(f"{self.name}-{c}", c, self.baseline_nodes(c), self.config.max_nodes)
+                for c in self.capacity_types
+            )
+        first, size = self.capacity_types[0], self.config.min_nodes
+        return (CapacityGroup(f"{self.name}-baseline", first, size, size),) if size > 0 else ()
+
+    @property
+    def karpenter_node_pools(self) -> tuple[CapacityGroup, ...]:
+        """Karpenter NodePools, one per capacity type, each capped at the nodes a baseline group does not hold."""
+        if self.platform.autoscaler != "karpenter" or self.fixed_group:
+            return ()
+        groups = (
+            CapacityGroup(f"{self.name}-{c}", c, 0, self.config.max_nodes - self.baseline_nodes(c))
+            for c in self.capacity_types
+        )
+        return tuple(g for g in groups if g.max_nodes > 0)
+
+    @property
+    def gpu_resource(self) -> str:
+        """The extended resource pods request on this pool: nvidia.com/gpu or nvidia.com/mig-<profile>."""
+        sharing = self.config.sharing
+        if sharing.mode == "mig" and sharing.profile:
+            profile = self.model.mig_profile(sharing.profile)
+            if profile is not None:
+                return profile.resource_name
+        return GPU_RESOURCE
+
+    @property
+    def allocatable_per_node(self) -> int:
+        """How many units of `gpu_resource` one node advertises."""
+        sharing, gpus = self.config.sharing, self.shape.gpus_per_node
+        if sharing.mode == "mig" and sharing.profile:
+            profile = self.model.mig_profile(sharing.profile)
+            return gpus * (profile.per_gpu if profile else 1)
+        if sharing.mode == "time-slicing" and sharing.replicas:
+            return gpus * sharing.replicas
+        return gpus
+
+    @property
+    def max_gpus(self) -> int:
+        """Physical GPUs at maxNodes: the pool's cost ceiling (per capacity type)."""
+        return self.config.max_nodes * self.shape.gpus_per_node
+
+    def summary(self) -> dict[str, Any]:
+        """What the stack exports and the offline plan prints about the pool."""
+        return {
+            "name": self.name,
+            "gpu": self.model.key,
+            "instanceType": self.shape.instance_type,
+            "acceleratorType": self.shape.accelerator_type,
+            "gpusPerNode": self.shape.gpus_per_node,
+            "capacity": list(self.capacity_types),
+            "minNodes": self.config.min_nodes,
+            "maxNodes": self.config.max_nodes,
+            "maxGpus": self.max_gpus,
+            "gpuResource": self.gpu_resource,
+            "allocatablePerNode": self.allocatable_per_node,
+            "scalesToZero": self.config.min_nodes == 0,
+        }
+
+
+def platform_facts(config: PlatformConfig) -> PlatformFacts:
+    return PlatformFacts(
+        cluster=config.cluster.name,
+        environment=config.environment,
+        cloud=config.cluster.cloud,
+        autoscaler=config.autoscaler or "none",
+        stack_tags=tuple(config.cluster.tags.items()),
+    )
+
+
+def resolve_gpu_pools(config: PlatformConfig) -> tuple[ResolvedGpuPool, ...]:
+    """Pools are validated before this runs, so every lookup succeeds."""
+    facts = platform_facts(config)
+    taint = Taint(GPU_TAINT_KEY, GKE_GPU_TAINT_VALUE if facts.cloud == "gcp" else GPU_TAINT_VALUE)
+    resolved = []
+    for pool in config.gpu_pools:
+        shape = CATALOG.shape(facts.cloud, pool.gpu, pool.gpus_per_node)
+        if shape is None:  # pragma: no cover - the config rules reject this first
+            raise ValueError(f"no {pool.gpu} x{pool.gpus_per_node} on {facts.cloud}")
+        teams = tuple(t.name for t in config.teams if not t.pools or pool.name in t.pools)
+        resolved.append(ResolvedGpuPool(pool, GPU_MODELS[pool.gpu], shape, taint, facts, teams))
+    return tuple(resolved)
