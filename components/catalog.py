@@ -65,8 +65,6 @@ class NodeShape:
     memory_gib: int = 0
     # Local NVMe instance store (AWS p4d/p5, ...): RAID0 for image pulls and scratch.
     local_nvme: bool = False
-    # GCP machine types whose GPUs are attached by the machine type itself (a2, a3, g2) vs n1 + T4.
-    accelerator_bundled: bool = True
     # Sold only as Spot (or Flex-start) capacity: GCP's a3-highgpu-1g/2g/4g.
     spot_only: bool = False
 
@@ -144,10 +142,8 @@ def _aws(gpu: str, n: int, types: tuple[str, ...]) -> NodeShape:
     return NodeShape("aws", gpu, n, types, None, vcpus, memory, local_nvme=True)
 
 
-def _gcp(
-    gpu: str, n: int, machine: str, accel: str, vcpus: int, mem: int, bundled: bool = True, spot_only: bool = False
-) -> NodeShape:
-    return NodeShape("gcp", gpu, n, (machine,), accel, vcpus, mem, False, bundled, spot_only)
+def _gcp(gpu: str, n: int, machine: str, accel: str, vcpus: int, mem: int, spot_only: bool = False) -> NodeShape:
+    return NodeShape("gcp", gpu, n, (machine,), accel, vcpus, mem, False, spot_only)
 
 
 _SHAPES: tuple[NodeShape, ...] = (
@@ -183,9 +179,9 @@ _SHAPES: tuple[NodeShape, ...] = (
     _gcp("l4", 2, "g2-standard-24", "nvidia-l4", 24, 96),
     _gcp("l4", 4, "g2-standard-48", "nvidia-l4", 48, 192),
     _gcp("l4", 8, "g2-standard-96", "nvidia-l4", 96, 384),
-    _gcp("t4", 1, "n1-standard-8", "nvidia-tesla-t4", 8, 30, bundled=False),
-    _gcp("t4", 2, "n1-standard-16", "nvidia-tesla-t4", 16, 60, bundled=False),
-    _gcp("t4", 4, "n1-standard-32", "nvidia-tesla-t4", 32, 120, bundled=False),
+    _gcp("t4", 1, "n1-standard-8", "nvidia-tesla-t4", 8, 30),
+    _gcp("t4", 2, "n1-standard-16", "nvidia-tesla-t4", 16, 60),
+    _gcp("t4", 4, "n1-standard-32", "nvidia-tesla-t4", 32, 120),
 )
 
 # MIG partition sizes GKE accepts (gpu_partition_size); NVIDIA's list above is wider (4g.*, +me, and
@@ -203,9 +199,6 @@ EXISTING_GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8, 16)
 @dataclass(frozen=True)
 class Catalog:
     shapes: tuple[NodeShape, ...] = field(default=_SHAPES)
-
-    def gpu(self, key: str) -> GpuModel | None:
-        return GPU_MODELS.get(key)
 
     def gpus_on(self, cloud: Cloud) -> list[str]:
         if cloud == "existing":

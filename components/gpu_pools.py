@@ -56,10 +56,6 @@ class CapacityGroup:
     min_nodes: int
     max_nodes: int
 
-    @property
-    def fixed(self) -> bool:
-        return self.min_nodes == self.max_nodes
-
 
 @dataclass(frozen=True)
 class PlatformFacts:

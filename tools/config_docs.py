@@ -88,6 +88,16 @@ def render() -> str:
     lines += _rows(PlatformConfig, f"{NAMESPACE}:")
     lines += [
         "",
+        "## GPU models",
+        "",
+        "| gpu | model | memory | GPU Feature Discovery `nvidia.com/gpu.product` | MIG |",
+        "|---|---|---|---|---|",
+    ]
+    for model in GPU_MODELS.values():
+        mig = "yes" if model.supports_mig else "no"
+        lines.append(f"| {model.key} | {model.display_name} | {model.memory_gib} GiB | `{model.product}` | {mig} |")
+    lines += [
+        "",
         "## GPU catalogue",
         "",
         "`gpu` x `gpusPerNode` must exist on the cluster's cloud. On `existing` clusters any catalogued GPU with"
@@ -106,13 +116,14 @@ def render() -> str:
         "",
         "GKE partitions GPUs itself (`gpu_partition_size`) and offers only some of NVIDIA's profiles.",
         "",
-        "| gpu | profile | per GPU | resource name | on GKE |",
-        "|---|---|---|---|---|",
+        "| gpu | profile | per GPU | memory per slice | resource name | on GKE |",
+        "|---|---|---|---|---|---|",
     ]
     for model in GPU_MODELS.values():
         for p in model.mig_profiles:
             gke = "yes" if p.name in GKE_MIG_PARTITIONS.get(model.key, ()) else "no"
-            lines.append(f"| {model.key} | {p.name} | {p.per_gpu} | `{p.resource_name}` | {gke} |")
+            row = f"| {model.key} | {p.name} | {p.per_gpu} | {p.memory_gb} GB | `{p.resource_name}` | {gke} |"
+            lines.append(row)
     return "\n".join(lines) + "\n"
 
 

@@ -153,7 +153,6 @@ class EksCluster(pulumi.ComponentResource):
         self.handle = ClusterHandle(
             name=cluster.name,
             region=region,
-            kubernetes_version=cluster.kubernetes_version,
             provider=kubernetes_provider(name, plane, region, pulumi.ResourceOptions(parent=self)),
             platform=facts,
             gpu_pools=pools,

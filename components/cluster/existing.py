@@ -41,7 +41,6 @@ class ExistingCluster(pulumi.ComponentResource):
         self.handle = ClusterHandle(
             name=cluster.name,
             region=cluster.region,
-            kubernetes_version=cluster.kubernetes_version,
             provider=provider,
             platform=platform_facts(config),
             gpu_pools=resolve_gpu_pools(config),

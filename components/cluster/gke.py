@@ -403,7 +403,6 @@ class GkeCluster(pulumi.ComponentResource):
         self.handle = ClusterHandle(
             name=cname,
             region=c.region,
-            kubernetes_version=c.kubernetes_version,
             provider=self.provider,
             platform=facts,
             gpu_pools=pools,

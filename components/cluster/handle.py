@@ -37,7 +37,6 @@ class ClusterHandle:
 
     name: str
     region: str | None
-    kubernetes_version: str
     provider: k8s.Provider
     platform: PlatformFacts
     gpu_pools: tuple[ResolvedGpuPool, ...]
@@ -48,10 +47,6 @@ class ClusterHandle:
     @property
     def cloud(self) -> Cloud:
         return self.platform.cloud
-
-    @property
-    def environment(self) -> str:
-        return self.platform.environment
 
 
 def aws_info(handle: ClusterHandle) -> AwsClusterInfo:

@@ -49,9 +49,6 @@ class PlatformConfig(ConfigModel):
             self.scaling.gke_profile = "BALANCED" if prod_like else "OPTIMIZE_UTILIZATION"
         return self
 
-    def pool(self, name: str) -> GpuPool:
-        return next(p for p in self.gpu_pools if p.name == name)
-
 
 DEFAULT_AUTOSCALER: dict[str, Autoscaler] = {"aws": "karpenter", "gcp": "cluster-autoscaler", "existing": "none"}
 

@@ -478,7 +478,7 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
     assert k8s_provider["enableServerSideApply"] == "true"
 
     handle = seen["handle"]
-    assert (handle.cloud, handle.region, handle.kubernetes_version) == ("gcp", "us-central1", "1.35")
+    assert (handle.cloud, handle.region, handle.platform.environment) == ("gcp", "us-central1", "prod")
     assert [p.name for p in handle.gpu_pools] == ["train", "serve"] and len(handle.ready) == 4
     assert (seen["cluster_name"], seen["email"]) == ("ml", "ml-nodes@proj.iam.gserviceaccount.com")
 

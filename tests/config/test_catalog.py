@@ -41,7 +41,6 @@ def test_cheap_dev_gpus_exist() -> None:
     assert "l4" in CATALOG.gpus_on("aws") and "l4" in CATALOG.gpus_on("gcp")
     assert "a10g" in CATALOG.gpus_on("aws") and "a10g" not in CATALOG.gpus_on("gcp")
     assert "t4" in CATALOG.gpus_on("aws") and "t4" in CATALOG.gpus_on("gcp")
-    assert CATALOG.shape("gcp", "t4", 1).accelerator_bundled is False  # type: ignore[union-attr]
 
 
 def test_mig_profiles_differ_by_exact_model() -> None:
