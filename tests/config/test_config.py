@@ -6,10 +6,11 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS
 from components.config.errors import ConfigError
@@ -474,8 +475,15 @@ def test_capacity_accepts_a_single_value_or_spot_first_list() -> None:
     assert load(document).gpu_pools[0].capacity == ("spot", "on-demand")
 
 
-def test_supported_versions_are_the_ones_both_clouds_offer() -> None:
-    assert SUPPORTED_KUBERNETES_VERSIONS == ("1.33", "1.34", "1.35", "1.36")
+@pytest.mark.parametrize("version", [*SUPPORTED_KUBERNETES_VERSIONS, "1.32", "1.37"])
+def test_kubernetes_versions_outside_what_both_clouds_offer_are_rejected(version: str) -> None:
+    doc = copy.deepcopy(BASE["aws"])
+    doc["ml-platform:cluster"]["kubernetesVersion"] = version
+    if version in ("1.32", "1.37"):
+        message = "\n".join(problems(doc))
+        assert f'ml-platform:cluster.kubernetesVersion: got "{version}"; allowed: 1.33, 1.34, 1.35, 1.36' in message
+    else:
+        assert load(doc).cluster.kubernetes_version == version
 
 
 def test_pulumi_yaml_declares_every_stack_key_with_a_description() -> None:
@@ -488,6 +496,16 @@ def test_pulumi_yaml_declares_every_stack_key_with_a_description() -> None:
         assert spec.get("description"), key
         # The project schema only knows these simple types; object keys are typed by the pydantic models.
         assert spec.get("type", "string") in ("string", "integer", "boolean", "array"), key
+    # An object key's description names every field of its section (of an item, for lists).
+    for key, field in STACK_KEYS.items():
+        annotation = PlatformConfig.model_fields[field].annotation
+        model = next(
+            (a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
+        if model is not None:
+            names = [f.alias or n for n, f in model.model_fields.items()]
+            missing = [n for n in names if not re.search(rf"\b{n}\b", declared[key]["description"])]
+            assert missing == [], f"Pulumi.yaml {key}: description misses {missing}"
 
 
 @pytest.mark.parametrize("name", STACKS)
