@@ -272,5 +272,6 @@ def _remediate_props(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
 
 
 # `ResourceRemediation` is annotated as returning an awaitable, but the servicer (`_PolicyAnalyzerServicer.Remediate`)
-# also takes a plain mapping (`elif result is not None: new_props = result`); tests/test_policy_pack.py checks it.
+# also takes a plain mapping (`elif result is not None: new_props = result`); tests/policies/test_policy_pack.py
+# checks it.
 _remediate = cast(ResourceRemediation, _remediate_props)

@@ -46,7 +46,7 @@ _LABEL_BAD = re.compile(r"[^a-z0-9_-]")
 
 
 def gcp_settings(cluster: ClusterConfig) -> GcpSettings:
-    if cluster.gcp is None or cluster.region is None:  # config_rules requires both on gcp
+    if cluster.gcp is None or cluster.region is None:  # the config rules require both on gcp
         raise ValueError(f"cluster {cluster.name}: cloud gcp needs cluster.gcp and cluster.region")
     return cluster.gcp
 
@@ -76,7 +76,7 @@ def existing_network(cluster: ClusterConfig) -> tuple[str, str, str, str] | None
     if ex is None:
         return None
     if not (ex.network and ex.subnetwork and ex.pods_range_name and ex.services_range_name):
-        # config_rules requires all four; never fall back to creating a network behind the user's back.
+        # The config rules require all four; never fall back to creating a network behind the user's back.
         raise ValueError(f"cluster {cluster.name}: vpc.existing needs network, subnetwork and both range names")
     return ex.network, ex.subnetwork, ex.pods_range_name, ex.services_range_name
 
@@ -215,7 +215,7 @@ def guest_accelerator(pool: ResolvedGpuPool) -> dict[str, Any]:
         "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
     }
     if sharing.mode == "mig" and sharing.profile:
-        # config_rules admits only the partition sizes GKE creates (catalog.GKE_MIG_PARTITIONS).
+        # The config rules admit only the partition sizes GKE creates (catalog.GKE_MIG_PARTITIONS).
         accel["gpu_partition_size"] = sharing.profile
     elif sharing.mode == "time-slicing" and sharing.replicas:
         sharing_config = {"gpu_sharing_strategy": "TIME_SHARING", "max_shared_clients_per_gpu": sharing.replicas}
