@@ -33,8 +33,10 @@ COST_ENVIRONMENT = "ml-platform-environment"
 COST_POOL = "ml-platform-pool"
 COST_CAPACITY = "ml-platform-capacity"
 COST_TEAM = "ml-platform-team"
-# The team tag of a pool several teams (or none in particular) use.
+# The team tag of a pool several teams (or none in particular) use; no team may take this name.
 SHARED_TEAM = "shared"
+# A stack's own tags may not set these: the platform does (what starts with the prefix, and managed-by).
+COST_KEY_PREFIX = "ml-platform-"
 
 
 @dataclass(frozen=True)

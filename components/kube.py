@@ -34,10 +34,12 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def logical_name(obj: dict[str, Any]) -> str:
-    """`<short kind>-[<namespace>-]<name>`: stable, unique per kind and namespace, readable in a plan."""
+    """`<short kind>-<name>`, or `<short kind>-<namespace>/<name>` for namespaced objects: stable, unique per kind
+    and namespace ('/' never appears in either name), readable in a plan."""
     meta = obj["metadata"]
     kind = SHORT_KIND.get(obj["kind"], obj["kind"].lower())
-    return "-".join(part for part in (kind, meta.get("namespace"), meta["name"]) if part)
+    namespace = meta.get("namespace")
+    return f"{kind}-{namespace}/{meta['name']}" if namespace else f"{kind}-{meta['name']}"
 
 
 def _typed_class(api_version: str, kind: str) -> type[pulumi.CustomResource] | None:

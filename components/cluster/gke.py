@@ -254,7 +254,7 @@ def node_pool_args(
             # Portable labels only. No taints: GKE adds nvidia.com/gpu=present:NoSchedule to GPU nodes
             # itself and rejects a second taint with the same key and effect.
             "labels": pool.labels(group.capacity),
-            # Cost labels on the VMs (provider default labels do not reach them).
+            # The pool's cost labels on its VMs (the cluster's labels reach them too; the pool's only from here).
             "resource_labels": gcp_labels(pool.cost_tags(group.capacity)),
         },
     }

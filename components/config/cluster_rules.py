@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from components.cluster.eks_addons import EKS_MANAGED_ADDONS
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.errors import Problem, key_path
+from components.gpu_pools import COST_KEY_PREFIX, COST_MANAGED_BY
 from components.ip_ranges import is_private_cidr
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
@@ -73,6 +74,13 @@ def cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
             f"must be >= systemNodes.minNodes ({c.system_nodes.min_nodes})",
         )
     yield from _vpc_rules(c)
+    for key in c.tags:
+        if key == COST_MANAGED_BY or key.startswith(COST_KEY_PREFIX):
+            yield Problem(
+                key_path([p, "tags", key]),
+                key,
+                f"reserved for the platform's cost tags ({COST_MANAGED_BY}, {COST_KEY_PREFIX}*): pick another key",
+            )
     for i, cidr in enumerate(c.public_access_cidrs):
         if (problem := _cidr_problem(key_path([p, "publicAccessCidrs", i]), cidr)) is not None:
             yield problem

@@ -20,7 +20,7 @@ from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER,
 from components.config.pool_rules import capacity_rules, pool_rules
 from components.config.scaling import CPU_POOL_NAME
 from components.config.teams import Team
-from components.gpu_pools import is_fixed_group
+from components.gpu_pools import SHARED_TEAM, is_fixed_group
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 
@@ -96,12 +96,21 @@ def _pool_name_and_group_rules(parsed: _Parsed) -> Iterator[Problem]:
     for i, pool in parsed.pools:
         if pool.name == CPU_POOL_NAME:
             yield Problem(key_path(["gpuPools", i, "name"]), pool.name, "reserved for the CPU NodePool; pick another")
-        if is_fixed_group(pool, parsed.autoscaler, parsed.cloud) and not 1 <= pool.min_nodes == pool.max_nodes:
+        if not is_fixed_group(pool, parsed.autoscaler, parsed.cloud):
+            continue
+        if not 1 <= pool.min_nodes == pool.max_nodes:
             yield Problem(
                 key_path(["gpuPools", i, "minNodes"]),
                 pool.min_nodes,
                 "Karpenter cannot plan for MIG slices, so a MIG pool is a fixed group: set minNodes = "
                 f"maxNodes (>= 1; maxNodes is {pool.max_nodes}), or use autoscaler: cluster-autoscaler",
+            )
+        if len(pool.capacity) > 1:
+            yield Problem(
+                key_path(["gpuPools", i, "capacity"]),
+                list(pool.capacity),
+                "a MIG pool under Karpenter is one fixed group of one capacity type (nothing falls back to the "
+                "other): list one, or use autoscaler: cluster-autoscaler",
             )
 
 
@@ -113,6 +122,12 @@ def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
     for i, team in parsed.teams:
         if team.name in RESERVED_NAMESPACES:
             yield Problem(key_path(["teams", i, "name"]), team.name, "reserved namespace; pick another name")
+        elif team.name == SHARED_TEAM:
+            yield Problem(
+                key_path(["teams", i, "name"]),
+                team.name,
+                f"reserved: the {SHARED_TEAM!r} cost tag marks pools several teams use; pick another name",
+            )
         for j, pool_name in enumerate(team.pools):
             if pool_name not in pool_names:
                 yield Problem(

@@ -20,7 +20,6 @@ from pulumi.runtime.mocks import MockMonitor
 
 from components.cluster.gke import (
     CLOUD_PLATFORM_SCOPE,
-    NODE_SA_ROLES,
     GkeCluster,
     cluster_args,
     gcp_labels,
@@ -437,7 +436,7 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
         "gcp:compute/router:Router": 1,
         "gcp:compute/routerNat:RouterNat": 1,
         "gcp:serviceaccount/account:Account": 1,
-        "gcp:projects/iAMMember:IAMMember": len(NODE_SA_ROLES),
+        "gcp:projects/iAMMember:IAMMember": 5,
         "gcp:kms/keyRing:KeyRing": 1,
         "gcp:kms/cryptoKey:CryptoKey": 1,
         "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": 1,
@@ -445,6 +444,16 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
         "gcp:container/nodePool:NodePool": 4,  # system, train-spot, train-on-demand, serve-on-demand
         "pulumi:providers:kubernetes": 1,
     }
+    # GKE hardening guide, "least privilege service account": write logs and metrics, read metadata, pull images.
+    grants = mocks.of("gcp:projects/iAMMember:IAMMember")
+    assert {g.inputs["role"] for g in grants} == {
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+        "roles/monitoring.viewer",
+        "roles/stackdriver.resourceMetadata.writer",
+        "roles/artifactregistry.reader",
+    }
+    assert {g.inputs["member"] for g in grants} == {"serviceAccount:ml-nodes@proj.iam.gserviceaccount.com"}
     pools = {r.name: r.inputs for r in mocks.of("gcp:container/nodePool:NodePool")}
     assert set(pools) == {"ml-system", "ml-train-spot", "ml-train-on-demand", "ml-serve-on-demand"}
     # Nested plain dicts reach the engine under their schema (camelCase) names.

@@ -1,6 +1,7 @@
 """GPU pool facts, derived once (components/gpu_pools.py): the groups that hold each pool's nodes under every
-cloud and autoscaler, their sizes, and one cost-tag scheme on both clouds. Each fact is checked against what
-the docs promise, and the plans of every stack are checked to carry exactly these facts."""
+cloud and autoscaler, their sizes, and one cost-tag scheme on both clouds. The facts are checked against
+hand-written expectations from docs/autoscaling.md; the plans of every stack are then checked to carry exactly
+the facts (wiring), and prod's against a hand-written table."""
 
 from __future__ import annotations
 
@@ -209,3 +210,19 @@ def test_every_pool_group_in_the_facts_is_in_the_plan_with_its_size_and_labels(s
     groups = node_groups if config.cluster.cloud == "aws" else gke_pools
     assert set(groups) - {"system"} == expected_groups
     assert set(nodepools) - {"cpu"} == expected_nodepools
+
+
+def test_prod_plans_the_groups_the_docs_describe() -> None:
+    """prod: train-h100 scales 0..4 per capacity type on Karpenter, serve-mig is one always-on MIG node (a fixed
+    group, no NodePool), serve-a100 scales 0..2 on demand."""
+    plan = plan_of("prod")
+    node_groups = {
+        r.name: (r.inputs["capacityType"], r.inputs["scalingConfig"]["minSize"], r.inputs["scalingConfig"]["maxSize"])
+        for r in plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    }
+    assert node_groups == {"system": ("ON_DEMAND", 3, 6), "serve-mig-baseline": ("ON_DEMAND", 1, 1)}
+    nodepools = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["limits"].get("nodes")
+        for r in plan.of_type("kubernetes:karpenter.sh/v1:NodePool")
+    }
+    assert nodepools == {"train-h100-spot": "4", "train-h100-on-demand": "4", "serve-a100-on-demand": "2", "cpu": None}

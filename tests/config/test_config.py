@@ -226,6 +226,37 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "teams[0].name",
         "reserved",
     ),
+    "team named like the shared cost tag": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "shared"}]}),
+        "teams[0].name",
+        "the 'shared' cost tag marks pools several teams use",
+    ),
+    "stack tag that is a platform cost key": (
+        "gcp",
+        lambda d: cluster(d, tags={"ml-platform-pool": "infra"}),
+        "cluster.tags.ml-platform-pool",
+        "reserved for the platform's cost tags (managed-by, ml-platform-*)",
+    ),
+    "stack tag managed-by": (
+        "aws",
+        lambda d: cluster(d, tags={"managed-by": "terraform"}),
+        "cluster.tags.managed-by",
+        "reserved for the platform's cost tags",
+    ),
+    "mig pool under karpenter with a fallback": (
+        "aws",
+        lambda d: pool(
+            d,
+            gpu="h100-80gb",
+            capacity=["spot", "on-demand"],
+            minNodes=1,
+            maxNodes=1,
+            sharing={"mode": "mig", "profile": "1g.10gb"},
+        ),
+        "gpuPools[0].capacity",
+        "one fixed group of one capacity type",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),

@@ -20,8 +20,10 @@ def test_logical_names_are_kind_namespace_and_name() -> None:
     assert logical_name(obj("ValidatingAdmissionPolicyBinding", "x")) == "vapb-x"
     assert logical_name(obj("NodePool", "train-spot")) == "nodepool-train-spot"
     # Namespaced objects of one kind and name in two namespaces stay apart.
-    assert logical_name(obj("ResourceQuota", "gpu", "vision")) == "resourcequota-vision-gpu"
+    assert logical_name(obj("ResourceQuota", "gpu", "vision")) == "resourcequota-vision/gpu"
     assert logical_name(obj("ResourceQuota", "gpu", "nlp")) != logical_name(obj("ResourceQuota", "gpu", "vision"))
+    # DNS names contain '-' but never '/': namespace a-b with name c is not namespace a with name b-c.
+    assert logical_name(obj("ConfigMap", "c", "a-b")) != logical_name(obj("ConfigMap", "b-c", "a"))
 
 
 @pytest.mark.parametrize(

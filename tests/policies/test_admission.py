@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from components.admission import EXEMPT_NAMESPACES, default_shm_match_condition, validation_expression
+from components.admission import default_shm_match_condition, validation_expression
 from conftest import plan_of, plan_variant
-from schemas import evaluate_cel, validate_builtin
+from schemas import crd_schema_dir, evaluate_cel, validate_builtin
 from tools.offline import PlanResult, redact
+from validation.crd import _load_crds, _mentions
 from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
 from vocabulary.workloads import WORKLOAD_KINDS
 
@@ -20,27 +21,77 @@ VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 MAP = "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicy"
 CORPUS = Path(__file__).parent / "corpus" / "cases"
+# Kubernetes' own namespaces and the platform's: never checked (its controllers and device plugins run there).
+PLATFORM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "ml-platform-system"]
 
 
 def by_name(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:
     return {r.inputs["metadata"]["name"]: redact(r.inputs) for r in plan.of_type(typ)}
 
 
-def test_a_policy_and_binding_per_workload_kind_with_both_mandatory_rules() -> None:
+# What the API server calls the built-in kinds (group, served version, plural), as in the Kubernetes API reference.
+BUILT_IN = {
+    "Pod": ("", "v1", "pods"),
+    "Deployment": ("apps", "v1", "deployments"),
+    "StatefulSet": ("apps", "v1", "statefulsets"),
+    "DaemonSet": ("apps", "v1", "daemonsets"),
+    "ReplicaSet": ("apps", "v1", "replicasets"),
+    "Job": ("batch", "v1", "jobs"),
+    "CronJob": ("batch", "v1", "cronjobs"),
+}
+
+
+def served_by_a_pinned_crd(group: str, version: str, plural: str) -> bool:
+    crds = crd_schema_dir()
+    assert crds is not None, "set CRD_SCHEMA_DIR=../shared/reference/crds"
+    for path in sorted(crds.rglob("*.yaml")):
+        text = path.read_text()
+        if not (_mentions(text, "group", group) and _mentions(text, "plural", plural)):
+            continue  # parse only candidate files: the pinned CRDs are ~10 MB of YAML
+        for crd in _load_crds(path):
+            spec = crd["spec"]
+            if spec["group"] == group and spec["names"]["plural"] == plural:
+                return any(v["name"] == version and v.get("served") for v in spec["versions"])
+    return False
+
+
+def test_a_policy_and_binding_per_workload_kind_matching_what_the_api_server_serves() -> None:
     plan = plan_of("dev")
     policies, bindings = by_name(plan, VAP), by_name(plan, VAPB)
-    assert len(policies) == len(bindings) == len(WORKLOAD_KINDS) == 16
-    for target in WORKLOAD_KINDS:
-        policy = policies[f"ml-platform-gpu-{target.kind.lower()}"]
+    assert len(policies) == len(bindings) == 16
+    for policy in policies.values():
         [rule] = policy["spec"]["matchConstraints"]["resourceRules"]
-        assert rule["apiGroups"] == [target.group] and rule["resources"] == [target.resource]
+        [group], [version], [plural] = rule["apiGroups"], rule["apiVersions"], rule["resources"]
+        if group in ("", "apps", "batch"):
+            assert (group, version, plural) in BUILT_IN.values(), policy["metadata"]["name"]
+        elif crd_schema_dir() is not None:
+            # Custom kinds: a pinned upstream CRD serves exactly this group, version and plural.
+            assert served_by_a_pinned_crd(group, version, plural), policy["metadata"]["name"]
         assert set(rule["operations"]) == {"CREATE", "UPDATE"}
-        expressions = [v["expression"] for v in policy["spec"]["validations"]]
-        assert expressions == [
-            validation_expression(target.kind, SHM_RULE),
-            validation_expression(target.kind, LIMITS_RULE),
-        ]
+        assert [v["message"].split(":")[0] for v in policy["spec"]["validations"]] == [SHM_RULE, LIMITS_RULE]
         assert policy["spec"]["failurePolicy"] == "Fail"
+    assert {f"ml-platform-gpu-{kind.lower()}" for kind in BUILT_IN} <= set(policies)
+
+
+def test_the_deployed_expressions_give_the_corpus_verdicts() -> None:
+    """The CEL in the plan itself (not a fresh build of it), on every corpus case of the policy's kind."""
+    expected = yaml.safe_load((CORPUS.parent / "expected.yaml").read_text())
+    policies = by_name(plan_of("prod"), VAP)
+    checked = 0
+    for name, verdict in expected.items():
+        obj = yaml.safe_load((CORPUS / name).read_text())
+        policy = policies.get(f"ml-platform-gpu-{obj['kind'].lower()}")
+        if policy is None:
+            continue
+        request = {"object": obj, "request": {"operation": "CREATE"}, "oldObject": None}
+        failed = [
+            v["message"].split(":")[0]
+            for v in policy["spec"]["validations"]
+            if evaluate_cel(v["expression"], request) is not True
+        ]
+        assert sorted(failed) == verdict["mandatory"], name
+        checked += 1
+    assert checked >= 60
 
 
 def test_deny_in_prod_warn_and_audit_in_dev_platform_namespaces_exempt() -> None:
@@ -48,7 +99,7 @@ def test_deny_in_prod_warn_and_audit_in_dev_platform_namespaces_exempt() -> None
         for binding in by_name(plan_of(stack), VAPB).values():
             assert binding["spec"]["validationActions"] == actions, stack
             [expression] = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
-            assert expression["operator"] == "NotIn" and set(expression["values"]) == set(EXEMPT_NAMESPACES)
+            assert expression["operator"] == "NotIn" and expression["values"] == PLATFORM_NAMESPACES
 
 
 def test_bindings_wait_for_their_policy() -> None:
@@ -140,4 +191,4 @@ def test_more_namespaces_can_be_exempted(tmp_path: Path) -> None:
     )
     for binding in by_name(plan, VAPB).values():
         [expression] = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
-        assert expression["values"] == [*EXEMPT_NAMESPACES, "gpu-operator"]
+        assert expression["values"] == [*PLATFORM_NAMESPACES, "gpu-operator"]
