@@ -589,3 +589,18 @@ def test_long_values_are_shortened_in_errors() -> None:
     cluster(document, name="x" * 500)
     [problem] = [p for p in problems(document) if p.startswith("ml-platform:cluster.name:")]
     assert len(problem) < 300 and "..." in problem
+
+
+def test_generated_docs_state_facts_from_upstream() -> None:
+    """Rows a user relies on, written by hand from AWS's instance pages, NVIDIA's MIG user guide and GKE's docs."""
+    doc = (PROJECT_DIR / "docs" / "configuration.md").read_text()
+    for row in (
+        "| aws | a100-40gb | 8 | p4d.24xlarge |",  # AWS sells A100 40GB only as 8-GPU p4d
+        "| aws | h100-80gb | 8 | p5.48xlarge |",
+        "| gcp | h100-80gb | 1 | a3-highgpu-1g | nvidia-h100-80gb | spot only |",
+        "| a100-80gb | 1g.10gb | 7 | 10 GB | `nvidia.com/mig-1g.10gb` | yes |",
+        "| h100-80gb | 1g.10gb+me | 1 | 10 GB | `nvidia.com/mig-1g.10gb.me` | no |",  # '+' is not valid in a name
+        "| a100-40gb | 1g.10gb | 4 | 10 GB | `nvidia.com/mig-1g.10gb` | no |",  # GKE does not create it
+        "| h100-80gb | NVIDIA H100 80GB | 80 GiB | `NVIDIA-H100-80GB-HBM3` | yes |",
+    ):
+        assert row in doc, row
