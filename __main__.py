@@ -4,6 +4,7 @@ import pulumi
 
 from components.config.errors import ConfigError
 from components.config.loading import load_platform_config, read_pulumi_config
+from components.config.rules import config_warnings
 from components.platform import MlPlatform
 
 try:
@@ -11,6 +12,9 @@ try:
 except ConfigError as error:
     # RunError: the CLI prints the message without a Python traceback; nothing has been registered.
     raise pulumi.RunError(str(error)) from None
+
+for warning in config_warnings(config):
+    pulumi.log.warn(warning)
 
 platform = MlPlatform("ml-platform", config)
 pulumi.export("cloud", platform.handle.cloud)

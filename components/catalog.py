@@ -32,6 +32,16 @@ class MigProfile:
         """Under the MIG "mixed" strategy each profile is its own extended resource."""
         return mig_resource_name(self.name)
 
+    @property
+    def builtin_config(self) -> str:
+        """The MIG manager's config that splits every GPU into this profile (`all-1g.10gb`, `all-1g.10gb.me`)."""
+        return f"all-{self.name.replace('+', '.')}"
+
+    @property
+    def compute_slices(self) -> int:
+        """Of the 7 compute slices of a GPU ("1g" = 1)."""
+        return int(self.name.split("g.", 1)[0])
+
 
 @dataclass(frozen=True)
 class GpuModel:
@@ -41,10 +51,16 @@ class GpuModel:
     # GPU Feature Discovery's nvidia.com/gpu.product value (the SXM variant where clouds sell SXM).
     product: str
     mig_profiles: tuple[MigProfile, ...] = ()
+    # PCI device ids as the MIG manager's `device-filter` spells them (device + vendor 10DE), SXM and PCIe boards.
+    pci_device_ids: tuple[str, ...] = ()
 
     @property
     def supports_mig(self) -> bool:
         return bool(self.mig_profiles)
+
+    def memory_slices(self, profile: MigProfile) -> int:
+        """Of the 8 memory slices of a GPU."""
+        return profile.memory_gb * 8 // self.memory_gib
 
     def mig_profile(self, name: str) -> MigProfile | None:
         return next((p for p in self.mig_profiles if p.name == name), None)
@@ -101,9 +117,31 @@ _80GB_MIG = (
 GPU_MODELS: dict[str, GpuModel] = {
     m.key: m
     for m in (
-        GpuModel("a100-40gb", "NVIDIA A100 40GB", 40, "NVIDIA-A100-SXM4-40GB", _A100_40_MIG),
-        GpuModel("a100-80gb", "NVIDIA A100 80GB", 80, "NVIDIA-A100-SXM4-80GB", _80GB_MIG),
-        GpuModel("h100-80gb", "NVIDIA H100 80GB", 80, "NVIDIA-H100-80GB-HBM3", _80GB_MIG),
+        # Device ids: NVIDIA's default mig-parted config (gpu-operator assets/state-mig-manager).
+        GpuModel(
+            "a100-40gb",
+            "NVIDIA A100 40GB",
+            40,
+            "NVIDIA-A100-SXM4-40GB",
+            _A100_40_MIG,
+            ("0x20B010DE", "0x20B110DE", "0x20F110DE", "0x20F610DE"),
+        ),
+        GpuModel(
+            "a100-80gb",
+            "NVIDIA A100 80GB",
+            80,
+            "NVIDIA-A100-SXM4-80GB",
+            _80GB_MIG,
+            ("0x20B210DE", "0x20B510DE", "0x20F310DE", "0x20F510DE"),
+        ),
+        GpuModel(
+            "h100-80gb",
+            "NVIDIA H100 80GB",
+            80,
+            "NVIDIA-H100-80GB-HBM3",
+            _80GB_MIG,
+            ("0x233010DE", "0x233110DE", "0x232210DE", "0x232410DE"),
+        ),
         GpuModel("l4", "NVIDIA L4", 24, "NVIDIA-L4"),
         GpuModel("a10g", "NVIDIA A10G", 24, "NVIDIA-A10G"),
         GpuModel("t4", "NVIDIA T4", 16, "Tesla-T4"),

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape
 from components.config.base import Autoscaler, CapacityType, Cloud, Environment
+from components.config.gpu import MigStrategy
 from components.config.gpu_pools import GpuPool
 from components.config.platform import PlatformConfig
 from vocabulary.labels import (
@@ -22,8 +23,19 @@ from vocabulary.labels import (
     LABEL_POOL,
     LABEL_SHARING,
     LABEL_WORKLOAD,
+    NVIDIA_DEPLOY_LABEL,
+    NVIDIA_DEVICE_PLUGIN_CONFIG_LABEL,
+    NVIDIA_MIG_CONFIG_LABEL,
 )
-from vocabulary.resources import GPU_RESOURCE
+from vocabulary.resources import GPU_RESOURCE, mig_resource_name
+
+# What makes a node's GPUs schedulable: the GPU Operator's device plugin (EKS AL2023 and existing clusters),
+# Bottlerocket's own device plugin (its NVIDIA variants run one on the host), or GKE's.
+GpuStack = Literal["operator", "bottlerocket", "gke"]
+# GPU Operator operands kept off Bottlerocket nodes: the host brings its driver, toolkit and device plugin (two
+# plugins must not register nvidia.com/gpu), and sharing is rejected there. The validator, GPU Feature Discovery
+# and dcgm-exporter still run.
+BOTTLEROCKET_OPERANDS_OFF = ("driver", "container-toolkit", "device-plugin", "mig-manager")
 
 # Cost-allocation tags (AWS) and labels (GCP): one set of keys, valid on both clouds (GCP label keys allow only
 # lowercase letters, digits, '_' and '-'), so one billing query works everywhere.
@@ -69,6 +81,16 @@ class PlatformFacts:
     autoscaler: Autoscaler
     # The stack's own cost tags (cluster.tags), before the platform's keys are added.
     stack_tags: tuple[tuple[str, str], ...] = ()
+    mig_strategy: MigStrategy = "mixed"
+    # Karpenter: NodeOverlays declare MIG slices, so MIG pools scale like any other (scaling.nodeOverlay).
+    node_overlay: bool = False
+    # The AMI family of the nodes Karpenter launches (managed node groups always run the AL2023 NVIDIA AMI).
+    ami_family: str = "al2023"
+    # Custom MIG layouts (gpu.migConfigs): name -> ((profile, instances per GPU), ...).
+    mig_configs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+
+    def mig_layout(self, name: str) -> dict[str, int]:
+        return dict(next((layout for n, layout in self.mig_configs if n == name), ()))
 
     @property
     def cost_tags(self) -> dict[str, str]:
@@ -88,10 +110,10 @@ class PlatformFacts:
         return tags
 
 
-def is_fixed_group(pool: GpuPool, autoscaler: str | None, cloud: str | None) -> bool:
-    """A MIG pool under Karpenter: Karpenter cannot plan for nvidia.com/mig-* slices, so the pool is a fixed managed
-    node group of minNodes (= maxNodes) and has no NodePool."""
-    return cloud == "aws" and autoscaler in (None, "karpenter") and pool.sharing.mode == "mig"
+def is_fixed_group(pool: GpuPool, autoscaler: str | None, cloud: str | None, node_overlay: bool = False) -> bool:
+    """A MIG pool under Karpenter without NodeOverlays: Karpenter cannot plan for MIG slices it does not know of, so
+    the pool is a fixed managed node group of minNodes (= maxNodes) and has no NodePool."""
+    return cloud == "aws" and autoscaler in (None, "karpenter") and pool.sharing.mode == "mig" and not node_overlay
 
 
 @dataclass(frozen=True)
@@ -128,6 +150,70 @@ class ResolvedGpuPool:
             LABEL_SHARING: self.config.sharing.mode,
         }
 
+    def gpu_stack(self, karpenter: bool = False) -> GpuStack:
+        """What serves this pool's GPUs on a node from a managed group (or existing node), or from Karpenter."""
+        if self.cloud == "gcp":
+            return "gke"
+        if karpenter and self.platform.ami_family == "bottlerocket":
+            return "bottlerocket"
+        return "operator"
+
+    def node_labels(self, capacity: CapacityType, stack: GpuStack) -> dict[str, str]:
+        """Everything a node of this pool is labelled with: the portable labels, and what the GPU stack reads (the
+        device-plugin config a time-sliced node selects, the MIG layout the MIG manager applies, the operands
+        kept off Bottlerocket)."""
+        labels = self.labels(capacity)
+        if stack == "operator":
+            if self.device_plugin_config is not None:
+                labels[NVIDIA_DEVICE_PLUGIN_CONFIG_LABEL] = self.device_plugin_config
+            if self.mig_config is not None:
+                labels[NVIDIA_MIG_CONFIG_LABEL] = self.mig_config
+        elif stack == "bottlerocket":
+            labels |= {f"{NVIDIA_DEPLOY_LABEL}.{operand}": "false" for operand in BOTTLEROCKET_OPERANDS_OFF}
+        return labels
+
+    @property
+    def device_plugin_config(self) -> str | None:
+        """The device plugin's named config a time-sliced node selects (one per pool, named after it)."""
+        sharing = self.config.sharing
+        return self.name if sharing.mode == "time-slicing" and self.cloud != "gcp" else None
+
+    @property
+    def mig_layout(self) -> dict[str, int]:
+        """MIG profile -> instances per GPU ({} unless the pool uses MIG)."""
+        sharing = self.config.sharing
+        if sharing.mode != "mig":
+            return {}
+        if sharing.config:
+            return self.platform.mig_layout(sharing.config)
+        profile = self.model.mig_profile(sharing.profile or "")
+        return {profile.name: profile.per_gpu} if profile else {}
+
+    @property
+    def mig_config(self) -> str | None:
+        """The MIG manager config the pool's nodes select: the built-in `all-<profile>` or a custom layout's name.
+        None on GKE, which partitions GPUs from the node pool's settings."""
+        sharing = self.config.sharing
+        if sharing.mode != "mig" or self.cloud == "gcp":
+            return None
+        if sharing.config:
+            return sharing.config
+        profile = self.model.mig_profile(sharing.profile or "")
+        return profile.builtin_config if profile else None
+
+    @property
+    def advertised(self) -> dict[str, int]:
+        """The extended resources one node advertises, and how many of each."""
+        sharing, gpus = self.config.sharing, self.shape.gpus_per_node
+        if layout := self.mig_layout:
+            # GKE and the "single" strategy advertise every slice as nvidia.com/gpu; "mixed" one resource per profile.
+            if self.cloud == "gcp" or self.platform.mig_strategy == "single":
+                return {GPU_RESOURCE: gpus * sum(layout.values())}
+            return {mig_resource_name(profile): gpus * count for profile, count in layout.items()}
+        if sharing.mode == "time-slicing" and sharing.replicas:
+            return {GPU_RESOURCE: gpus * sharing.replicas}
+        return {GPU_RESOURCE: gpus}
+
     def cost_tags(self, capacity: CapacityType | None = None) -> dict[str, str]:
         return self.platform.pool_cost_tags(self.name, self.teams, capacity)
 
@@ -137,7 +223,7 @@ class ResolvedGpuPool:
 
     @property
     def fixed_group(self) -> bool:
-        return is_fixed_group(self.config, self.platform.autoscaler, self.cloud)
+        return is_fixed_group(self.config, self.platform.autoscaler, self.cloud, self.platform.node_overlay)
 
     @property
     def node_groups(self) -> tuple[CapacityGroup, ...]:
@@ -167,24 +253,13 @@ class ResolvedGpuPool:
 
     @property
     def gpu_resource(self) -> str:
-        """The extended resource pods request on this pool: nvidia.com/gpu or nvidia.com/mig-<profile>."""
-        sharing = self.config.sharing
-        if sharing.mode == "mig" and sharing.profile:
-            profile = self.model.mig_profile(sharing.profile)
-            if profile is not None:
-                return profile.resource_name
-        return GPU_RESOURCE
+        """The (first) extended resource pods request on this pool: nvidia.com/gpu or nvidia.com/mig-<profile>."""
+        return next(iter(self.advertised))
 
     @property
     def allocatable_per_node(self) -> int:
         """How many units of `gpu_resource` one node advertises."""
-        sharing, gpus = self.config.sharing, self.shape.gpus_per_node
-        if sharing.mode == "mig" and sharing.profile:
-            profile = self.model.mig_profile(sharing.profile)
-            return gpus * (profile.per_gpu if profile else 1)
-        if sharing.mode == "time-slicing" and sharing.replicas:
-            return gpus * sharing.replicas
-        return gpus
+        return next(iter(self.advertised.values()))
 
     @property
     def max_gpus(self) -> int:
@@ -205,6 +280,8 @@ class ResolvedGpuPool:
             "maxGpus": self.max_gpus,
             "gpuResource": self.gpu_resource,
             "allocatablePerNode": self.allocatable_per_node,
+            "advertisedPerNode": dict(self.advertised),
+            "sharing": self.config.sharing.mode,
             "scalesToZero": self.config.min_nodes == 0,
         }
 
@@ -216,6 +293,10 @@ def platform_facts(config: PlatformConfig) -> PlatformFacts:
         cloud=config.cluster.cloud,
         autoscaler=config.autoscaler or "none",
         stack_tags=tuple(config.cluster.tags.items()),
+        mig_strategy=config.gpu.mig_strategy,
+        node_overlay=config.scaling.node_overlay,
+        ami_family=config.scaling.ami_family,
+        mig_configs=tuple((name, tuple(layout.items())) for name, layout in config.gpu.mig_configs.items()),
     )
 
 

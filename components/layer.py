@@ -20,6 +20,9 @@ from components.cluster.handle import ClusterHandle
 
 Section = TypeVar("Section")
 
+# Capabilities a layer provides to the layers after it (`ClusterHandle.provide` / `installed`).
+PROMETHEUS_CRDS = "prometheus-operator-crds"  # ServiceMonitor, PodMonitor, PrometheusRule (monitoring layer)
+
 
 class Layer(pulumi.ComponentResource, Generic[Section]):
     """One in-cluster layer as one component. Subclasses set `TYPE` (`ml-platform:<layer>:<Component>`) and

@@ -12,6 +12,8 @@ from components.admission import AdmissionPolicies
 from components.autoscaling.layer import Autoscaling
 from components.cluster.handle import ClusterHandle
 from components.config.platform import PlatformConfig
+from components.gpu.layer import GpuStack
+from components.monitoring.layer import Monitoring
 from components.platform_base import PlatformBase
 
 
@@ -43,5 +45,7 @@ class MlPlatform(pulumi.ComponentResource):
         # In-cluster layers, in order: CRDs and controllers before what uses them.
         PlatformBase(f"{handle.name}-base", None, handle, child)
         Autoscaling("autoscaling", config.scaling, handle, child)
+        Monitoring("monitoring", config.monitoring, handle, child)
+        GpuStack("gpu", config.gpu, handle, child)
         AdmissionPolicies("admission", config.policies, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

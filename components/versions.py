@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vocabulary.namespaces import GPU_NAMESPACE, MONITORING_NAMESPACE
+
 
 @dataclass(frozen=True)
 class HelmChart:
@@ -26,8 +28,21 @@ class HelmChart:
 KARPENTER_CRD = HelmChart("karpenter-crd", "1.14.1", "oci://public.ecr.aws/karpenter", "kube-system")
 KARPENTER = HelmChart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter", "kube-system")
 CLUSTER_AUTOSCALER = HelmChart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler", "kube-system")
+GPU_OPERATOR = HelmChart("gpu-operator", "v26.7.0", "https://helm.ngc.nvidia.com/nvidia", GPU_NAMESPACE)
+# GKE only, with gpu.gkeMetrics: dcgm-exporter (elsewhere the GPU Operator runs dcgm-exporter).
+DCGM_EXPORTER = HelmChart("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts", GPU_NAMESPACE)
+KUBE_PROMETHEUS_STACK = HelmChart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", MONITORING_NAMESPACE
+)
 
 # The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
 CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
 
-CHARTS: tuple[HelmChart, ...] = (KARPENTER_CRD, KARPENTER, CLUSTER_AUTOSCALER)
+CHARTS: tuple[HelmChart, ...] = (
+    KARPENTER_CRD,
+    KARPENTER,
+    CLUSTER_AUTOSCALER,
+    GPU_OPERATOR,
+    DCGM_EXPORTER,
+    KUBE_PROMETHEUS_STACK,
+)

@@ -55,9 +55,10 @@ class Registration:
 
 
 def redact(value: Any) -> Any:
-    """Secrets never reach the plan files; numbers read as declared (the wire format makes 8 into 8.0)."""
+    """Secrets never reach the plan files; numbers read as declared (the wire format makes 8 into 8.0). A secret map
+    or list keeps its shape (a Secret's stringData stays a map of keys to placeholders), so manifests validate."""
     if rpc.is_rpc_secret(value):
-        return SECRET_PLACEHOLDER
+        return _placeholders(rpc.unwrap_rpc_secret(value))
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, Mapping):
@@ -65,6 +66,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _placeholders(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _placeholders(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Mapping):
+        return {k: _placeholders(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_placeholders(v) for v in value]
+    return SECRET_PLACEHOLDER
 
 
 def unwrap(value: Any) -> Any:
@@ -132,6 +143,8 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         out["resources"] = [{"autoscalingGroups": [{"name": ph("asg")}], "remoteAccessSecurityGroupId": ""}]
     elif typ == "aws:sqs/queue:Queue":
         out["url"] = ph("url")
+    elif typ == "random:index/randomPassword:RandomPassword":
+        out["result"] = ph("result")
     return out
 
 

@@ -24,7 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The policy rules know how a Pulumi Kubernetes resource maps to the object it creates.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 
+from components.config.rules import config_warnings
+from components.gpu_pools import ResolvedGpuPool
 from rules import kubernetes_object
+from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack
 
 
@@ -59,30 +62,62 @@ def write_plan(result: PlanResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def summary(result: PlanResult, manifests: list[Path], seconds: float) -> str:
-    lines = [f"Offline plan of stack '{result.stack.stack}' ({seconds:.1f}s): {len(result.registrations)} resources"]
-    by_type = Counter(r.type for r in result.registrations)
-    lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
-    lines.append(f"Kubernetes manifests: {len(manifests)}")
-    # Pools are summarised from the validated stack config (the program already accepted it).
-    from components.config.loading import load_platform_config
-    from components.gpu_pools import resolve_gpu_pools
+def advertised(pool: ResolvedGpuPool) -> str:
+    """What one node advertises: `8 x nvidia.com/gpu`, `56 x nvidia.com/mig-1g.10gb`, `4 x nvidia.com/gpu
+    (time-sliced x4)`."""
+    text = " + ".join(f"{count} x {resource}" for resource, count in pool.advertised.items())
+    sharing = pool.config.sharing
+    if sharing.mode == "time-slicing":
+        text += f" (time-sliced x{sharing.replicas})"
+    elif sharing.mode == "mig":
+        text += f" (MIG {pool.mig_config or sharing.profile})"
+    return text
 
-    config = load_platform_config(result.stack.config)
-    pools = resolve_gpu_pools(config)
-    lines.append(f"GPU pools ({config.cluster.cloud}, autoscaler {config.autoscaler}):")
-    if not pools:
+
+GPU_STACK_NAMES = {
+    "operator": "GPU Operator",
+    "bottlerocket": "Bottlerocket's device plugin",
+    "gke": "GKE-managed",
+}
+
+
+def gpu_stack(pool: ResolvedGpuPool) -> str:
+    stacks = {pool.gpu_stack(karpenter=False)} if pool.node_groups or pool.cloud != "aws" else set()
+    stacks |= {pool.gpu_stack(karpenter=True)} if pool.karpenter_node_pools else set()
+    return " + ".join(GPU_STACK_NAMES[s] for s in sorted(stacks or {pool.gpu_stack()}))
+
+
+def pool_lines(plan: PlanView) -> list[str]:
+    config = plan.config
+    lines = [f"GPU pools ({config.cluster.cloud}, autoscaler {config.autoscaler}):"]
+    if not plan.pools:
         lines.append("  (none)")
-    for pool in pools:
+    for pool in plan.pools:
         s = pool.summary()
         kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
         per_type = " per capacity type" if len(s["capacity"]) > 1 else ""
         lines.append(
             f"  {s['name']:<14} {s['gpu']:<10} {kind:<38} {'/'.join(s['capacity']):<15} "
             f"nodes {s['minNodes']}..{s['maxNodes']}{per_type}  max GPUs {s['maxGpus']}{per_type}  "
-            f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}  "
-            f"({s['gpuResource']} x{s['allocatablePerNode']}/node)"
+            f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}"
         )
+        lines.append(f"  {'':<14} {gpu_stack(pool)}: {advertised(pool)} per node")
+        if pool.cloud == "existing":
+            labels = pool.node_labels(pool.capacity_types[0], "operator")
+            lines.append(f"  {'':<14} label its nodes: " + " ".join(f"{k}={v}" for k, v in labels.items()))
+    return lines
+
+
+def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: float) -> str:
+    lines = [f"Offline plan of stack '{result.stack.stack}' ({seconds:.1f}s): {len(result.registrations)} resources"]
+    by_type = Counter(r.type for r in result.registrations)
+    lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
+    lines.append(f"Kubernetes manifests: {len(manifests)}")
+    lines += pool_lines(plan)
+    lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
+    if warnings := config_warnings(plan.config):
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in warnings]
     if result.stack.placeholders:
         lines.append(
             "Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders)
@@ -112,9 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     if result.error is not None:
         print(result.error, file=sys.stderr)
         return 1
+    plan = PlanView.of(result)
+    if violations := check_plan(plan):
+        lines = [f"{len(violations)} platform invariant(s) broken in {stack_path.name}; nothing was written:"]
+        print("\n".join([*lines, *(f"  - {v}" for v in violations)]), file=sys.stderr)
+        return 1
     out_dir = args.out or PROJECT_DIR / "build" / args.stack
     manifests = write_plan(result, out_dir)
-    print(summary(result, manifests, time.perf_counter() - start))
+    print(summary(result, plan, manifests, time.perf_counter() - start))
     print(f"Wrote {out_dir / 'resources.json'} and {len(manifests)} manifests under {out_dir / 'manifests'}")
     return 0
 

@@ -23,3 +23,11 @@ GPU_TAINT_VALUE = "true"
 GKE_GPU_TAINT_VALUE = "present"
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ml-platform"}
+
+# Labels the NVIDIA GPU Operator reads on a node: the device-plugin config it selects (time-slicing), the MIG layout
+# the MIG manager applies (and reports in .state: pending, rebooting, success, failed), and
+# `nvidia.com/gpu.deploy.<operand>=false` to keep an operand off the node.
+NVIDIA_DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+NVIDIA_MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+NVIDIA_MIG_CONFIG_STATE_LABEL = "nvidia.com/mig.config.state"
+NVIDIA_DEPLOY_LABEL = "nvidia.com/gpu.deploy"

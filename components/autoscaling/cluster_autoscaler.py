@@ -36,7 +36,7 @@ def node_template_tags(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[st
     labels = node_group_labels(pool, capacity)
     tags = {f"{TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{TEMPLATE}/taint/{pool.taint.key}"] = f"{pool.taint.value}:{pool.taint.effect}"
-    tags[f"{TEMPLATE}/resources/{pool.gpu_resource}"] = str(pool.allocatable_per_node)
+    tags |= {f"{TEMPLATE}/resources/{resource}": str(count) for resource, count in pool.advertised.items()}
     return tags
 
 

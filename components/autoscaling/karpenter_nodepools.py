@@ -88,7 +88,7 @@ def gpu_node_pool(pool: ResolvedGpuPool, group: CapacityGroup, scaling: ScalingC
     vcpus, memory = pool.shape.largest()
     spec: dict[str, Any] = {
         "template": {
-            "metadata": {"labels": pool.labels(capacity)},
+            "metadata": {"labels": pool.node_labels(capacity, pool.gpu_stack(karpenter=True))},
             "spec": {
                 "nodeClassRef": node_class_ref(pool.name),
                 "requirements": [
@@ -156,6 +156,20 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
     }
 
 
+def mig_node_overlay(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:
+    """What a node of a MIG NodePool will advertise once the MIG manager has split its GPUs: Karpenter's instance
+    types know only whole GPUs, so without this it never launches a node for a pod that asks for MIG slices."""
+    return {
+        "apiVersion": "karpenter.sh/v1alpha1",
+        "kind": "NodeOverlay",
+        "metadata": {"name": group.name},
+        "spec": {
+            "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [group.name]}],
+            "capacity": {resource: str(count) for resource, count in pool.advertised.items()},
+        },
+    }
+
+
 def karpenter_objects(scaling: ScalingConfig, handle: ClusterHandle, role: Any) -> list[dict[str, Any]]:
     discovery = aws_info(handle).discovery_tag
     objects: list[dict[str, Any]] = []
@@ -166,6 +180,8 @@ def karpenter_objects(scaling: ScalingConfig, handle: ClusterHandle, role: Any) 
             ec2_node_class(pool.name, discovery, role, scaling, pool.config.disk_gib, pool.shape.local_nvme, tags)
         )
         objects += [gpu_node_pool(pool, group, scaling) for group in pool.karpenter_node_pools]
+        if scaling.node_overlay and pool.mig_layout:
+            objects += [mig_node_overlay(pool, group) for group in pool.karpenter_node_pools]
     if scaling.cpu_pool.enabled:
         tags = handle.platform.pool_cost_tags(CPU_POOL_NAME, ())
         objects.append(ec2_node_class(CPU_POOL_NAME, discovery, role, scaling, 100, False, tags))

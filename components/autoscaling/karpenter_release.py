@@ -18,15 +18,21 @@ from components.versions import KARPENTER, KARPENTER_CRD
 from vocabulary.labels import LABEL_ROLE
 
 
-def karpenter_values(cluster_name: Any, cluster_endpoint: Any, interruption_queue: Any) -> dict[str, Any]:
+def karpenter_values(
+    cluster_name: Any, cluster_endpoint: Any, interruption_queue: Any, node_overlay: bool = False
+) -> dict[str, Any]:
     """Helm values: every key path exists in the pinned chart's values.yaml (tests check)."""
+    settings: dict[str, Any] = {
+        "clusterName": cluster_name,
+        # Known already: saves the controller an eks:DescribeCluster call at start-up.
+        "clusterEndpoint": cluster_endpoint,
+        "interruptionQueue": interruption_queue,
+    }
+    if node_overlay:
+        # NodeOverlay is alpha in Karpenter 1.14: MIG pools declare their slices with it (scaling.nodeOverlay).
+        settings["featureGates"] = {"nodeOverlay": True}
     return {
-        "settings": {
-            "clusterName": cluster_name,
-            # Known already: saves the controller an eks:DescribeCluster call at start-up.
-            "clusterEndpoint": cluster_endpoint,
-            "interruptionQueue": interruption_queue,
-        },
+        "settings": settings,
         # The name the Pod Identity association expects, whatever the release is called.
         "serviceAccount": {"name": SERVICE_ACCOUNT},
         "replicas": 2,
@@ -58,7 +64,9 @@ class KarpenterRelease(pulumi.ComponentResource):
         self.controller = helm_release(
             name,
             KARPENTER,
-            karpenter_values(info.cluster_name, info.cluster_endpoint, interruption_queue),
+            karpenter_values(
+                info.cluster_name, info.cluster_endpoint, interruption_queue, handle.platform.node_overlay
+            ),
             pulumi.ResourceOptions.merge(
                 base, pulumi.ResourceOptions(depends_on=[*handle.ready, self.crds, *depends_on])
             ),

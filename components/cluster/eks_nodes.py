@@ -72,8 +72,9 @@ def system_node_group_args(system: SystemNodes) -> dict[str, Any]:
 
 
 def node_group_labels(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str, str]:
-    """The portable labels plus cluster-autoscaler's GPU label (its scale-from-zero ASG tags repeat them)."""
-    return {**pool.labels(capacity), ACCELERATOR_LABEL: pool.model.key}
+    """The pool's node labels on the AL2023 NVIDIA AMI (the GPU Operator serves its GPUs) plus cluster-autoscaler's
+    GPU label (its scale-from-zero ASG tags repeat them)."""
+    return {**pool.node_labels(capacity, "operator"), ACCELERATOR_LABEL: pool.model.key}
 
 
 def gpu_node_group_args(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:

@@ -160,12 +160,20 @@ def cluster_args(
         # Pack nodes and remove idle ones sooner in dev; keep spare capacity in prod (scaling.gkeProfile).
         "cluster_autoscaling": {"autoscaling_profile": config.scaling.gke_profile},
         "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
-        "monitoring_config": {"enable_components": ["SYSTEM_COMPONENTS"]},
+        "monitoring_config": monitoring_config(config),
     }
     args["master_authorized_networks_config"] = master_authorized_networks(c)
     if args["master_authorized_networks_config"] is None:
         del args["master_authorized_networks_config"]
     return args
+
+
+def monitoring_config(config: PlatformConfig) -> dict[str, Any]:
+    """GKE's own metrics; with `gpu.gkeMetrics: managed` (GKE's default for new clusters since 1.32) also DCGM's GPU
+    metrics, which GKE collects into Google Cloud Managed Service for Prometheus."""
+    if config.gpu.gke_metrics == "managed":
+        return {"enable_components": ["SYSTEM_COMPONENTS", "DCGM"], "managed_prometheus": {"enabled": True}}
+    return {"enable_components": ["SYSTEM_COMPONENTS"]}
 
 
 def master_authorized_networks(c: ClusterConfig) -> dict[str, Any] | None:
@@ -253,7 +261,7 @@ def node_pool_args(
             "gvnic": {"enabled": True},
             # Portable labels only. No taints: GKE adds nvidia.com/gpu=present:NoSchedule to GPU nodes
             # itself and rejects a second taint with the same key and effect.
-            "labels": pool.labels(group.capacity),
+            "labels": pool.node_labels(group.capacity, "gke"),
             # The pool's cost labels on its VMs (the cluster's labels reach them too; the pool's only from here).
             "resource_labels": gcp_labels(pool.cost_tags(group.capacity)),
         },

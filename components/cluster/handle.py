@@ -43,6 +43,16 @@ class ClusterHandle:
     # Resources that must exist before in-cluster objects are created (node groups, add-ons).
     ready: list[pulumi.Resource] = field(default_factory=list)
     aws: AwsClusterInfo | None = None
+    # What earlier in-cluster layers installed that later ones wait for, by capability (components/layer.py):
+    # e.g. the Prometheus operator's CRDs before any ServiceMonitor or PrometheusRule.
+    capabilities: dict[str, list[pulumi.Resource]] = field(default_factory=dict)
+
+    def provide(self, capability: str, *resources: pulumi.Resource) -> None:
+        self.capabilities.setdefault(capability, []).extend(resources)
+
+    def installed(self, capability: str) -> list[pulumi.Resource]:
+        """The resources that installed a capability; empty when no layer provides it on this cluster."""
+        return list(self.capabilities.get(capability, ()))
 
     @property
     def cloud(self) -> Cloud:

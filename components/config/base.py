@@ -23,6 +23,7 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^([0-9]+(s|m|h))+$"
 EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
 AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
+PROMETHEUS_DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 
 # What each pattern means, for error messages.
 PATTERN_HELP: dict[str, str] = {
@@ -30,6 +31,7 @@ PATTERN_HELP: dict[str, str] = {
     DURATION: "expected a duration in s, m or h, such as 90s, 5m or 1h30m",
     EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
     AMI_VERSION: "expected latest or an AMI release version such as v20250920",
+    PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 12h or 4w",
 }
 
 

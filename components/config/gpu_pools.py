@@ -12,7 +12,13 @@ from components.config.base import DNS_LABEL, CapacityType, ConfigModel, Sharing
 class Sharing(ConfigModel):
     mode: SharingMode = Field("none", description="none, time-slicing (dev only: no memory isolation) or mig.")
     replicas: int | None = Field(None, description="time-slicing: logical GPUs per physical GPU (>= 2).")
-    profile: str | None = Field(None, description="mig: the MIG profile every GPU is split into, e.g. 1g.10gb.")
+    profile: str | None = Field(
+        None, description="mig: the MIG profile every GPU is split into, e.g. 1g.10gb (the built-in all-<profile>)."
+    )
+    config: str | None = Field(
+        None,
+        description="mig, instead of profile: a custom MIG layout from ml-platform:gpu.migConfigs (aws and existing).",
+    )
 
 
 class GpuPool(ConfigModel):

@@ -6,7 +6,9 @@ from pydantic import Field, model_validator
 
 from components.config.base import Autoscaler, ConfigModel, Environment
 from components.config.cluster import AwsSettings, ClusterConfig
+from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
+from components.config.monitoring import MonitoringConfig
 from components.config.policies import PoliciesConfig
 from components.config.scaling import ScalingConfig
 from components.config.teams import Team
@@ -23,6 +25,10 @@ class PlatformConfig(ConfigModel):
     teams: list[Team] = Field(default_factory=list, description="Per-team namespaces with GPU quotas.")
     policies: PoliciesConfig = Field(default_factory=PoliciesConfig, description="Policy pack and admission.")
     scaling: ScalingConfig = Field(default_factory=ScalingConfig, description="Autoscaling behaviour.")
+    gpu: GpuStackConfig = Field(default_factory=GpuStackConfig, description="The NVIDIA GPU stack.")
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig, description="Prometheus, Grafana and the GPU alerts."
+    )
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:

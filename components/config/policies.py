@@ -11,8 +11,8 @@ class PoliciesConfig(ConfigModel):
     enforcement: Enforcement | None = Field(None, description="Default advisory in dev, mandatory otherwise.")
     exempt_namespaces: list[str] = Field(
         default_factory=list,
-        description="Namespaces the admission policies skip besides kube-system, kube-public, kube-node-lease and "
-        "ml-platform-system (e.g. where the GPU operator's validator pods run).",
+        description="Namespaces the admission policies skip besides kube-system, kube-public, kube-node-lease and the "
+        "platform's own (ml-platform-system, gpu-operator, monitoring).",
     )
     default_shm: bool = Field(
         False,

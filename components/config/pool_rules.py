@@ -77,11 +77,20 @@ def _sharing_rules(base: list[int | str], pool: GpuPool, cloud: str | None) -> I
             # GKE creates only some of NVIDIA's profiles itself; elsewhere every profile of the exact model.
             allowed = ", ".join(CATALOG.mig_profiles_on(cloud or "existing", pool.gpu))  # type: ignore[arg-type]
             of = f"{pool.gpu} on gcp" if cloud == "gcp" else pool.gpu
-            if s.profile is None:
-                yield Problem(key_path([*where, "profile"]), None, f"mig needs a profile; allowed for {of}: {allowed}")
+            if s.config is not None:
+                if s.profile is not None:
+                    yield Problem(key_path([*where, "profile"]), s.profile, "set profile or config, not both")
+            elif s.profile is None:
+                yield Problem(
+                    key_path([*where, "profile"]),
+                    None,
+                    f"mig needs a profile (or a custom layout in config); allowed for {of}: {allowed}",
+                )
             elif s.profile not in allowed.split(", "):
                 yield Problem(
                     key_path([*where, "profile"]), s.profile, f"not a MIG profile of {of}; allowed: {allowed}"
                 )
-    elif s.profile is not None:
-        yield Problem(key_path([*where, "profile"]), s.profile, "only used with mode: mig")
+    else:
+        for name in ("profile", "config"):
+            if getattr(s, name) is not None:
+                yield Problem(key_path([*where, name]), getattr(s, name), "only used with mode: mig")

@@ -15,10 +15,12 @@ from components.config.base import Autoscaler
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.cluster_rules import cluster_rules
 from components.config.errors import Problem, key_path
+from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
+from components.config.gpu_rules import config_warnings, gpu_section_rules, pool_gpu_rules, scaling_gpu_rules
 from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER, PlatformConfig
 from components.config.pool_rules import capacity_rules, pool_rules
-from components.config.scaling import CPU_POOL_NAME
+from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
 from components.gpu_pools import SHARED_TEAM, is_fixed_group
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
@@ -38,6 +40,8 @@ class _Parsed:
     pools: list[tuple[int, GpuPool]]
     teams: list[tuple[int, Team]]
     autoscaler: str | None
+    gpu: GpuStackConfig
+    scaling: ScalingConfig | None
 
 
 def _parse(model: type[M], raw: Any) -> M | None:
@@ -70,6 +74,8 @@ def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
             list(enumerate(config.gpu_pools)),
             list(enumerate(config.teams)),
             config.autoscaler,
+            config.gpu,
+            config.scaling,
         )
     raw_cluster = sections.get("cluster")
     cluster = _parse(ClusterConfig, raw_cluster)
@@ -82,6 +88,8 @@ def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
         _parse_list(GpuPool, sections.get("gpuPools")),
         _parse_list(Team, sections.get("teams")),
         autoscaler if isinstance(autoscaler, str) else None,
+        _parse(GpuStackConfig, sections.get("gpu", {})) or GpuStackConfig(),
+        _parse(ScalingConfig, sections.get("scaling", {})),
     )
 
 
@@ -96,7 +104,8 @@ def _pool_name_and_group_rules(parsed: _Parsed) -> Iterator[Problem]:
     for i, pool in parsed.pools:
         if pool.name == CPU_POOL_NAME:
             yield Problem(key_path(["gpuPools", i, "name"]), pool.name, "reserved for the CPU NodePool; pick another")
-        if not is_fixed_group(pool, parsed.autoscaler, parsed.cloud):
+        overlay = parsed.scaling is not None and parsed.scaling.node_overlay
+        if not is_fixed_group(pool, parsed.autoscaler, parsed.cloud, overlay):
             continue
         if not 1 <= pool.min_nodes == pool.max_nodes:
             yield Problem(
@@ -180,6 +189,10 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     region = parsed.cluster.region if parsed.cluster else None
     for i, pool in parsed.pools:
         problems += pool_rules(i, pool, parsed.cloud, region)
+        problems += pool_gpu_rules(i, pool, parsed.cloud, parsed.autoscaler, parsed.gpu, parsed.scaling)
+    problems += gpu_section_rules(parsed.gpu, parsed.cloud)
+    if parsed.scaling is not None:
+        problems += scaling_gpu_rules(parsed.scaling, parsed.cloud, parsed.autoscaler)
     problems += _duplicates("gpuPools", [(i, p.name) for i, p in parsed.pools])
     problems += _pool_name_and_group_rules(parsed)
     problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
@@ -189,3 +202,6 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         problems += _version_rules(config)
     problems += _autoscaler_rules(parsed)
     return problems
+
+
+__all__ = ["check_rules", "config_warnings"]

@@ -56,6 +56,11 @@ class ScalingConfig(ConfigModel):
         pattern=r"^v1\.[0-9]+\.[0-9]+$",
         description="cluster-autoscaler image tag; its minor must match the cluster's (the chart ships v1.35.0).",
     )
+    node_overlay: bool = Field(
+        False,
+        description="Karpenter: declare the MIG slices a node will advertise with a NodeOverlay (alpha in Karpenter "
+        "1.14, behind a feature gate), so MIG pools scale from zero; off keeps MIG pools as fixed groups.",
+    )
     gke_profile: Literal["OPTIMIZE_UTILIZATION", "BALANCED"] | None = Field(
         None, description="GKE cluster autoscaling profile; default OPTIMIZE_UTILIZATION in dev, BALANCED otherwise."
     )

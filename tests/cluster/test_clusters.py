@@ -360,7 +360,7 @@ def test_in_cluster_objects_wait_for_nodes_addons_and_access(tmp_path: Path) -> 
         "dev",
         lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries, "bootstrapCreatorAdmin": False}),
     )
-    namespace = only(plan, "kubernetes:core/v1:Namespace")
+    namespace = plan.named("kubernetes:core/v1:Namespace", "ns-ml-platform-system")
     by_urn = {r.urn: r for r in plan.registrations}
     waits_for = {by_urn[d].type for d in namespace.dependencies}
     assert {NODE_GROUP, "aws:eks/addon:Addon", "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"} <= waits_for

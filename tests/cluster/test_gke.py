@@ -216,7 +216,11 @@ def test_cluster_prod() -> None:
     assert args["node_config"]["service_account"] == SA  # the transient default pool too
     assert args["addons_config"]["gce_persistent_disk_csi_driver_config"] == {"enabled": True}
     assert args["logging_config"]["enable_components"] == ["SYSTEM_COMPONENTS", "WORKLOADS"]
-    assert args["monitoring_config"]["enable_components"] == ["SYSTEM_COMPONENTS"]
+    # GPU metrics: GKE's managed DCGM collection by default (GKE's own default for new clusters since 1.32).
+    assert args["monitoring_config"] == {
+        "enable_components": ["SYSTEM_COMPONENTS", "DCGM"],
+        "managed_prometheus": {"enabled": True},
+    }
     # prod keeps headroom; dev packs nodes and removes idle ones sooner (test_cluster_dev_and_options)
     assert args["cluster_autoscaling"] == {"autoscaling_profile": "BALANCED"}
     # A private endpoint requires authorized networks; the cluster's own network reaches it.

@@ -64,7 +64,14 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
     for release in plan_of(stack).of_type("kubernetes:helm.sh/v3:Release"):
         inputs = release.inputs
         # A fixed release name: Pulumi would otherwise add a random suffix, and a rename reinstalls the chart.
-        assert inputs["name"] == release.name and inputs["name"] in ("karpenter-crd", "karpenter", "cluster-autoscaler")
+        assert inputs["name"] == release.name
+        assert inputs["name"] in (
+            "karpenter-crd",
+            "karpenter",
+            "gpu-operator",
+            "kube-prometheus-stack",
+            "dcgm-exporter",
+        )
         # A failed install is purged and a failed upgrade rolled back, inside 10 minutes; history is bounded.
         assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["timeout"], inputs["maxHistory"]) == (
             True,
@@ -72,8 +79,10 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             600,
             10,
         )
-        # kube-system exists on every cluster: Helm must not try to own it.
-        assert inputs["namespace"] == "kube-system" and inputs["createNamespace"] is False
+        # kube-system exists on every cluster, and the platform creates its own namespaces (with Pod Security
+        # labels): Helm creates none.
+        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring")
+        assert inputs["createNamespace"] is False
         if inputs["chart"].startswith("oci://"):
             assert "repositoryOpts" not in inputs
         else:

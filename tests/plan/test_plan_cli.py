@@ -34,13 +34,16 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 42 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 47 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out
     assert "train-h100" in out and "p5.48xlarge" in out and "max GPUs 32 per capacity type  scales to zero" in out
     assert "nodes 1..1  max GPUs 8  always on: 1" in out
-    assert "nvidia.com/mig-1g.10gb x56/node" in out
+    # Per pool: what serves its GPUs, and what one node advertises.
+    assert "GPU Operator: 56 x nvidia.com/mig-1g.10gb (MIG all-1g.10gb) per node" in out
+    assert "GPU Operator: 8 x nvidia.com/gpu per node" in out
+    assert "Platform invariants: 7 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

@@ -22,7 +22,14 @@ VAPB = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBind
 MAP = "kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicy"
 CORPUS = Path(__file__).parent / "corpus" / "cases"
 # Kubernetes' own namespaces and the platform's: never checked (its controllers and device plugins run there).
-PLATFORM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "ml-platform-system"]
+PLATFORM_NAMESPACES = [
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "ml-platform-system",
+    "gpu-operator",
+    "monitoring",
+]
 
 
 def by_name(plan: PlanResult, typ: str) -> dict[str, dict[str, Any]]:
@@ -187,8 +194,8 @@ def test_the_pack_config_and_the_admission_enforcement_agree() -> None:
 
 def test_more_namespaces_can_be_exempted(tmp_path: Path) -> None:
     plan = plan_variant(
-        tmp_path, "dev", lambda c: c.update({"ml-platform:policies": {"exemptNamespaces": ["gpu-operator"]}})
+        tmp_path, "dev", lambda c: c.update({"ml-platform:policies": {"exemptNamespaces": ["ray-system"]}})
     )
     for binding in by_name(plan, VAPB).values():
         [expression] = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
-        assert expression["values"] == [*PLATFORM_NAMESPACES, "gpu-operator"]
+        assert expression["values"] == [*PLATFORM_NAMESPACES, "ray-system"]

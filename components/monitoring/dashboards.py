@@ -1,0 +1,151 @@
+"""The "GPU allocation vs use" dashboard, built with grafana-foundation-sdk (Grafana's own dashboards-as-code SDK,
+generated from its schemas), shipped as a ConfigMap Grafana's dashboard sidecar loads.
+
+Per namespace: GPUs held by running pods and how busy they are; per pool: GPUs the nodes advertise and GPUs pods
+hold; and the pods holding idle GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from vocabulary.labels import MANAGED_BY
+from vocabulary.namespaces import MONITORING_NAMESPACE
+
+DASHBOARD_UID = "ml-platform-gpu-allocation"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+GPU_REQUESTS = 'kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+"}'
+GPU_REQUESTS_IN_NAMESPACE = (
+    'kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+", namespace=~"$namespace"}'
+)
+RUNNING = '(kube_pod_status_phase{phase="Running"} == 1)'
+POOL_OF_NODE = 'group_left (label_ml_platform_io_pool) kube_node_labels{label_ml_platform_io_pool=~"$pool"}'
+GPU_BUSY = (
+    '(avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{pod!="", namespace=~"$namespace"}) or avg by (namespace, pod) '
+    '(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!="", namespace=~"$namespace"} * 100))'
+)
+
+# (title, unit, legend, query) of the time series, in order.
+PANELS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "GPUs held by running pods, by namespace",
+        "short",
+        "{{namespace}}",
+        f"sum by (namespace) ({GPU_REQUESTS_IN_NAMESPACE} * on (namespace, pod) group_left () {RUNNING})",
+    ),
+    ("GPU busy %, by namespace", "percent", "{{namespace}}", f"avg by (namespace) ({GPU_BUSY})"),
+    (
+        "GPUs advertised by the nodes, by pool",
+        "short",
+        "{{label_ml_platform_io_pool}}",
+        'sum by (label_ml_platform_io_pool) (kube_node_status_allocatable{resource=~"nvidia_com_gpu|'
+        f'nvidia_com_mig_.+"}} * on (node) {POOL_OF_NODE})',
+    ),
+    (
+        "GPUs held by pods, by pool",
+        "short",
+        "{{label_ml_platform_io_pool}}",
+        f"sum by (label_ml_platform_io_pool) ({GPU_REQUESTS} * on (node) {POOL_OF_NODE})",
+    ),
+)
+IDLE_PODS = f"{GPU_BUSY} < 10"
+
+
+def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id("A").datasource(DATASOURCE)
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL expression of the dashboard (tests parse them with Grafana's variables filled in)."""
+    return [query for *_, query in PANELS] + [IDLE_PODS]
+
+
+def gpu_allocation_dashboard() -> dict[str, Any]:
+    """The dashboard model as Grafana's provisioning reads it."""
+    builder = (
+        dashboard.Dashboard("GPU allocation vs use")
+        .uid(DASHBOARD_UID)
+        .tags(["gpu", "ml-platform"])
+        .time("now-24h", "now")
+        .refresh("1m")
+        .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+        .with_variable(
+            dashboard.QueryVariable("namespace")
+            .label("Namespace")
+            .datasource(DATASOURCE)
+            .query(f"label_values({GPU_REQUESTS}, namespace)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+        )
+        .with_variable(
+            dashboard.QueryVariable("pool")
+            .label("GPU pool")
+            .datasource(DATASOURCE)
+            .query('label_values(kube_node_labels{label_ml_platform_io_pool!=""}, label_ml_platform_io_pool)')
+            .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+        )
+    )
+    legend = common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE).show_legend(True)
+    for panel_id, (title, unit, legend_format, query) in enumerate(PANELS, start=1):
+        builder = builder.with_panel(
+            timeseries.Panel()
+            .id(panel_id)
+            .title(title)
+            .unit(unit)
+            .min(0)
+            .height(8)
+            .span(12)
+            .datasource(DATASOURCE)
+            .legend(legend)
+            .with_target(_query(query, legend_format))
+        )
+    builder = builder.with_panel(
+        stat.Panel()
+        .id(len(PANELS) + 1)
+        .title("Pods holding an idle GPU (busy < 10%)")
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
+        .height(6)
+        .span(6)
+        .datasource(DATASOURCE)
+        .with_target(_query(f"count ({IDLE_PODS})").instant())
+    )
+    builder = builder.with_panel(
+        table.Panel()
+        .id(len(PANELS) + 2)
+        .title("Pods holding an idle GPU")
+        .show_header(True)
+        .height(6)
+        .span(18)
+        .datasource(DATASOURCE)
+        .with_target(_query(IDLE_PODS).instant().format(PromQueryFormat.TABLE))
+    )
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return model
+
+
+def dashboard_config_map() -> dict[str, Any]:
+    """Grafana's sidecar loads every ConfigMap labelled grafana_dashboard=1 (kube-prometheus-stack's setting)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "ml-platform-gpu-allocation-dashboard",
+            "namespace": MONITORING_NAMESPACE,
+            "labels": {**MANAGED_BY, "grafana_dashboard": "1"},
+        },
+        "data": {"gpu-allocation.json": json.dumps(gpu_allocation_dashboard(), indent=2, sort_keys=True)},
+    }
