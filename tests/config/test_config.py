@@ -257,6 +257,72 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "gpuPools[0].capacity",
         "one fixed group of one capacity type",
     ),
+    "time-slicing on bottlerocket": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:scaling": {"amiFamily": "bottlerocket"}}),
+            pool(d, sharing={"mode": "time-slicing", "replicas": 2}),
+        ),
+        "gpuPools[0].sharing.mode",
+        "Bottlerocket GPU nodes run their own device plugin",
+    ),
+    "node overlay without karpenter": (
+        "gcp",
+        lambda d: d.update({"ml-platform:scaling": {"nodeOverlay": True}}),
+        "scaling.nodeOverlay",
+        "only used with Karpenter (aws)",
+    ),
+    "unknown custom mig layout": (
+        "aws",
+        lambda d: pool(d, sharing={"mode": "mig", "config": "nope"}, minNodes=1, maxNodes=1),
+        "gpuPools[0].sharing.config",
+        "none defined in ml-platform:gpu.migConfigs",
+    ),
+    "custom mig layout on gke": (
+        "gcp",
+        lambda d: pool(d, sharing={"mode": "mig", "config": "x"}),
+        "gpuPools[0].sharing.config",
+        "GKE partitions every GPU one way",
+    ),
+    "mig profile and config": (
+        "existing",
+        lambda d: (
+            d.update({"ml-platform:gpu": {"migConfigs": {"two": {"3g.40gb": 2}}}}),
+            pool(d, gpu="h100-80gb", sharing={"mode": "mig", "profile": "1g.10gb", "config": "two"}),
+        ),
+        "gpuPools[0].sharing.profile",
+        "set profile or config, not both",
+    ),
+    "custom layout named like a built-in": (
+        "existing",
+        lambda d: d.update({"ml-platform:gpu": {"migConfigs": {"all-1g.10gb": {"1g.10gb": 7}}}}),
+        "gpu.migConfigs.all-1g.10gb",
+        "the all-* names are the MIG manager's built-in layouts",
+    ),
+    "custom layout with an unknown profile": (
+        "existing",
+        lambda d: d.update({"ml-platform:gpu": {"migConfigs": {"odd": {"5g.50gb": 1}}}}),
+        "gpu.migConfigs.odd.5g.50gb",
+        "not a MIG profile",
+    ),
+    "gke metrics on aws": (
+        "aws",
+        lambda d: d.update({"ml-platform:gpu": {"gkeMetrics": "dcgm-exporter"}}),
+        "gpu.gkeMetrics",
+        "only used on gcp",
+    ),
+    "toolkit on gke": (
+        "gcp",
+        lambda d: d.update({"ml-platform:gpu": {"toolkit": True}}),
+        "gpu.toolkit",
+        "only used on existing clusters (GKE installs it)",
+    ),
+    "prometheus retention": (
+        "aws",
+        lambda d: d.update({"ml-platform:monitoring": {"prometheus": {"retention": "2 weeks"}}}),
+        "monitoring.prometheus.retention",
+        "expected a Prometheus duration such as 15d",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),

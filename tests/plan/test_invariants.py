@@ -1,0 +1,259 @@
+"""Platform invariants: they hold on every stack, and each one fails on a plan built to break it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import STACKS, plan_of, plan_variant
+from tools.invariants import INVARIANTS, PlanView, check_plan
+from tools.invariants.plan import PlannedResource
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+def view(stack: str) -> PlanView:
+    return PlanView.of(plan_of(stack))
+
+
+def edit(plan: PlanView, match: Callable[[PlannedResource], bool], change: Callable[[dict[str, Any]], Any]) -> PlanView:
+    """The plan with `change` applied to the inputs of every matching resource (a copy: cached plans stay intact)."""
+    resources = []
+    hit = False
+    for r in plan.resources:
+        if match(r):
+            inputs = copy.deepcopy(r.inputs)
+            change(inputs)
+            r = dataclasses.replace(r, inputs=inputs)
+            hit = True
+        resources.append(r)
+    assert hit, "the edit matched no resource"
+    return dataclasses.replace(plan, resources=tuple(resources))
+
+
+def without(plan: PlanView, match: Callable[[PlannedResource], bool]) -> PlanView:
+    kept = tuple(r for r in plan.resources if not match(r))
+    assert len(kept) < len(plan.resources)
+    return dataclasses.replace(plan, resources=kept)
+
+
+def release(name: str) -> Callable[[PlannedResource], bool]:
+    return lambda r: r.type == RELEASE and r.inputs.get("name") == name
+
+
+def nodepool(name: str) -> Callable[[PlannedResource], bool]:
+    return lambda r: r.type == "kubernetes:karpenter.sh/v1:NodePool" and r.inputs["metadata"]["name"] == name
+
+
+def broken(plan: PlanView) -> set[tuple[str, str]]:
+    return {(v.invariant, v.subject) for v in check_plan(plan)}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_invariant_holds_on_every_stack(stack: str) -> None:
+    assert check_plan(view(stack)) == []
+
+
+def test_invariants_have_unique_ids_and_say_what_they_promise() -> None:
+    ids = [i.id for i in INVARIANTS]
+    assert len(ids) == len(set(ids)) >= 7 and all(i.description for i in INVARIANTS)
+
+
+# ---------------------------------------------------------------- something advertises every pool's GPUs
+
+
+def test_no_device_plugin_no_gpus() -> None:
+    """Today's EKS bug: nodes with the driver but nothing advertising nvidia.com/gpu."""
+    plan = without(view("prod"), release("gpu-operator"))
+    assert {("gpu-advertised", f"GPU pool {p}") for p in ("train-h100", "serve-mig", "serve-a100")} <= broken(plan)
+
+
+def test_operator_without_its_device_plugin_or_nfd() -> None:
+    plan = edit(view("dev"), release("gpu-operator"), lambda i: i["values"]["devicePlugin"].update(enabled=False))
+    assert ("gpu-advertised", "GPU pool notebooks") in broken(plan)
+    plan = edit(view("dev"), release("gpu-operator"), lambda i: i["values"]["nfd"].update(enabled=False))
+    assert ("gpu-advertised", "GPU pool notebooks") in broken(plan)
+
+
+def test_a_pool_whose_nodes_nothing_creates() -> None:
+    plan = without(view("dev"), lambda r: nodepool("notebooks-spot")(r) or nodepool("notebooks-on-demand")(r))
+    assert [v.message for v in check_plan(plan) if v.subject == "GPU pool notebooks"] == [
+        "nothing in the plan creates this pool's nodes"
+    ]
+
+
+# ---------------------------------------------------------------- it reaches the nodes
+
+
+def test_operands_that_do_not_tolerate_the_gpu_taint() -> None:
+    other = [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+    plan = edit(view("prod"), release("gpu-operator"), lambda i: i["values"]["daemonsets"].update(tolerations=other))
+    violations = [v for v in check_plan(plan) if v.invariant == "gpu-advertiser-reaches-nodes"]
+    assert {v.subject for v in violations} == {"GPU pool train-h100", "GPU pool serve-mig", "GPU pool serve-a100"}
+    assert "do not tolerate taint nvidia.com/gpu=true:NoSchedule" in violations[0].message
+
+
+def test_a_node_label_that_keeps_the_device_plugin_off() -> None:
+    plan = edit(
+        view("dev"),
+        nodepool("train-a100-spot"),
+        lambda i: i["spec"]["template"]["metadata"]["labels"].update({"nvidia.com/gpu.deploy.device-plugin": "false"}),
+    )
+    assert ("gpu-advertiser-reaches-nodes", "GPU pool train-a100") in broken(plan)
+
+
+def test_bottlerocket_nodes_must_keep_the_operators_plugin_off(tmp_path: Path) -> None:
+    def bottlerocket(c: dict[str, Any]) -> None:
+        c["ml-platform:scaling"] = {"amiFamily": "bottlerocket"}
+        c["ml-platform:gpuPools"][0]["sharing"] = {"mode": "none"}
+
+    plan = PlanView.of(plan_variant(tmp_path, "dev", bottlerocket))
+    assert check_plan(plan) == []
+    plan = edit(
+        plan,
+        nodepool("train-a100-spot"),
+        lambda i: i["spec"]["template"]["metadata"]["labels"].pop("nvidia.com/gpu.deploy.device-plugin"),
+    )
+    [violation] = check_plan(plan)
+    assert (
+        violation.invariant == "gpu-advertiser-reaches-nodes" and "a second one on the same socket" in violation.message
+    )
+
+
+# ---------------------------------------------------------------- sharing configs
+
+
+def test_time_sliced_nodes_selecting_a_config_that_does_not_exist() -> None:
+    def drop(i: dict[str, Any]) -> None:
+        i["values"]["devicePlugin"]["config"]["data"] = {
+            "other": i["values"]["devicePlugin"]["config"]["data"]["notebooks"]
+        }
+
+    plan = edit(view("dev"), release("gpu-operator"), drop)
+    messages = [v.message for v in check_plan(plan) if v.invariant == "sharing-config-exists"]
+    assert messages and "selects device-plugin config 'notebooks', which the GPU Operator does not have" in messages[0]
+
+
+def test_time_sliced_nodes_sharing_another_amount_or_not_at_all() -> None:
+    def three_ways(i: dict[str, Any]) -> None:
+        data = i["values"]["devicePlugin"]["config"]["data"]
+        data["notebooks"] = data["notebooks"].replace("replicas: 4", "replicas: 3")
+
+    plan = edit(view("dev"), release("gpu-operator"), three_ways)
+    assert any("shares 3 ways, the pool asks for 4" in v.message for v in check_plan(plan))
+    plan = edit(
+        view("dev"),
+        nodepool("notebooks-spot"),
+        lambda i: i["spec"]["template"]["metadata"]["labels"].pop("nvidia.com/device-plugin.config"),
+    )
+    assert ("sharing-config-exists", "GPU pool notebooks") in broken(plan)
+
+
+def test_gke_time_sharing_that_differs_from_the_pool() -> None:
+    def two(i: dict[str, Any]) -> None:
+        i["nodeConfig"]["guestAccelerators"][0]["gpuSharingConfig"]["maxSharedClientsPerGpu"] = 2
+
+    plan = edit(view("gke"), lambda r: r.type == GKE_NODE_POOL and r.inputs["name"] == "dev-l4-spot", two)
+    assert ("sharing-config-exists", "GPU pool dev-l4") in broken(plan)
+
+
+# ---------------------------------------------------------------- MIG layouts
+
+
+def test_mig_nodes_selecting_a_layout_the_mig_manager_lacks() -> None:
+    plan = edit(
+        view("prod"),
+        lambda r: r.type == NODE_GROUP and r.name == "serve-mig-baseline",
+        lambda i: i["labels"].update({"nvidia.com/mig.config": "all-2g.20gb"}),
+    )
+    [violation] = [v for v in check_plan(plan) if v.invariant == "mig-config-known"]
+    assert "selects MIG layout 'all-2g.20gb', which the MIG manager does not have" in violation.message
+
+
+def test_a_mig_layout_without_an_entry_for_the_pools_gpu() -> None:
+    def a100_only(i: dict[str, Any]) -> None:
+        migs = i["values"]["migManager"]["config"]["data"]
+        config = yaml.safe_load(migs["config.yaml"])
+        config["mig-configs"]["all-1g.10gb"][0]["device-filter"] = ["0x20B010DE"]
+        migs["config.yaml"] = yaml.safe_dump(config)
+
+    plan = edit(view("prod"), release("gpu-operator"), a100_only)
+    assert any("has no entry for NVIDIA H100 80GB GPUs" in v.message for v in check_plan(plan))
+
+
+def test_gke_partitions_that_differ_from_the_pool() -> None:
+    def other(i: dict[str, Any]) -> None:
+        i["nodeConfig"]["guestAccelerators"][0]["gpuPartitionSize"] = "2g.20gb"
+
+    plan = edit(view("gke"), lambda r: r.type == GKE_NODE_POOL and "serve-mig" in r.inputs["name"], other)
+    assert ("mig-config-known", "GPU pool serve-mig") in broken(plan)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_gpu_metrics_not_collected() -> None:
+    plan = edit(view("prod"), release("gpu-operator"), lambda i: i["values"]["dcgmExporter"].update(enabled=False))
+    assert ("gpu-metrics-collected", "GPU pool train-h100") in broken(plan)
+    plan = edit(
+        view("gke"),
+        lambda r: r.type == "gcp:container/cluster:Cluster",
+        lambda i: i["monitoringConfig"].update(enableComponents=["SYSTEM_COMPONENTS"]),
+    )
+    assert ("gpu-metrics-collected", "GPU pool train-a100") in broken(plan)
+
+
+# ---------------------------------------------------------------- always-on GPU nodes
+
+
+def test_a_gpu_node_kept_running_that_the_pool_does_not_ask_for() -> None:
+    plan = edit(
+        view("gke"),
+        lambda r: r.type == GKE_NODE_POOL and r.inputs["name"] == "train-a100-spot",
+        lambda i: i["autoscaling"].update(totalMinNodeCount=1),
+    )
+    [violation] = [v for v in check_plan(plan) if v.invariant == "no-unintended-always-on"]
+    assert violation.subject == "GPU pool train-a100" and "does not set minNodes" in violation.message
+    plan = edit(
+        view("prod"),
+        lambda r: r.type == NODE_GROUP and r.name == "serve-mig-baseline",
+        lambda i: i["scalingConfig"].update(desiredSize=3),
+    )
+    assert any("more than minNodes (1)" in v.message for v in check_plan(plan))
+
+
+# ---------------------------------------------------------------- monitoring before what needs its CRDs
+
+
+def test_monitors_and_rules_before_the_prometheus_operators_crds() -> None:
+    plan = view("dev")
+    stack = next(r for r in plan.resources if release("kube-prometheus-stack")(r))
+    resources = tuple(
+        dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if d != stack.urn)) for r in plan.resources
+    )
+    subjects = {v.subject for v in check_plan(dataclasses.replace(plan, resources=resources))}
+    assert {"PrometheusRule/ml-platform-gpu", "Helm release gpu-operator"} <= subjects
+    assert "Helm release gpu-operator" in {
+        v.subject for v in check_plan(without(plan, release("kube-prometheus-stack")))
+    }
+
+
+def test_the_plan_cli_fails_on_a_broken_invariant_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tools.plan
+    from tools.invariants import Violation
+
+    monkeypatch.setattr(tools.plan, "check_plan", lambda plan: [Violation("gpu-advertised", "GPU pool x", "nothing")])
+    out = tmp_path / "out"
+    assert tools.plan.main(["local", "--out", str(out)]) == 1
+    assert not out.exists()
+    assert "1 platform invariant(s) broken in Pulumi.local.yaml; nothing was written:" in capsys.readouterr().err
