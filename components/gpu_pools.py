@@ -32,10 +32,10 @@ from vocabulary.resources import GPU_RESOURCE, mig_resource_name
 # What makes a node's GPUs schedulable: the GPU Operator's device plugin (EKS AL2023 and existing clusters),
 # Bottlerocket's own device plugin (its NVIDIA variants run one on the host), or GKE's.
 GpuStack = Literal["operator", "bottlerocket", "gke"]
-# GPU Operator operands kept off Bottlerocket nodes: the host brings its driver, toolkit and device plugin (two
-# plugins must not register nvidia.com/gpu), and sharing is rejected there. The validator, GPU Feature Discovery
-# and dcgm-exporter still run.
-BOTTLEROCKET_OPERANDS_OFF = ("driver", "container-toolkit", "device-plugin", "mig-manager")
+# GPU Operator operands kept off Bottlerocket nodes, all of them: the host brings its driver, toolkit and device
+# plugin (two plugins must not register nvidia.com/gpu), the operator's validator cannot find Bottlerocket's driver
+# (and everything else waits for it), and sharing is rejected there. The standalone dcgm-exporter measures them.
+BOTTLEROCKET_OPERANDS_OFF = ("operands",)
 
 # Cost-allocation tags (AWS) and labels (GCP): one set of keys, valid on both clouds (GCP label keys allow only
 # lowercase letters, digits, '_' and '-'), so one billing query works everywhere.

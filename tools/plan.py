@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The policy rules know how a Pulumi Kubernetes resource maps to the object it creates.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 
-from components.config.rules import config_warnings
 from components.gpu_pools import ResolvedGpuPool
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
@@ -89,6 +88,7 @@ def gpu_stack(pool: ResolvedGpuPool) -> str:
 
 def pool_lines(plan: PlanView) -> list[str]:
     config = plan.config
+    width = max([14, *(len(p.name) for p in plan.pools)])
     lines = [f"GPU pools ({config.cluster.cloud}, autoscaler {config.autoscaler}):"]
     if not plan.pools:
         lines.append("  (none)")
@@ -97,14 +97,20 @@ def pool_lines(plan: PlanView) -> list[str]:
         kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
         per_type = " per capacity type" if len(s["capacity"]) > 1 else ""
         lines.append(
-            f"  {s['name']:<14} {s['gpu']:<10} {kind:<38} {'/'.join(s['capacity']):<15} "
+            f"  {s['name']:<{width}} {s['gpu']:<10} {kind:<38} {'/'.join(s['capacity']):<15} "
             f"nodes {s['minNodes']}..{s['maxNodes']}{per_type}  max GPUs {s['maxGpus']}{per_type}  "
             f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}"
         )
-        lines.append(f"  {'':<14} {gpu_stack(pool)}: {advertised(pool)} per node")
+        lines.append(f"  {'':<{width}} {gpu_stack(pool)}: {advertised(pool)} per node")
         if pool.cloud == "existing":
-            labels = pool.node_labels(pool.capacity_types[0], "operator")
-            lines.append(f"  {'':<14} label its nodes: " + " ".join(f"{k}={v}" for k, v in labels.items()))
+            for capacity in pool.capacity_types:
+                labels = pool.node_labels(capacity, "operator")
+                taint = pool.taint
+                lines.append(
+                    f"  {'':<{width}} label its {capacity} nodes: "
+                    + " ".join(f"{k}={v}" for k, v in labels.items())
+                    + f"; taint {taint.key}={taint.value}:{taint.effect}"
+                )
     return lines
 
 
@@ -115,9 +121,6 @@ def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: 
     lines.append(f"Kubernetes manifests: {len(manifests)}")
     lines += pool_lines(plan)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
-    if warnings := config_warnings(plan.config):
-        lines.append("Warnings:")
-        lines += [f"  - {w}" for w in warnings]
     if result.stack.placeholders:
         lines.append(
             "Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders)

@@ -26,6 +26,7 @@ from components.kube import helm_release
 from components.layer import Layer
 from components.versions import CLUSTER_AUTOSCALER
 from vocabulary.labels import LABEL_ROLE
+from vocabulary.resources import GPU_RESOURCE
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
@@ -37,6 +38,9 @@ def node_template_tags(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[st
     tags = {f"{TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{TEMPLATE}/taint/{pool.taint.key}"] = f"{pool.taint.value}:{pool.taint.effect}"
     tags |= {f"{TEMPLATE}/resources/{resource}": str(count) for resource, count in pool.advertised.items()}
+    # cluster-autoscaler takes nvidia.com/gpu from the instance type unless a tag says otherwise: a MIG node under
+    # the mixed strategy advertises none, so no whole-GPU pod may be placed on the template.
+    tags.setdefault(f"{TEMPLATE}/resources/{GPU_RESOURCE}", "0")
     return tags
 
 
@@ -86,7 +90,9 @@ def expander_priorities(handle: ClusterHandle) -> dict[str, list[str]]:
     on_demand: list[str] = []
     for pool in handle.gpu_pools:
         for group in pool.node_groups:
-            pattern = f"^eks-{re.escape(group.name)}-.*"
+            # EKS names the ASG eks-<node group>-<uuid>; Pulumi names the group <name>-<7 hex>: anchoring the suffix
+            # keeps train-spot from matching train-spot-on-demand.
+            pattern = f"^eks-{re.escape(group.name)}-[0-9a-f]{{7}}-.*"
             (spot if group.capacity == "spot" else on_demand).append(pattern)
     return {"100": spot, "50": on_demand, "1": [".*"]}
 

@@ -17,6 +17,7 @@ from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from components.kube import register_all
 from vocabulary.labels import LABEL_ROLE
+from vocabulary.resources import GPU_RESOURCE
 
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
 SPOT_WEIGHT, FALLBACK_WEIGHT = 100, 10
@@ -156,16 +157,21 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
     }
 
 
-def mig_node_overlay(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:
-    """What a node of a MIG NodePool will advertise once the MIG manager has split its GPUs: Karpenter's instance
-    types know only whole GPUs, so without this it never launches a node for a pod that asks for MIG slices."""
+def shared_gpu_node_overlay(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:
+    """What a node of a shared-GPU NodePool will advertise once the device plugin (time-slicing) or the MIG manager
+    has done its work. Karpenter's instance types know whole GPUs only: without this it never launches a node for a
+    pod that asks for MIG slices, and launches one node per pod on a time-sliced pool. Under the mixed strategy a
+    partitioned node advertises no whole GPU."""
+    capacity = {resource: str(count) for resource, count in pool.advertised.items()}
+    if GPU_RESOURCE not in capacity:
+        capacity[GPU_RESOURCE] = "0"
     return {
         "apiVersion": "karpenter.sh/v1alpha1",
         "kind": "NodeOverlay",
         "metadata": {"name": group.name},
         "spec": {
             "requirements": [{"key": "karpenter.sh/nodepool", "operator": "In", "values": [group.name]}],
-            "capacity": {resource: str(count) for resource, count in pool.advertised.items()},
+            "capacity": capacity,
         },
     }
 
@@ -180,8 +186,8 @@ def karpenter_objects(scaling: ScalingConfig, handle: ClusterHandle, role: Any) 
             ec2_node_class(pool.name, discovery, role, scaling, pool.config.disk_gib, pool.shape.local_nvme, tags)
         )
         objects += [gpu_node_pool(pool, group, scaling) for group in pool.karpenter_node_pools]
-        if scaling.node_overlay and pool.mig_layout:
-            objects += [mig_node_overlay(pool, group) for group in pool.karpenter_node_pools]
+        if scaling.node_overlay and pool.config.sharing.mode != "none":
+            objects += [shared_gpu_node_overlay(pool, group) for group in pool.karpenter_node_pools]
     if scaling.cpu_pool.enabled:
         tags = handle.platform.pool_cost_tags(CPU_POOL_NAME, ())
         objects.append(ec2_node_class(CPU_POOL_NAME, discovery, role, scaling, 100, False, tags))

@@ -17,6 +17,7 @@ from components.config.base import CapacityType
 from components.config.cluster import SystemNodes
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from vocabulary.labels import LABEL_ROLE
+from vocabulary.resources import GPU_RESOURCE
 
 AL2023_STANDARD = "AL2023_x86_64_STANDARD"
 # EKS-optimized AL2023 with the NVIDIA driver and container toolkit baked in.
@@ -73,8 +74,12 @@ def system_node_group_args(system: SystemNodes) -> dict[str, Any]:
 
 def node_group_labels(pool: ResolvedGpuPool, capacity: CapacityType) -> dict[str, str]:
     """The pool's node labels on the AL2023 NVIDIA AMI (the GPU Operator serves its GPUs) plus cluster-autoscaler's
-    GPU label (its scale-from-zero ASG tags repeat them)."""
-    return {**pool.node_labels(capacity, "operator"), ACCELERATOR_LABEL: pool.model.key}
+    GPU label (its scale-from-zero ASG tags repeat them). Not on nodes that advertise no whole GPU (MIG, mixed
+    strategy): cluster-autoscaler would count them as GPU nodes that never become ready (kubernetes/autoscaler#8095)."""
+    labels = pool.node_labels(capacity, "operator")
+    if GPU_RESOURCE in pool.advertised:
+        labels[ACCELERATOR_LABEL] = pool.model.key
+    return labels
 
 
 def gpu_node_group_args(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str, Any]:

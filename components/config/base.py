@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -23,7 +24,7 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^([0-9]+(s|m|h))+$"
 EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
 AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
-PROMETHEUS_DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+PROMETHEUS_DURATION = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 # What each pattern means, for error messages.
 PATTERN_HELP: dict[str, str] = {
@@ -31,7 +32,7 @@ PATTERN_HELP: dict[str, str] = {
     DURATION: "expected a duration in s, m or h, such as 90s, 5m or 1h30m",
     EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
     AMI_VERSION: "expected latest or an AMI release version such as v20250920",
-    PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 12h or 4w",
+    PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 1d12h or 4w",
 }
 
 
@@ -43,3 +44,11 @@ class ConfigModel(BaseModel):
         alias_generator=to_camel,
         validate_default=True,
     )
+
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as 1h30m or 15d (both spellings the patterns above admit)."""
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", text))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from components.config.base import NAMESPACE
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class _Missing:
@@ -39,15 +42,22 @@ class Problem:
 
 class ConfigError(Exception):
     def __init__(self, problems: Iterable[Problem], stack_file: str = "the stack file") -> None:
-        self.problems = list(problems)
+        # A rule may meet the same problem through two pools (a shared MIG layout): say it once.
+        self.problems = list({str(p): p for p in problems}.values())
         lines = [f"{len(self.problems)} problem(s) in {stack_file}; nothing was deployed:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
 def key_path(loc: Iterable[int | str]) -> str:
-    """('gpuPools', 1, 'maxNodes') -> 'ml-platform:gpuPools[1].maxNodes'."""
+    """('gpuPools', 1, 'maxNodes') -> 'ml-platform:gpuPools[1].maxNodes'; a key that is not a plain name (a MIG
+    profile, a tag with dots or slashes) is quoted: 'ml-platform:gpu.migConfigs.small["1g.10gb"]'."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text and not _PLAIN_KEY.fullmatch(part):
+            text += f"[{json.dumps(part)}]"
+        else:
+            text += f".{part}" if text else part
     return f"{NAMESPACE}:{text}"

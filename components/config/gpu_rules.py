@@ -3,6 +3,7 @@ cloud and AMI family can do, and the warnings a stack gets for risky choices."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from components.catalog import GPU_MODELS
@@ -13,6 +14,8 @@ from components.config.platform import PlatformConfig
 from components.config.scaling import ScalingConfig
 
 COMPUTE_SLICES, MEMORY_SLICES = 7, 8
+# A layout's name is the value of the nvidia.com/mig.config node label.
+LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 
 
 def gpu_section_rules(gpu: GpuStackConfig, cloud: str | None) -> Iterator[Problem]:
@@ -25,7 +28,14 @@ def gpu_section_rules(gpu: GpuStackConfig, cloud: str | None) -> Iterator[Proble
     known = {p.name for m in GPU_MODELS.values() for p in m.mig_profiles}
     for name, layout in gpu.mig_configs.items():
         where: list[int | str] = ["gpu", "migConfigs", name]
-        if name.startswith("all-"):
+        if not LABEL_VALUE.fullmatch(name):
+            yield Problem(
+                key_path(where),
+                name,
+                "a layout's name is a node label value: at most 63 letters, digits, '-', '_' or '.', starting and "
+                "ending with a letter or digit",
+            )
+        elif name.startswith("all-"):
             yield Problem(key_path(where), name, "the all-* names are the MIG manager's built-in layouts: pick another")
         if not layout:
             yield Problem(key_path(where), {}, "a layout needs at least one profile: {profile: instances per GPU}")
@@ -41,10 +51,12 @@ def _layout_problems(pool: GpuPool, layout: dict[str, int], strategy: str) -> It
     if model is None or not model.supports_mig:
         return
     compute = memory = 0
+    known = {p.name for m in GPU_MODELS.values() for p in m.mig_profiles}
     for name, count in layout.items():
         profile = model.mig_profile(name)
         if profile is None:
-            yield f"{name} is not a MIG profile of {pool.gpu}"
+            if name in known:  # an unknown profile is reported once, at its own key
+                yield f"{name} is not a MIG profile of {pool.gpu}"
             continue
         if count > profile.per_gpu:
             yield f"at most {profile.per_gpu} x {name} fit on one {pool.gpu}"
@@ -67,7 +79,9 @@ def pool_gpu_rules(
     where: list[int | str] = ["gpuPools", i, "sharing"]
     sharing = pool.sharing
     if sharing.mode == "mig" and sharing.config is not None:
-        if cloud == "gcp":
+        if not sharing.config:
+            yield Problem(key_path([*where, "config"]), "", "the name of a layout in ml-platform:gpu.migConfigs")
+        elif cloud == "gcp":
             yield Problem(key_path([*where, "config"]), sharing.config, "GKE partitions every GPU one way: use profile")
         elif sharing.config not in gpu.mig_configs:
             allowed = ", ".join(sorted(gpu.mig_configs)) or "none defined in ml-platform:gpu.migConfigs"

@@ -97,8 +97,13 @@ def operator_values(section: GpuStackConfig, pools: tuple[ResolvedGpuPool, ...],
         "mig": {"strategy": section.mig_strategy},
         "migManager": {
             "enabled": True,
-            # On cloud VMs a GPU reset often needs a reboot before the new layout takes.
-            "env": [{"name": "WITH_REBOOT", "value": "true"}],
+            # On cloud VMs a GPU reset often needs a reboot before the new layout takes (NVIDIA's MIG guide); an
+            # on-prem node is not rebooted behind its owner's back.
+            "env": [
+                {"name": "WITH_REBOOT", "value": "true" if on_eks else "false"},
+                # Without the operator's toolkit the CDI hook is the AMI's (/usr/bin/nvidia-cdi-hook on AL2023).
+                *([{"name": "NVIDIA_CDI_HOOK_PATH", "value": "/usr/bin/nvidia-cdi-hook"}] if on_eks else []),
+            ],
             "config": {
                 "create": True,
                 "name": MIG_CONFIG_MAP,

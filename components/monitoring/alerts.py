@@ -17,6 +17,11 @@ RUNBOOKS = "docs/monitoring.md"
 GPU_RESOURCES = 'resource=~"nvidia_com_gpu|nvidia_com_mig_.+"'
 # A GPU node: one with the pool label (kube-state-metrics exposes it, components/monitoring/prometheus_stack.py).
 GPU_NODE = 'kube_node_labels{label_ml_platform_io_pool!=""}'
+# A node the MIG manager is partitioning (its device plugin is paused, or it reboots): not a fault yet.
+MIG_IN_PROGRESS = 'kube_node_labels{label_nvidia_com_mig_config_state=~"pending|rebooting"}'
+# Pods that hold GPUs. dcgm-exporter labels only the GPUs a pod holds; with honorLabels Prometheus fills the others'
+# pod and namespace with the exporter's own, so "held by a pod" must come from kube-state-metrics.
+GPU_PODS = f"(sum by (namespace, pod) (kube_pod_container_resource_requests{{{GPU_RESOURCES}}}) > 0)"
 # Where each cloud runs the device plugin as a pod (Bottlerocket runs it on the host: see GpuNodeWithoutGpus).
 DEVICE_PLUGIN_PODS = {
     "aws": (GPU_NAMESPACE, "nvidia-device-plugin-daemonset-.+"),
@@ -50,7 +55,7 @@ def gpu_alerts(section: AlertsConfig, cloud: Cloud) -> tuple[Alert, ...]:
             "GpuAllocatedButIdle",
             # GPU_UTIL is not reported for MIG instances; the graphics-engine activity ratio is.
             f'(avg by (namespace, pod, container) (DCGM_FI_DEV_GPU_UTIL{{pod!=""}}) or avg by (namespace, pod, '
-            f'container) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{pod!=""}} * 100)) < {idle}',
+            f'container) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{pod!=""}} * 100)) < {idle} and on (namespace, pod) {GPU_PODS}',
             section.idle_for,
             "warning",
             f"{{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} holds a GPU it has used less than {idle}% for "
@@ -58,7 +63,8 @@ def gpu_alerts(section: AlertsConfig, cloud: Cloud) -> tuple[Alert, ...]:
         ),
         Alert(
             "GpuXidError",
-            "DCGM_FI_DEV_XID_ERRORS > 0",
+            # The field keeps the last XID until the exporter restarts: alert on a new one.
+            "changes(DCGM_FI_DEV_XID_ERRORS[10m]) > 0 and DCGM_FI_DEV_XID_ERRORS > 0",
             "0m",
             "critical",
             "GPU {{ $labels.gpu }} on {{ $labels.instance }} reported XID {{ $value }}",
@@ -94,7 +100,8 @@ def gpu_alerts(section: AlertsConfig, cloud: Cloud) -> tuple[Alert, ...]:
         ),
         Alert(
             "GpuNodeNotReady",
-            f'kube_node_status_condition{{condition="Ready", status="true"}} == 0 and on (node) {GPU_NODE}',
+            f'kube_node_status_condition{{condition="Ready", status="true"}} == 0 and on (node) {GPU_NODE} '
+            f"unless on (node) {MIG_IN_PROGRESS}",
             "5m",
             "critical",
             "GPU node {{ $labels.node }} is not Ready",
@@ -104,8 +111,9 @@ def gpu_alerts(section: AlertsConfig, cloud: Cloud) -> tuple[Alert, ...]:
             # Launched, running for 15 minutes, and still advertising no GPUs: no device plugin serves it (or its
             # driver failed). Karpenter keeps such a node until it expires, at GPU prices.
             f"((time() - kube_node_created) > 900) and on (node) {GPU_NODE} "
-            f"unless on (node) (kube_node_status_allocatable{{{GPU_RESOURCES}}} > 0)",
-            "0m",
+            f"unless on (node) (kube_node_status_allocatable{{{GPU_RESOURCES}}} > 0) "
+            f"unless on (node) {MIG_IN_PROGRESS}",
+            "5m",
             "critical",
             "GPU node {{ $labels.node }} has run for 15 minutes without advertising any GPU",
         ),

@@ -28,6 +28,8 @@ GPU_REQUESTS_IN_NAMESPACE = (
 )
 RUNNING = '(kube_pod_status_phase{phase="Running"} == 1)'
 POOL_OF_NODE = 'group_left (label_ml_platform_io_pool) kube_node_labels{label_ml_platform_io_pool=~"$pool"}'
+# dcgm-exporter labels only the GPUs a pod holds; the others carry the exporter's own pod and namespace.
+HELD = f"(sum by (namespace, pod) ({GPU_REQUESTS}) > 0)"
 GPU_BUSY = (
     '(avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{pod!="", namespace=~"$namespace"}) or avg by (namespace, pod) '
     '(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!="", namespace=~"$namespace"} * 100))'
@@ -41,7 +43,12 @@ PANELS: tuple[tuple[str, str, str, str], ...] = (
         "{{namespace}}",
         f"sum by (namespace) ({GPU_REQUESTS_IN_NAMESPACE} * on (namespace, pod) group_left () {RUNNING})",
     ),
-    ("GPU busy %, by namespace", "percent", "{{namespace}}", f"avg by (namespace) ({GPU_BUSY})"),
+    (
+        "GPU busy %, by namespace",
+        "percent",
+        "{{namespace}}",
+        f"avg by (namespace) ({GPU_BUSY} and on (namespace, pod) {HELD})",
+    ),
     (
         "GPUs advertised by the nodes, by pool",
         "short",
@@ -56,7 +63,11 @@ PANELS: tuple[tuple[str, str, str, str], ...] = (
         f"sum by (label_ml_platform_io_pool) ({GPU_REQUESTS} * on (node) {POOL_OF_NODE})",
     ),
 )
-IDLE_PODS = f"{GPU_BUSY} < 10"
+# dcgm-exporter labels only the GPUs a pod holds; the others carry the exporter's own pod and namespace.
+HELD = (
+    '(sum by (namespace, pod) (kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+"}) > 0)'
+)
+IDLE_PODS = f"{GPU_BUSY} < 10 and on (namespace, pod) {HELD}"
 
 
 def _query(expr: str, legend: str = "") -> prometheus.Dataquery:

@@ -53,7 +53,7 @@ class Monitoring(Layer[MonitoringConfig]):
         stack = helm_release(
             KUBE_PROMETHEUS_STACK.name,
             KUBE_PROMETHEUS_STACK,
-            prometheus_stack_values(self.section),
+            prometheus_stack_values(self.section, self.handle.cloud),
             self.in_cluster(namespace, secret),
             create_namespace=False,  # ours, with its Pod Security labels
         )

@@ -19,6 +19,7 @@ GPU_DASHBOARD_FOLDER = "GPU"
 # Node labels kube-state-metrics exposes on kube_node_labels (as label_<name with _>): the alerts find GPU nodes
 # and failed MIG reconfigurations by them.
 NODE_LABELS_EXPOSED = (LABEL_POOL, LABEL_GPU, NVIDIA_MIG_CONFIG_STATE_LABEL)
+MANAGED_CONTROL_PLANE = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy")
 
 
 def grafana_values() -> dict[str, Any]:
@@ -55,11 +56,15 @@ def grafana_values() -> dict[str, Any]:
     }
 
 
-def prometheus_stack_values(section: MonitoringConfig) -> dict[str, Any]:
+def prometheus_stack_values(section: MonitoringConfig, cloud: str) -> dict[str, Any]:
     """Helm values of kube-prometheus-stack (key paths exist in the pinned chart or, for Grafana, its 12.11.1
     subchart; tests check)."""
     prometheus = section.prometheus
+    # EKS and GKE run the control plane out of reach (and kube-proxy's metrics listen on localhost): monitors for
+    # them would only raise "down" alerts from day one.
+    managed = {name: {"enabled": False} for name in MANAGED_CONTROL_PLANE} if cloud in ("aws", "gcp") else {}
     return {
+        **managed,
         "crds": {"enabled": True},
         "prometheus": {
             "prometheusSpec": {

@@ -425,15 +425,40 @@ def test_cluster_autoscaler_image_follows_the_cluster_minor(tmp_path: Path) -> N
     assert release(plan, "cluster-autoscaler").inputs["values"]["image"] == {"tag": "v1.34.2"}
 
 
-def test_bottlerocket_nodes_keep_the_operators_plugin_driver_and_toolkit_off(tmp_path: Path) -> None:
+def test_bottlerocket_nodes_are_left_to_their_own_device_plugin_and_measured_by_dcgm_exporter(
+    tmp_path: Path,
+) -> None:
     """Bottlerocket's NVIDIA variants run their own device plugin on the host and ship the driver and toolkit: a
-    second plugin on the same socket would fight it (eksctl's and Bottlerocket's docs)."""
+    second plugin on the same socket would fight it (eksctl's and Bottlerocket's docs), and the operator's validator
+    does not find Bottlerocket's driver, so every operand is kept off and the dcgm-exporter chart measures them."""
     plan = plan_variant(tmp_path, "dev", bottlerocket)
     labels = objects(plan, NODE_POOL)["train-a100-spot"]["spec"]["template"]["metadata"]["labels"]
-    for operand in ("driver", "container-toolkit", "device-plugin", "mig-manager"):
-        assert labels[f"nvidia.com/gpu.deploy.{operand}"] == "false", operand
-    # dcgm-exporter and GPU Feature Discovery still run there (metrics, product labels).
-    assert "nvidia.com/gpu.deploy.dcgm-exporter" not in labels
+    assert labels["nvidia.com/gpu.deploy.operands"] == "false"
+    [exporter] = [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "dcgm-exporter"]
+    assert redact(exporter.inputs["values"])["nodeSelector"] == {"nvidia.com/gpu.deploy.operands": "false"}
     from tools.invariants import PlanView, check_plan
 
     assert check_plan(PlanView.of(plan)) == []
+
+
+def test_priority_patterns_do_not_match_another_groups_asg(tmp_path: Path) -> None:
+    """Pool `train` (spot first) and pool `train-spot` (on-demand): `^eks-train-spot-` would also match the ASG of
+    group train-spot-on-demand."""
+
+    def pools(c: dict[str, Any]) -> None:
+        c["ml-platform:autoscaler"] = "cluster-autoscaler"
+        base = {"gpu": "a10g", "gpusPerNode": 1, "maxNodes": 1, "workload": "dev"}
+        c["ml-platform:gpuPools"] = [
+            {**base, "name": "train", "capacity": ["spot", "on-demand"]},
+            {**base, "name": "train-spot", "capacity": "on-demand"},
+        ]
+        c["ml-platform:teams"] = []
+
+    plan = plan_variant(tmp_path, "dev", pools)
+    assert plan.error is None, plan.error
+    priorities = redact(release(plan, "cluster-autoscaler").inputs["values"])["expanderPriorities"]
+    # EKS names the ASG eks-<node group>-<uuid>; Pulumi names the node group <name>-<7 hex characters>.
+    on_demand_asg = "eks-train-spot-on-demand-1a2b3c4-5e6f7a8b-1111-2222-3333-444455556666"
+    assert not any(re.match(p, on_demand_asg) for p in priorities["100"])
+    assert any(re.match(p, on_demand_asg) for p in priorities["50"])
+    assert any(re.match(p, "eks-train-spot-9f8e7d6-5e6f7a8b-1111") for p in priorities["100"])

@@ -296,14 +296,50 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
     "custom layout named like a built-in": (
         "existing",
         lambda d: d.update({"ml-platform:gpu": {"migConfigs": {"all-1g.10gb": {"1g.10gb": 7}}}}),
-        "gpu.migConfigs.all-1g.10gb",
+        'gpu.migConfigs["all-1g.10gb"]',
         "the all-* names are the MIG manager's built-in layouts",
     ),
     "custom layout with an unknown profile": (
         "existing",
         lambda d: d.update({"ml-platform:gpu": {"migConfigs": {"odd": {"5g.50gb": 1}}}}),
-        "gpu.migConfigs.odd.5g.50gb",
+        'gpu.migConfigs.odd["5g.50gb"]',
         "not a MIG profile",
+    ),
+    "layout name that is no label value": (
+        "existing",
+        lambda d: d.update({"ml-platform:gpu": {"migConfigs": {"my layout": {"1g.10gb": 7}}}}),
+        'gpu.migConfigs["my layout"]',
+        "a layout's name is a node label value",
+    ),
+    "empty layout name in a pool": (
+        "existing",
+        lambda d: pool(d, gpu="h100-80gb", sharing={"mode": "mig", "config": ""}),
+        "gpuPools[0].sharing.config",
+        "the name of a layout in ml-platform:gpu.migConfigs",
+    ),
+    "zero retention": (
+        "aws",
+        lambda d: d.update({"ml-platform:monitoring": {"prometheus": {"retention": "0d"}}}),
+        "monitoring.prometheus.retention",
+        "must be longer than 0",
+    ),
+    "retention beyond prometheus": (
+        "aws",
+        lambda d: d.update({"ml-platform:monitoring": {"prometheus": {"retention": "99999999999y"}}}),
+        "monitoring.prometheus.retention",
+        "at most 10y",
+    ),
+    "memory alert that never fires": (
+        "aws",
+        lambda d: d.update({"ml-platform:monitoring": {"alerts": {"gpuMemoryFull": 100}}}),
+        "monitoring.alerts.gpuMemoryFull",
+        "less than or equal to 99",
+    ),
+    "idle alert longer than a week": (
+        "aws",
+        lambda d: d.update({"ml-platform:monitoring": {"alerts": {"idleFor": "999h"}}}),
+        "monitoring.alerts.idleFor",
+        "at most 168h",
     ),
     "gke metrics on aws": (
         "aws",
@@ -502,7 +538,8 @@ def test_every_rule_rejects_bad_input_naming_key_value_and_allowed(case: str) ->
     assert found, f"no problem at {path}: {problems(document)}"
     assert any(allowed in p for p in found), found
     # "<path>: got <value as JSON>; <what is allowed>" or "<path>: missing; <what is required>"
-    assert all(re.fullmatch(r"ml-platform:\S+: (got .+|missing); .+", p) for p in found), found
+    # (a key that is not a plain name is quoted: migConfigs["my layout"])
+    assert all(re.fullmatch(r"ml-platform:(?:[^\s\[]|\[[^\]]*\])+: (got .+|missing); .+", p) for p in found), found
 
 
 def test_all_problems_are_reported_at_once() -> None:

@@ -40,7 +40,7 @@ def pools(cloud: str, *specs: dict[str, Any], **stack: Any) -> dict[str, Any]:
         "existing": {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}},
     }[cloud]
     raw = {"ml-platform:cluster": json.dumps(cluster), "ml-platform:gpuPools": json.dumps(list(specs))}
-    raw |= {f"ml-platform:{k}": json.dumps(v) for k, v in stack.items()}
+    raw |= {f"ml-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
     return {p.name: p for p in resolve_gpu_pools(load_platform_config(raw))}
 
 
@@ -223,7 +223,8 @@ def test_node_overlay_lets_a_mig_pool_scale_from_zero(tmp_path: Path) -> None:
     assert spec["requirements"] == [
         {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["serve-mig-on-demand"]}
     ]
-    assert spec["capacity"] == {"nvidia.com/mig-1g.10gb": "56"}
+    # Under the mixed strategy a partitioned node advertises no whole GPU.
+    assert spec["capacity"] == {"nvidia.com/mig-1g.10gb": "56", "nvidia.com/gpu": "0"}
     assert nodepool_labels(plan, "serve-mig-on-demand")["nvidia.com/mig.config"] == "all-1g.10gb"
     assert values(plan, "karpenter")["settings"]["featureGates"] == {"nodeOverlay": True}
     assert not [r for r in plan.of_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("serve-mig")]
@@ -242,3 +243,32 @@ def test_without_node_overlay_a_mig_pool_stays_a_fixed_group(tmp_path: Path) -> 
 
     plan = plan_variant(tmp_path, "prod", scale_to_zero)
     assert plan.error is not None and "Karpenter cannot plan for MIG slices" in plan.error
+
+
+def test_node_overlay_makes_karpenter_see_time_sliced_gpus(tmp_path: Path) -> None:
+    """Without it Karpenter sees one GPU on a g5.2xlarge and launches a node per notebook pod."""
+    plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:scaling": {"nodeOverlay": True}}))
+    capacity = {o.inputs["metadata"]["name"]: o.inputs["spec"]["capacity"] for o in plan.of_type(OVERLAY)}
+    assert capacity == {"notebooks-spot": {"nvidia.com/gpu": "4"}, "notebooks-on-demand": {"nvidia.com/gpu": "4"}}
+
+
+def test_mig_groups_under_cluster_autoscaler_offer_no_whole_gpus(tmp_path: Path) -> None:
+    """cluster-autoscaler takes nvidia.com/gpu from the instance type unless a tag overrides it, and counts a node
+    with its GPU label but no nvidia.com/gpu as never ready (kubernetes/autoscaler#8095)."""
+    from components.autoscaling.cluster_autoscaler import node_template_tags
+    from components.cluster.eks_nodes import node_group_labels
+
+    [pool] = pools("aws", {**H100_MIG, "minNodes": 0, "maxNodes": 2}, autoscaler="cluster-autoscaler").values()
+    tags = node_template_tags(pool, "on-demand")
+    prefix = "k8s.io/cluster-autoscaler/node-template/resources/"
+    assert tags[prefix + "nvidia.com/mig-1g.10gb"] == "56" and tags[prefix + "nvidia.com/gpu"] == "0"
+    assert "k8s.amazonaws.com/accelerator" not in node_group_labels(pool, "on-demand")
+    [whole] = pools("aws", {**H100_MIG, "sharing": {"mode": "none"}}, autoscaler="cluster-autoscaler").values()
+    assert node_group_labels(whole, "on-demand")["k8s.amazonaws.com/accelerator"] == "h100-80gb"
+
+
+def test_the_mig_manager_reboots_cloud_nodes_only() -> None:
+    eks = values(plan_of("prod"), "gpu-operator")["migManager"]["env"]
+    assert {"name": "WITH_REBOOT", "value": "true"} in eks
+    local = values(plan_of("local"), "gpu-operator")["migManager"]["env"]
+    assert {"name": "WITH_REBOOT", "value": "false"} in local

@@ -94,7 +94,7 @@ def test_alert_thresholds_come_from_the_stack() -> None:
         for a in gpu_alerts(AlertsConfig(idleGpuUtilization=25, idleFor="2h"), "aws")
         if a.name == "GpuAllocatedButIdle"
     ]
-    assert idle.expr.endswith("< 25") and idle.for_ == "2h"
+    assert ") < 25 and on (namespace, pod)" in idle.expr and idle.for_ == "2h"
 
 
 @pytest.mark.parametrize("stack", STACKS)

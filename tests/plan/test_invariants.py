@@ -120,12 +120,12 @@ def test_bottlerocket_nodes_must_keep_the_operators_plugin_off(tmp_path: Path) -
     plan = edit(
         plan,
         nodepool("train-a100-spot"),
-        lambda i: i["spec"]["template"]["metadata"]["labels"].pop("nvidia.com/gpu.deploy.device-plugin"),
+        lambda i: i["spec"]["template"]["metadata"]["labels"].pop("nvidia.com/gpu.deploy.operands"),
     )
-    [violation] = check_plan(plan)
-    assert (
-        violation.invariant == "gpu-advertiser-reaches-nodes" and "a second one on the same socket" in violation.message
-    )
+    found = {v.invariant: v.message for v in check_plan(plan)}
+    assert "a second one on the same socket" in found["gpu-advertiser-reaches-nodes"]
+    # ... and dcgm-exporter, which selects the nodes the operator leaves alone, no longer measures them.
+    assert "no dcgm-exporter selects them" in found["gpu-metrics-collected"]
 
 
 # ---------------------------------------------------------------- sharing configs
@@ -257,3 +257,19 @@ def test_the_plan_cli_fails_on_a_broken_invariant_and_writes_nothing(
     assert tools.plan.main(["local", "--out", str(out)]) == 1
     assert not out.exists()
     assert "1 platform invariant(s) broken in Pulumi.local.yaml; nothing was written:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("taint", "tolerated"),
+    [
+        ({"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}, True),  # ours
+        ({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}, True),  # GKE's
+        ({"key": "nvidia.com/gpu", "value": "true", "effect": "NoExecute"}, False),
+        ({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}, False),
+    ],
+)
+def test_the_operators_tolerations_cover_both_gpu_taints(taint: dict[str, str], tolerated: bool) -> None:
+    from components.gpu.operator import GPU_TOLERATIONS
+    from tools.invariants.gpu import _tolerates
+
+    assert _tolerates(GPU_TOLERATIONS, taint) is tolerated

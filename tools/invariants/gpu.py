@@ -177,7 +177,10 @@ def check_reaches_nodes(plan: PlanView) -> Iterator[Violation]:
                         _subject(pool),
                         f"{source.what}: its labels keep the GPU Operator's device plugin off its nodes",
                     )
-            elif source.stack == "bottlerocket" and source.labels.get(off) != "false":
+            elif source.stack == "bottlerocket" and "false" not in (
+                source.labels.get(off),
+                source.labels.get(f"{NVIDIA_DEPLOY_LABEL}.operands"),
+            ):
                 yield Violation(
                     "gpu-advertiser-reaches-nodes",
                     _subject(pool),
@@ -274,6 +277,7 @@ def check_metrics(plan: PlanView) -> Iterator[Violation]:
         for r in plan.of_type(GKE_CLUSTER)
     )
     standalone = plan.release("dcgm-exporter")
+    standalone_values = dict(standalone.inputs.get("values") or {}) if standalone is not None else {}
     for pool in plan.pools:
         for source in node_sources(plan, pool):
             if source.stack == "gke":
@@ -282,6 +286,16 @@ def check_metrics(plan: PlanView) -> Iterator[Violation]:
                         "gpu-metrics-collected",
                         _subject(pool),
                         f"{source.what}: neither GKE's managed DCGM collection nor dcgm-exporter collects its metrics",
+                    )
+                continue
+            if source.stack == "bottlerocket":
+                selector = standalone_values.get("nodeSelector") or {}
+                if standalone is None or not selector or any(source.labels.get(k) != v for k, v in selector.items()):
+                    yield Violation(
+                        "gpu-metrics-collected",
+                        _subject(pool),
+                        f"{source.what}: the GPU Operator leaves Bottlerocket nodes alone and no dcgm-exporter "
+                        "selects them",
                     )
                 continue
             exporter = values is not None and _enabled(values, "dcgmExporter", "enabled")
