@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from tools.stack_file import StackFile, StackFileError, read_stack_file
+
+__all__ = ["PROJECT_DIR", "PlanResult", "Registration", "StackFile", "StackFileError", "read_stack_file", "run_stack"]
 
 SECRET_PLACEHOLDER = "[secret]"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -198,46 +201,6 @@ class PlanMocks(mocks.Mocks):
 
 
 # ---------------------------------------------------------------- stack files
-
-
-@dataclass
-class StackFile:
-    project: str
-    stack: str
-    path: Path
-    config: dict[str, str]
-    secret_keys: list[str] = field(default_factory=list)
-    placeholders: list[str] = field(default_factory=list)
-
-
-def _plain(value: Any, where: str, placeholders: list[str]) -> Any:
-    """Replace `secure:` values (the CLI would decrypt them) by a placeholder and say where."""
-    if isinstance(value, Mapping):
-        if set(value) == {"secure"}:
-            placeholders.append(where)
-            return f"<secret {where}>"
-        return {k: _plain(v, f"{where}.{k}", placeholders) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v, f"{where}[{i}]", placeholders) for i, v in enumerate(value)]
-    return value
-
-
-def read_stack_file(stack: str, project_dir: Path = PROJECT_DIR, path: Path | None = None) -> StackFile:
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"]
-    path = path or project_dir / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    placeholders: list[str] = []
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{project}:{key}"
-        before = len(placeholders)
-        plain = _plain(value, full_key, placeholders)
-        if len(placeholders) > before:
-            secret_keys.append(full_key)
-        # Exactly what the CLI's Python host does: strings as-is, everything else JSON-encoded.
-        config[full_key] = plain if isinstance(plain, str) else json.dumps(plain)
-    return StackFile(project, stack, path, config, secret_keys, placeholders)
 
 
 def _region(config: Mapping[str, str], project: str) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
+import re
 import sys
 import time
 from collections import Counter
@@ -27,7 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 from components.gpu_pools import ResolvedGpuPool
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
-from tools.offline import PROJECT_DIR, PlanResult, Registration, read_stack_file, redact, run_stack
+from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
+
+# Stack names are DNS labels here: they become folder names (build/<stack>) and must never climb out of build/.
+STACK_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+MARKER = ".ml-platform-plan"
 
 
 def manifest(reg: Registration) -> dict[str, Any] | None:
@@ -41,11 +45,35 @@ def manifest_filename(index: int, obj: dict[str, Any]) -> str:
     return "-".join(p for p in parts if p) + ".yaml"
 
 
-def write_plan(result: PlanResult, out_dir: Path) -> list[Path]:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+class PlanOutputError(Exception):
+    """The output folder is one the plan must not write into."""
+
+
+def prepare_out_dir(out_dir: Path, legacy_ok: bool = False) -> None:
+    """Make `out_dir` ready for a plan without deleting anything the plan did not write: it must be new, empty, or
+    marked as a plan's (then only the previous plan's resources.json and manifests/*.yaml go). `legacy_ok`: the
+    default build/<stack> of plans from before the marker (resources.json and manifests/ only) is ours too."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise PlanOutputError(f"{out_dir}: not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        legacy = legacy_ok and {p.name for p in out_dir.iterdir()} <= {"resources.json", "manifests"}
+        if not (out_dir / MARKER).is_file() and not legacy:
+            raise PlanOutputError(
+                f"{out_dir}: not empty and not written by `make plan`; nothing was written (use a new or empty folder)"
+            )
+        manifests = out_dir / "manifests"
+        if manifests.is_symlink() or (manifests.exists() and not manifests.is_dir()):
+            raise PlanOutputError(f"{manifests}: not a folder the plan wrote")
+        (out_dir / "resources.json").unlink(missing_ok=True)
+        for old in manifests.glob("*.yaml") if manifests.is_dir() else ():
+            old.unlink()
+    (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("Written by tools/plan.py: it replaces resources.json and manifests/*.yaml here.\n")
+
+
+def write_plan(result: PlanResult, out_dir: Path, legacy_ok: bool = False) -> list[Path]:
+    prepare_out_dir(out_dir, legacy_ok)
     manifests_dir = out_dir / "manifests"
-    manifests_dir.mkdir(parents=True)
     # Registration order follows when each resource's inputs resolved, which varies from run to run: sort by URN
     # so the plan files diff cleanly in a pull request.
     ordered = sorted(result.registrations, key=lambda r: r.urn)
@@ -135,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output directory (default build/<stack>)")
     args = parser.parse_args(argv)
 
+    if not STACK_NAME.fullmatch(args.stack):
+        print(
+            f"error: stack name {args.stack!r}: lowercase letters, digits and '-', at most 63 (like dev, prod)",
+            file=sys.stderr,
+        )
+        return 1
     stack_path = args.stack_file or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
     if not stack_path.is_file():
         stacks = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
@@ -142,13 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         stack_file = read_stack_file(args.stack, PROJECT_DIR, stack_path)
-    except yaml.YAMLError as exc:
-        print(f"error: {stack_path} is not valid YAML: {exc}", file=sys.stderr)
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     start = time.perf_counter()
     result = run_stack(stack_file)
     if result.error is not None:
-        print(result.error, file=sys.stderr)
+        # The program names the file the CLI would read; name the one actually read.
+        print(result.error.replace(f"in Pulumi.{args.stack}.yaml;", f"in {stack_path};", 1), file=sys.stderr)
         return 1
     plan = PlanView.of(result)
     if violations := check_plan(plan):
@@ -156,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join([*lines, *(f"  - {v}" for v in violations)]), file=sys.stderr)
         return 1
     out_dir = args.out or PROJECT_DIR / "build" / args.stack
-    manifests = write_plan(result, out_dir)
+    try:
+        manifests = write_plan(result, out_dir, legacy_ok=args.out is None)
+    except PlanOutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(summary(result, plan, manifests, time.perf_counter() - start))
     print(f"Wrote {out_dir / 'resources.json'} and {len(manifests)} manifests under {out_dir / 'manifests'}")
     return 0

@@ -19,9 +19,12 @@ GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 def _cidr_problem(path: str, value: str) -> Problem | None:
     try:
-        ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value, strict=True)
     except ValueError as exc:
         return Problem(path, value, f"expected a CIDR block such as 10.0.0.0/16 ({exc})")
+    if network.version != 4:
+        # The VPCs, subnets and GKE ranges the platform creates are IPv4 (IPv6 clusters are not supported).
+        return Problem(path, value, "expected an IPv4 CIDR block such as 10.0.0.0/16")
     return None
 
 

@@ -1,0 +1,178 @@
+"""Reading `Pulumi.<stack>.yaml` the way the Pulumi CLI does, and refusing what it refuses, with a clear message
+instead of a traceback or a hang.
+
+- UTF-8 only; one YAML document, a mapping with a `config:` mapping.
+- Duplicate keys are errors (the CLI rejects them); keys are strings.
+- Scalars the CLI reads as text stay text: dates, `!!binary`. Sets and other shapes a config value cannot hold
+  are errors naming the key.
+- Alias expansion is bounded: a "billion laughs" document fails fast instead of hanging the plan.
+- `secure:` values (the CLI decrypts them) become placeholders, and the plan says where.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# More values than any stack file needs, far fewer than an alias bomb expands to.
+MAX_VALUES = 100_000
+MAX_BYTES = 1_000_000
+
+
+class StackFileError(Exception):
+    """A stack file the CLI would not read: the message names the file and what is wrong."""
+
+
+@dataclass
+class StackFile:
+    project: str
+    stack: str
+    path: Path
+    config: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader with the CLI's reading of scalars and duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be text, not {type(key).__name__}", key_node.start_mark
+                )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (the Pulumi CLI rejects it)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(node.value)
+
+
+def _no_set(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(None, None, "a YAML !!set is not a config value", node.start_mark)
+
+
+# The CLI reads dates and binary scalars as the text written.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _as_text)
+_Loader.add_constructor("tag:yaml.org,2002:set", _no_set)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many values the node stands for once aliases are expanded (shared nodes counted once per use)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once instead of forever
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size = min(size, MAX_VALUES + 1)
+    return size
+
+
+def load_yaml(path: Path) -> Any:
+    """The document of a stack file, read as the CLI reads it; StackFileError otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise StackFileError(f"{path}: {len(raw)} bytes; a stack file is at most {MAX_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        if len(nodes) > 1:
+            raise StackFileError(f"{path}: {len(nodes)} YAML documents; a stack file is one")
+        if not nodes or nodes[0] is None:
+            return None
+        if _expanded_size(nodes[0], {}) > MAX_VALUES:
+            raise StackFileError(f"{path}: its aliases expand to more than {MAX_VALUES} values (a YAML alias bomb?)")
+        loader = _Loader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path}: not valid YAML (as the Pulumi CLI reads it): {exc}") from None
+    except RecursionError:
+        raise StackFileError(f"{path}: nested too deeply") from None
+
+
+def _plain(value: Any, where: str, placeholders: list[str]) -> Any:
+    """Replace `secure:` values (the CLI would decrypt them) by a placeholder and say where."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            placeholders.append(where)
+            return f"<secret {where}>"
+        return {str(k): _plain(v, f"{where}.{k}", placeholders) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, f"{where}[{i}]", placeholders) for i, v in enumerate(value)]
+    return value
+
+
+def _text(value: Any) -> str:
+    """A config value as the CLI hands it to the program: text as-is, scalars as their text, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
+
+
+def read_stack_file(stack: str, project_dir: Path | None = None, path: Path | None = None) -> StackFile:
+    project_dir = project_dir or Path(__file__).resolve().parents[1]
+    project_doc = load_yaml(project_dir / "Pulumi.yaml")
+    if not isinstance(project_doc, Mapping) or not isinstance(project_doc.get("name"), str):
+        raise StackFileError(f"{project_dir / 'Pulumi.yaml'}: no project name")
+    project = project_doc["name"]
+    path = path or project_dir / f"Pulumi.{stack}.yaml"
+    document = load_yaml(path)
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise StackFileError(f"{path}: the document is a {type(document).__name__}; expected a mapping with config:")
+    unknown = [str(k) for k in document if k not in ("config", "secretsprovider", "encryptedkey", "encryptionsalt")]
+    if unknown:
+        raise StackFileError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; expected config:")
+    section = document.get("config") or {}
+    if not isinstance(section, Mapping):
+        raise StackFileError(f"{path}: config: is a {type(section).__name__}; expected a mapping of keys to values")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    placeholders: list[str] = []
+    for key, value in section.items():
+        if not isinstance(key, str):
+            raise StackFileError(f"{path}: config key {key!r} is not text; keys look like ml-platform:cluster")
+        full_key = key if ":" in key else f"{project}:{key}"
+        before = len(placeholders)
+        plain = _plain(value, full_key, placeholders)
+        if len(placeholders) > before:
+            secret_keys.append(full_key)
+        try:
+            config[full_key] = _text(plain)
+        except (TypeError, ValueError) as exc:
+            raise StackFileError(f"{path}: {full_key}: not a config value: {exc}") from None
+    return StackFile(project, stack, path, config, secret_keys, placeholders)
