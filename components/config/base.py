@@ -24,6 +24,7 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DURATION = r"^([0-9]+(s|m|h))+$"
 EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
 AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
+CLUSTER_AUTOSCALER_TAG = r"^v1\.[0-9]+\.[0-9]+$"
 PROMETHEUS_DURATION = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 # What each pattern means, for error messages.
@@ -33,6 +34,7 @@ PATTERN_HELP: dict[str, str] = {
     EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
     AMI_VERSION: "expected latest or an AMI release version such as v20250920",
     PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 1d12h or 4w",
+    CLUSTER_AUTOSCALER_TAG: "expected a cluster-autoscaler image tag such as v1.35.0",
 }
 
 

@@ -50,8 +50,8 @@ class SystemNodes(ConfigModel):
     instance_type: str | None = Field(
         None, description="EC2 instance type (aws) or machine type (gcp); default m7i.xlarge / e2-standard-4."
     )
-    min_nodes: int = Field(2, ge=1, description="Two or more so controllers survive a node loss.")
-    max_nodes: int = Field(4, ge=1, description="Upper bound for the system group.")
+    min_nodes: int = Field(2, ge=1, le=100, description="Two or more so controllers survive a node loss.")
+    max_nodes: int = Field(4, ge=1, le=100, description="Upper bound for the system group.")
     disk_gib: int = Field(50, ge=20, le=1000, alias="diskGiB", description="Root volume size of system nodes.")
 
 

@@ -77,6 +77,9 @@ def cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
             f"must be >= systemNodes.minNodes ({c.system_nodes.min_nodes})",
         )
     yield from _vpc_rules(c)
+    yield from tag_rules(c)
+    yield from gcp_network_rules(c)
+    yield from existing_cluster_rules(c)
     for key in c.tags:
         if key == COST_MANAGED_BY or key.startswith(COST_KEY_PREFIX):
             yield Problem(
@@ -149,3 +152,107 @@ def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
         wrong = {k: v for k, v in {**aws_fields, **gcp_fields}.items() if v}
     for name, value in wrong.items():
         yield Problem(key_path([*where, name]), value, f"not used on {c.cloud}")
+
+
+AWS_TAG_KEY, AWS_TAG_VALUE, AWS_STACK_TAGS = 128, 256, 40
+# Tag keys AWS reserves, and those Karpenter sets itself (its EC2NodeClass CRD rejects them in spec.tags).
+AWS_RESERVED_TAG_PREFIXES = ("aws:", "kubernetes.io/cluster", "karpenter.sh/", "karpenter.k8s.aws/", "eks:")
+GCP_LABEL, GCP_STACK_LABELS = 63, 57
+GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+
+
+def _gcp_label_ok(text: str, key: bool) -> bool:
+    """GCP labels: lowercase letters (international ones too), digits, '_' and '-'; a key starts with a letter."""
+    if len(text) > GCP_LABEL or (key and not (text[:1].isalpha() and text[:1].islower())):
+        return False
+    return all((ch.isalpha() and ch.islower()) or ch.isdigit() or ch in "_-" for ch in text)
+
+
+def tag_rules(c: ClusterConfig) -> Iterator[Problem]:
+    """The stack's cost tags as each cloud accepts them (AWS tags, GCP labels)."""
+    where = ["cluster", "tags"]
+    if c.cloud == "aws":
+        if len(c.tags) > AWS_STACK_TAGS:
+            yield Problem(
+                key_path(where), f"{len(c.tags)} tags", f"at most {AWS_STACK_TAGS} (AWS allows 50 a resource)"
+            )
+        for key, value in c.tags.items():
+            if key.lower().startswith(AWS_RESERVED_TAG_PREFIXES):
+                yield Problem(key_path([*where, key]), key, "reserved by AWS, EKS or Karpenter: pick another key")
+            elif not key or len(key) > AWS_TAG_KEY:
+                yield Problem(key_path([*where, key]), key, f"a tag key has 1 to {AWS_TAG_KEY} characters")
+            if len(value) > AWS_TAG_VALUE:
+                yield Problem(key_path([*where, key]), value, f"a tag value has at most {AWS_TAG_VALUE} characters")
+    elif c.cloud == "gcp":
+        if len(c.tags) > GCP_STACK_LABELS:
+            yield Problem(key_path(where), f"{len(c.tags)} labels", f"at most {GCP_STACK_LABELS} (GCP allows 64)")
+        for key, value in c.tags.items():
+            if not key or not _gcp_label_ok(key, key=True):
+                yield Problem(
+                    key_path([*where, key]),
+                    key,
+                    "a GCP label key: lowercase letters, digits, '_' and '-', starting with a letter, at most 63",
+                )
+            if not _gcp_label_ok(value, key=False):
+                yield Problem(
+                    key_path([*where, key]),
+                    value,
+                    "a GCP label value: lowercase letters, digits, '_' and '-', at most 63",
+                )
+
+
+def gcp_network_rules(c: ClusterConfig) -> Iterator[Problem]:
+    """GKE's project id, the private control plane's /28, and ranges that must not overlap."""
+    if c.cloud != "gcp" or c.gcp is None:
+        return
+    if not GCP_PROJECT.fullmatch(c.gcp.project):
+        yield Problem(
+            key_path(["cluster", "gcp", "project"]),
+            c.gcp.project,
+            "a GCP project id: 6 to 30 lowercase letters, digits and '-', starting with a letter",
+        )
+    ranges: dict[str, str] = {"gcp.masterIpv4Cidr": c.gcp.master_ipv4_cidr}
+    if c.vpc.existing is None:
+        ranges |= {"vpc.cidr": c.vpc.cidr, "vpc.podsCidr": c.vpc.pods_cidr, "vpc.servicesCidr": c.vpc.services_cidr}
+    networks = {}
+    for name, cidr in ranges.items():
+        try:
+            networks[name] = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            continue  # reported as a bad CIDR
+    master = networks.get("gcp.masterIpv4Cidr")
+    if master is not None and master.prefixlen != 28:
+        yield Problem(
+            key_path(["cluster", "gcp", "masterIpv4Cidr"]),
+            c.gcp.master_ipv4_cidr,
+            "GKE needs a /28 for the control plane",
+        )
+    names = list(networks)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            if networks[first].version == networks[second].version and networks[first].overlaps(networks[second]):
+                path = key_path(["cluster", *second.split(".")])
+                yield Problem(path, ranges[second], f"overlaps cluster.{first} ({ranges[first]})")
+
+
+# Keys of `cluster` that describe cloud infrastructure: an existing cluster has none of it.
+CLOUD_ONLY_KEYS = {
+    "region": "region",
+    "vpc": "vpc",
+    "endpoint_access": "endpointAccess",
+    "public_access_cidrs": "publicAccessCidrs",
+    "system_nodes": "systemNodes",
+    "tags": "tags",
+}
+
+
+def existing_cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
+    if c.cloud != "existing":
+        return
+    for field, key in CLOUD_ONLY_KEYS.items():
+        if field in c.model_fields_set:
+            yield Problem(
+                key_path(["cluster", key]),
+                "{...}" if field in ("vpc", "system_nodes") else getattr(c, field),
+                "only used on aws and gcp (an existing cluster brings its own network and nodes)",
+            )

@@ -29,9 +29,10 @@ class GpuPool(ConfigModel):
         ("on-demand",),
         description="spot, on-demand, or [spot, on-demand] (spot first, on-demand fallback).",
     )
-    min_nodes: int = Field(0, ge=0, description="Nodes kept when idle; 0 scales to zero.")
+    min_nodes: int = Field(0, ge=0, le=1000, description="Nodes kept when idle; 0 scales to zero.")
     max_nodes: int = Field(
         ge=0,
+        le=1000,
         description="Cap on nodes per capacity type: [spot, on-demand] may reach maxNodes of each (the cost ceiling).",
     )
     sharing: Sharing = Field(default_factory=Sharing, description="How pods share a GPU: none, time-slicing, mig.")

@@ -7,6 +7,7 @@ what is allowed; under the Pulumi CLI `__main__.py` turns it into a `RunError` (
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, get_args, get_origin
 
@@ -16,6 +17,9 @@ from components.config.base import NAMESPACE, PATTERN_HELP
 from components.config.errors import MISSING, ConfigError, Problem, key_path
 from components.config.platform import STACK_KEYS, PlatformConfig
 from components.config.rules import check_rules
+
+# How the offline plan writes a `secure:` value it cannot decrypt (tools/stack_file.py).
+SECRET_PLACEHOLDER_PREFIX = "<secret "
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -53,6 +57,11 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             problems.append(Problem(key_path(loc), err["input"], "unknown key; " + _allowed_keys(_model_at(loc[:-1]))))
             continue
         value = MISSING if kind == "missing" else err["input"]
+        if isinstance(value, str) and value.startswith(SECRET_PLACEHOLDER_PREFIX):
+            # A secure: value the offline plan cannot decrypt, where the schema wants a number, list or object.
+            msg = "a secret (secure:) value, which the offline plan cannot decrypt: keep this setting in plain text"
+            problems.append(Problem(key_path(loc), "[secret]", msg))
+            continue
         if kind == "missing":
             model = _model_at(loc[:-1])
             field = next(
@@ -60,7 +69,9 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             )
             msg = "required: " + (field.description or "a value") if field else "required"
         elif msg.startswith("Input should be "):
-            msg = "expected " + msg.removeprefix("Input should be ")
+            # "a valid dictionary or instance of ClusterConfig" -> "a mapping": no Python class names.
+            msg = "expected " + re.sub(r" or instance of \w+", "", msg.removeprefix("Input should be "))
+            msg = msg.replace("a valid dictionary", "a mapping of keys to values")
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         elif msg.startswith("String should match pattern"):
@@ -93,8 +104,6 @@ def load_platform_config(raw: Mapping[str, Any], stack_file: str = "the stack fi
             )
             continue
         sections[key] = _decode(key, value)
-    if "cluster" not in sections:
-        problems.append(Problem(key_path(["cluster"]), MISSING, "required: the cluster to create or use"))
 
     try:
         config = PlatformConfig.model_validate(sections)

@@ -34,7 +34,7 @@ class PlatformConfig(ConfigModel):
     def _environment_defaults(self) -> PlatformConfig:
         prod_like = self.environment != "dev"
         cluster = self.cluster
-        if cluster.endpoint_access is None:
+        if cluster.endpoint_access is None and cluster.cloud != "existing":
             cluster.endpoint_access = "private" if prod_like else "public-and-private"
         if cluster.protect is None:
             cluster.protect = self.environment == "prod"

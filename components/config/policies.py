@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
 
-from components.config.base import ConfigModel, Enforcement
+from pydantic import Field, field_validator
+
+from components.config.base import DNS_LABEL, ConfigModel, Enforcement
 
 
 class PoliciesConfig(ConfigModel):
@@ -19,3 +21,11 @@ class PoliciesConfig(ConfigModel):
         description="Opt-in MutatingAdmissionPolicy (GA from Kubernetes 1.36) that adds a 16Gi memory /dev/shm to "
         "GPU pods that mount nothing there.",
     )
+
+    @field_validator("exempt_namespaces")
+    @classmethod
+    def _namespace_names(cls, names: list[str]) -> list[str]:
+        bad = [n for n in names if len(n) > 63 or not re.fullmatch(DNS_LABEL, n)]
+        if bad:
+            raise ValueError(f"not namespace names (DNS labels of at most 63 characters): {', '.join(map(repr, bad))}")
+        return names

@@ -40,6 +40,12 @@ def pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) -> 
             )
         elif region and not zone.startswith(region + "-"):
             yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
+    if cloud == "existing" and "spot" in pool.capacity:
+        yield Problem(
+            key_path([*base, "capacity"]),
+            list(pool.capacity),
+            "existing clusters have no spot capacity to ask for: use on-demand (the nodes exist already)",
+        )
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
     yield from capacity_rules([*base, "capacity"], pool.capacity)

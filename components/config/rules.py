@@ -102,6 +102,12 @@ def _duplicates(section: str, names: list[tuple[int, str]]) -> Iterator[Problem]
 
 def _pool_name_and_group_rules(parsed: _Parsed) -> Iterator[Problem]:
     for i, pool in parsed.pools:
+        if parsed.cloud == "aws" and parsed.autoscaler == "cluster-autoscaler" and pool.max_nodes == 0:
+            yield Problem(
+                key_path(["gpuPools", i, "maxNodes"]),
+                0,
+                "an EKS node group needs maxNodes >= 1 (cluster-autoscaler scales each one from 0 to maxNodes)",
+            )
         if pool.name == CPU_POOL_NAME:
             yield Problem(key_path(["gpuPools", i, "name"]), pool.name, "reserved for the CPU NodePool; pick another")
         overlay = parsed.scaling is not None and parsed.scaling.node_overlay
@@ -126,7 +132,9 @@ def _pool_name_and_group_rules(parsed: _Parsed) -> Iterator[Problem]:
 def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
     # Names as written, so a pool with another problem still counts as defined.
     pool_names = (
-        {str(p.get("name")) for p in raw_pools if isinstance(p, dict)} if isinstance(raw_pools, list) else set()
+        {p["name"] for p in raw_pools if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"]}
+        if isinstance(raw_pools, list)
+        else set()
     )
     for i, team in parsed.teams:
         if team.name in RESERVED_NAMESPACES:

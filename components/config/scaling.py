@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from components.config.base import AMI_VERSION, DURATION, EXPIRY, CapacityType, ConfigModel
+from components.config.base import AMI_VERSION, CLUSTER_AUTOSCALER_TAG, DURATION, EXPIRY, CapacityType, ConfigModel
 
 # The Karpenter NodePool (and EC2NodeClass) of the CPU pool; no GPU pool may take this name.
 CPU_POOL_NAME = "cpu"
@@ -17,8 +17,10 @@ class CpuPool(ConfigModel):
 
     enabled: bool = Field(True, description="Create the CPU NodePool (karpenter only).")
     capacity: tuple[CapacityType, ...] = Field(("spot", "on-demand"), description="Spot first by default.")
-    max_cpu: int = Field(256, ge=1, description="Hard cap on vCPUs across the pool.")
-    max_memory_gib: int = Field(1024, ge=1, alias="maxMemoryGiB", description="Hard cap on memory across the pool.")
+    max_cpu: int = Field(256, ge=1, le=100_000, description="Hard cap on vCPUs across the pool.")
+    max_memory_gib: int = Field(
+        1024, ge=1, le=1_000_000, alias="maxMemoryGiB", description="Hard cap on memory across the pool."
+    )
 
     @field_validator("capacity", mode="before")
     @classmethod
@@ -53,7 +55,7 @@ class ScalingConfig(ConfigModel):
     cpu_pool: CpuPool = Field(default_factory=CpuPool, description="Karpenter CPU NodePool for Ray CPU workers.")
     cluster_autoscaler_version: str | None = Field(
         None,
-        pattern=r"^v1\.[0-9]+\.[0-9]+$",
+        pattern=CLUSTER_AUTOSCALER_TAG,
         description="cluster-autoscaler image tag; its minor must match the cluster's (the chart ships v1.35.0).",
     )
     node_overlay: bool = Field(

@@ -35,7 +35,7 @@ from components.config.loading import load_platform_config
 from components.config.platform import PlatformConfig
 from components.gpu_pools import ResolvedGpuPool, platform_facts, resolve_gpu_pools
 
-SA = "ml-nodes@proj.iam.gserviceaccount.com"
+SA = "ml-nodes@ml-proj.iam.gserviceaccount.com"
 TRAIN = {
     "name": "train",
     "gpu": "a100-40gb",
@@ -72,7 +72,7 @@ MIG = {
 
 
 def make_config(pools: list[dict[str, Any]], env: str = "prod", **cluster: Any) -> PlatformConfig:
-    base: dict[str, Any] = {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "proj"}}
+    base: dict[str, Any] = {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "ml-proj"}}
     gcp = {**base["gcp"], **cluster.pop("gcp", {})}
     return load_platform_config(
         {
@@ -202,7 +202,7 @@ def test_cluster_prod() -> None:
         "enable_private_endpoint": True,  # prod defaults to a private endpoint
         "master_ipv4_cidr_block": "172.16.0.32/28",
     }
-    assert args["workload_identity_config"] == {"workload_pool": "proj.svc.id.goog"}
+    assert args["workload_identity_config"] == {"workload_pool": "ml-proj.svc.id.goog"}
     assert args["release_channel"] == {"channel": "REGULAR"}
     assert args["min_master_version"] == "1.35"
     assert args["deletion_protection"] is True
@@ -275,10 +275,13 @@ def test_subnetwork_and_nat() -> None:
 
 
 def test_labels_and_account_id() -> None:
-    config = make_config([], tags={"CostCenter": "ML-Research", "Team": "Vision Group"})
+    config = make_config([], tags={"cost-center": "ml-research", "team": "vision_group"})
     labels = gcp_labels(platform_facts(config).cost_tags)
-    assert labels["costcenter"] == "ml-research" and labels["team"] == "vision_group"
+    assert labels["cost-center"] == "ml-research" and labels["team"] == "vision_group"
     assert labels["managed-by"] == "ml-platform" and labels["ml-platform-environment"] == "prod"
+    # Labels GCP would refuse are config errors before anything is created.
+    with pytest.raises(ConfigError, match=r"cluster.tags.CostCenter: got \"CostCenter\"; a GCP label key"):
+        make_config([], tags={"CostCenter": "x"})
     account_id = node_sa_account_id("a" * 23 + "-" + "b" * 16)
     assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account_id) and "--" not in account_id
     # Two long names with the same prefix must not collide.
@@ -379,7 +382,7 @@ class Recorder(pulumi.runtime.Mocks):
             **args.inputs,
             "endpoint": "10.0.0.2",
             "masterAuth": {"clusterCaCertificate": "Q0E="},
-            "email": f"{args.name}@proj.iam.gserviceaccount.com",
+            "email": f"{args.name}@ml-proj.iam.gserviceaccount.com",
             "name": args.inputs.get("name", args.name),
             "selfLink": f"https://example.invalid/{args.name}",
         }
@@ -387,7 +390,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "gcp:organizations/getProject:getProject":
-            return {"id": "projects/proj", "projectId": "proj", "number": "123456789"}
+            return {"id": "projects/ml-proj", "projectId": "ml-proj", "number": "123456789"}
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
     def of(self, typ: str) -> list[Registered]:
@@ -457,7 +460,7 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
         "roles/stackdriver.resourceMetadata.writer",
         "roles/artifactregistry.reader",
     }
-    assert {g.inputs["member"] for g in grants} == {"serviceAccount:ml-nodes@proj.iam.gserviceaccount.com"}
+    assert {g.inputs["member"] for g in grants} == {"serviceAccount:ml-nodes@ml-proj.iam.gserviceaccount.com"}
     pools = {r.name: r.inputs for r in mocks.of("gcp:container/nodePool:NodePool")}
     assert set(pools) == {"ml-system", "ml-train-spot", "ml-train-on-demand", "ml-serve-on-demand"}
     # Nested plain dicts reach the engine under their schema (camelCase) names.
@@ -493,7 +496,7 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
     handle = seen["handle"]
     assert (handle.cloud, handle.region, handle.platform.environment) == ("gcp", "us-central1", "prod")
     assert [p.name for p in handle.gpu_pools] == ["train", "serve"] and len(handle.ready) == 4
-    assert (seen["cluster_name"], seen["email"]) == ("ml", "ml-nodes@proj.iam.gserviceaccount.com")
+    assert (seen["cluster_name"], seen["email"]) == ("ml", "ml-nodes@ml-proj.iam.gserviceaccount.com")
 
 
 def test_existing_network_dev(runtime: tuple[Recorder, OptionsMonitor]) -> None:

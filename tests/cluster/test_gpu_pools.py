@@ -17,7 +17,7 @@ from conftest import STACKS, plan_of
 from tools.offline import PlanResult
 
 AWS = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
-GCP = {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "proj"}}
+GCP = {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "ml-proj"}}
 EXISTING = {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}}
 TRAIN = {"name": "train", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": ["spot", "on-demand"]}
 

@@ -29,7 +29,7 @@ BASE: dict[str, dict[str, Any]] = {
             "cloud": "gcp",
             "name": "ml",
             "region": "us-central1",
-            "gcp": {"project": "p"},
+            "gcp": {"project": "ml-proj"},
         },
         "ml-platform:gpuPools": [{"name": "train", "gpu": "a100-40gb", "gpusPerNode": 1, "maxNodes": 2}],
     },
@@ -183,7 +183,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
     "missing gcp project": ("gcp", lambda d: d["ml-platform:cluster"].pop("gcp"), "cluster.gcp", "project"),
     "gcp block on aws": (
         "aws",
-        lambda d: cluster(d, gcp={"project": "p"}),
+        lambda d: cluster(d, gcp={"project": "ml-proj"}),
         "cluster.gcp",
         "only used when cloud is gcp",
     ),
@@ -340,6 +340,91 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         lambda d: d.update({"ml-platform:monitoring": {"alerts": {"idleFor": "999h"}}}),
         "monitoring.alerts.idleFor",
         "at most 168h",
+    ),
+    "maxNodes beyond reason": (
+        "aws",
+        lambda d: pool(d, maxNodes=2**64),
+        "gpuPools[0].maxNodes",
+        "less than or equal to 1000",
+    ),
+    "huge system node group": (
+        "aws",
+        lambda d: cluster(d, systemNodes={"minNodes": 2, "maxNodes": 5000}),
+        "cluster.systemNodes.maxNodes",
+        "less than or equal to 100",
+    ),
+    "empty node group under cluster-autoscaler": (
+        "aws",
+        lambda d: (d.update({"ml-platform:autoscaler": "cluster-autoscaler"}), pool(d, maxNodes=0)),
+        "gpuPools[0].maxNodes",
+        "an EKS node group needs maxNodes >= 1",
+    ),
+    "reserved aws tag": (
+        "aws",
+        lambda d: cluster(d, tags={"aws:team": "x"}),
+        'cluster.tags["aws:team"]',
+        "reserved by AWS",
+    ),
+    "karpenter's own tag": (
+        "aws",
+        lambda d: cluster(d, tags={"kubernetes.io/cluster/other": "owned"}),
+        'cluster.tags["kubernetes.io/cluster/other"]',
+        "reserved by AWS, EKS or Karpenter",
+    ),
+    "long aws tag value": (
+        "aws",
+        lambda d: cluster(d, tags={"team": "x" * 300}),
+        "cluster.tags.team",
+        "a tag value has at most 256 characters",
+    ),
+    "uppercase gcp label": ("gcp", lambda d: cluster(d, tags={"Team": "ml"}), "cluster.tags.Team", "a GCP label key"),
+    "long gcp label value": (
+        "gcp",
+        lambda d: cluster(d, tags={"team": "x" * 64}),
+        "cluster.tags.team",
+        "a GCP label value",
+    ),
+    "gcp project id": (
+        "gcp",
+        lambda d: cluster(d, gcp={"project": "My_Project"}),
+        "cluster.gcp.project",
+        "a GCP project id",
+    ),
+    "gke node range overlaps pods": (
+        "gcp",
+        lambda d: cluster(d, vpc={"cidr": "10.64.0.0/16"}),
+        "cluster.vpc.podsCidr",
+        "overlaps cluster.vpc.cidr (10.64.0.0/16)",
+    ),
+    "gke control plane not a /28": (
+        "gcp",
+        lambda d: cluster(d, gcp={"project": "ml-proj", "masterIpv4Cidr": "172.16.0.0/27"}),
+        "cluster.gcp.masterIpv4Cidr",
+        "GKE needs a /28",
+    ),
+    "exempt namespace that is no name": (
+        "aws",
+        lambda d: d.update({"ml-platform:policies": {"exemptNamespaces": ["GPU Operator"]}}),
+        "policies.exemptNamespaces",
+        "not namespace names",
+    ),
+    "spot on an existing cluster": (
+        "existing",
+        lambda d: pool(d, capacity="spot"),
+        "gpuPools[0].capacity",
+        "no spot capacity",
+    ),
+    "region on an existing cluster": (
+        "existing",
+        lambda d: cluster(d, region="us-east-1"),
+        "cluster.region",
+        "only used on aws and gcp",
+    ),
+    "system nodes on an existing cluster": (
+        "existing",
+        lambda d: cluster(d, systemNodes={"minNodes": 3}),
+        "cluster.systemNodes",
+        "only used on aws and gcp",
     ),
     "gke metrics on aws": (
         "aws",
@@ -707,3 +792,27 @@ def test_generated_docs_state_facts_from_upstream() -> None:
         "| h100-80gb | NVIDIA H100 80GB | 80 GiB | `NVIDIA-H100-80GB-HBM3` | yes |",
     ):
         assert row in doc, row
+
+
+def test_messages_name_what_is_wrong_in_the_users_words() -> None:
+    # A missing cluster is one problem, not two.
+    missing = problems({"ml-platform:environment": "dev"})
+    assert len([p for p in missing if p.startswith("ml-platform:cluster:")]) == 1
+    # No Python class names.
+    [shape] = problems({"ml-platform:cluster": 3})
+    assert "instance of" not in shape and "expected a mapping of keys to values" in shape
+    # A secure: number says it is a secret the offline plan cannot read, not "expected a valid integer".
+    doc = copy.deepcopy(BASE["aws"])
+    pool(doc, maxNodes="<secret ml-platform:gpuPools[0].maxNodes>")
+    [secret] = problems(doc)
+    assert "a secret (secure:) value, which the offline plan cannot decrypt" in secret and "integer" not in secret
+    # No raw regular expression.
+    doc = copy.deepcopy(BASE["aws"])
+    doc["ml-platform:scaling"] = {"clusterAutoscalerVersion": "1.35"}
+    [tag] = problems(doc)
+    assert tag.endswith("expected a cluster-autoscaler image tag such as v1.35.0") and "^v1" not in tag
+    # A bad pool name is not offered as an allowed one.
+    doc = copy.deepcopy(BASE["aws"])
+    pool(doc, name="")
+    doc["ml-platform:teams"] = [{"name": "a", "pools": ["train"]}]
+    assert not any("allowed: ," in p or 'allowed: ""' in p for p in problems(doc))

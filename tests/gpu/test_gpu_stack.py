@@ -36,7 +36,7 @@ def nodepool_labels(plan: PlanResult, name: str) -> dict[str, str]:
 def pools(cloud: str, *specs: dict[str, Any], **stack: Any) -> dict[str, Any]:
     cluster = {
         "aws": {"cloud": "aws", "name": "ml", "region": "us-east-1"},
-        "gcp": {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "p"}},
+        "gcp": {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "ml-proj"}},
         "existing": {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}},
     }[cloud]
     raw = {"ml-platform:cluster": json.dumps(cluster), "ml-platform:gpuPools": json.dumps(list(specs))}
