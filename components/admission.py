@@ -79,12 +79,13 @@ def _whole(value: str) -> str:
 
 
 def _limits_ok(r: str) -> str:
-    """Every GPU request has a limit of the same quantity, a whole number of devices (Kubernetes quantity library)."""
+    """Every GPU request has a limit of the same quantity, a whole, non-negative number of devices (Kubernetes
+    quantity library)."""
     request, limit = f"{r}.requests[k]", f"{r}.limits[k]"
     return (
         f"(!has({r}.requests) || {r}.requests.all(k, !{_is_gpu_key('k')} || (has({r}.limits) && k in {r}.limits"
         f" && isQuantity(string({request})) && isQuantity(string({limit}))"
-        f" && {_q(limit)}.compareTo({_q(request)}) == 0 && {_whole(request)})))"
+        f" && {_q(limit)}.compareTo({_q(request)}) == 0 && {_whole(request)} && sign({_q(request)}) >= 0)))"
     )
 
 

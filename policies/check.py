@@ -26,7 +26,9 @@ import yaml
 from rules import RULES_BY_ID, Finding, Settings, check_object, check_stack, describe, enforcement
 from settings import load_settings
 
-SUFFIXES = (".yaml", ".yml")
+SUFFIXES = (".yaml", ".yml", ".json")  # kubectl applies JSON manifests too; JSON is YAML
+# libyaml's loader where PyYAML has it: several times faster on large manifests.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UnreadableInputError(Exception):
@@ -36,45 +38,85 @@ class UnreadableInputError(Exception):
 def manifest_files(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+            if not found:
+                raise UnreadableInputError(f"{path}: no .yaml, .yml or .json files (nothing would be checked)")
+            yield from found
         elif path.is_file():
             yield path
         else:
             raise UnreadableInputError(f"{path}: no such file or directory")
 
 
-def read_objects(path: Path, ignore_other: bool = False) -> list[dict[str, Any]]:
+def _expand(doc: Mapping[str, Any], where: str, skipped: list[str]) -> Iterator[dict[str, Any]]:
+    """A List (kubectl get -o yaml) holds objects in items, possibly Lists again."""
+    if str(doc["kind"]).endswith("List"):
+        items = doc.get("items") or []
+        if not isinstance(items, list):
+            raise UnreadableInputError(f"{where}: {doc['kind']} items is not a list")
+        for i, item in enumerate(items):
+            if isinstance(item, Mapping) and isinstance(item.get("kind"), str) and item.get("kind"):
+                yield from _expand(item, f"{where} items[{i}]", skipped)
+            else:
+                skipped.append(f"{where} items[{i}] (not a Kubernetes object)")
+        return
+    yield dict(doc)
+
+
+# Far deeper than any manifest. Nesting this deep (`[[[...`, `- - - ...`) makes YAML readers crawl or crash: the
+# C composer recurses per level. The event stream nests nothing, so it measures depth safely first (about a third
+# of the load time).
+MAX_DEPTH = 200
+
+
+def _check_depth(path: Path) -> None:
+    depth = 0
+    with path.open(encoding="utf-8") as stream:
+        for event in yaml.parse(stream, Loader=LOADER):
+            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise UnreadableInputError(f"{path}: nested more than {MAX_DEPTH} levels deep: not a manifest")
+            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                depth -= 1
+
+
+def read_objects(path: Path, ignore_other: bool = False, skipped: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every Kubernetes object of a file (Lists expanded); documents that are not objects are errors, or skipped
+    and named in `skipped` with `ignore_other`."""
+    skipped = [] if skipped is None else skipped
+    objects: list[dict[str, Any]] = []
+
     try:
-        documents = list(yaml.safe_load_all(path.read_text()))
+        _check_depth(path)
+        with path.open(encoding="utf-8") as stream:
+            documents = list(yaml.load_all(stream, Loader=LOADER))
+        for index, doc in enumerate(documents):
+            if doc is None:
+                continue
+            where = f"{path} document {index + 1}"
+            if not isinstance(doc, Mapping) or not isinstance(doc.get("kind"), str) or not doc.get("kind"):
+                if ignore_other:
+                    skipped.append(f"{where} (not a Kubernetes object)")  # e.g. a Helm values.yaml
+                    continue
+                raise UnreadableInputError(f"{where}: not a Kubernetes object (no kind)")
+            objects += _expand(doc, where, skipped)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
-    objects: list[dict[str, Any]] = []
-    for doc in documents:
-        if doc is None:
-            continue
-        if not isinstance(doc, Mapping) or not isinstance(doc.get("kind"), str) or not doc.get("kind"):
-            if ignore_other:
-                continue  # e.g. a Helm values.yaml or a CI workflow in the same tree
-            raise UnreadableInputError(f"{path}: a document is not a Kubernetes object (no kind)")
-        if doc["kind"].endswith("List"):
-            # A List (kubectl get -o yaml) holds objects in items.
-            items = doc.get("items") or []
-            if not isinstance(items, list):
-                raise UnreadableInputError(f"{path}: {doc['kind']} items is not a list")
-            objects += [dict(i) for i in items if isinstance(i, Mapping)]
-        else:
-            objects.append(dict(doc))
+    except RecursionError:
+        raise UnreadableInputError(f"{path}: nested too deeply to be a Kubernetes manifest") from None
     return objects
 
 
 def run(
-    paths: list[Path], settings: Settings, ignore_other: bool = False
+    paths: list[Path], settings: Settings, ignore_other: bool = False, skipped: list[str] | None = None
 ) -> tuple[list[tuple[str, Finding, str]], int]:
-    """[(path, finding, enforcement)], exit code."""
+    """[(path, finding, enforcement)], exit code. What is skipped (documents that are not objects) is appended to
+    `skipped`."""
     results: list[tuple[str, Finding, str]] = []
     every: list[tuple[str, dict[str, Any]]] = []
     for path in manifest_files(paths):
-        for obj in read_objects(path, ignore_other):
+        for obj in read_objects(path, ignore_other, skipped):
             every.append((str(path), obj))
             results += [(str(path), f, enforcement(RULES_BY_ID[f.rule], settings)) for f in check_object(obj, settings)]
     # Stack rules see every object read; a finding is reported at the file of the object it names.
@@ -98,12 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         help="skip YAML documents that are not Kubernetes objects instead of exiting 2 (for whole repositories)",
     )
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
         settings = load_settings(args.config) if args.config else Settings()
-        results, code = run(args.paths, settings, args.ignore_non_kubernetes)
+        results, code = run(args.paths, settings, args.ignore_non_kubernetes, skipped)
     except (UnreadableInputError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RecursionError:
+        print("error: an object is nested too deeply to check", file=sys.stderr)
+        return 2
+    for what in skipped:
+        print(f"skipped {what}", file=sys.stderr)
     if args.format == "json":
         report = [
             {"path": p, "enforcement": level, **asdict(f), "remediation": RULES_BY_ID[f.rule].remediation}

@@ -13,7 +13,25 @@ from rules import RULES, Enforcement, Settings
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 
 
-def settings_from_config(config: Mapping[str, Any]) -> Settings:
+# Properties each rule reads from its policy config (Pulumi policy-config format).
+PROPERTIES = {"gpu-shm-size-limit": ("shmMinSize",), "no-time-slicing-in-production": ("environment",)}
+
+
+def settings_from_config(config: Any) -> Settings:
+    """Settings from a policy config; ValueError naming a misspelt rule id, property or level."""
+    if not isinstance(config, Mapping):
+        raise ValueError(f"a policy config is a JSON object of rule ids, not a {type(config).__name__}")
+    known = {rule.id for rule in RULES}
+    for key, entry in config.items():
+        if key != "all" and key not in known:
+            raise ValueError(f"{key!r} is not a rule id; rules: {', '.join(sorted(known))}")
+        if isinstance(entry, Mapping):
+            extra = set(entry) - {"enforcementLevel", *PROPERTIES.get(key, ())}
+            if extra:
+                allowed = ", ".join(["enforcementLevel", *PROPERTIES.get(key, ())])
+                raise ValueError(f"{key}: unknown setting(s) {', '.join(sorted(extra))}; allowed: {allowed}")
+        elif entry is not None and not isinstance(entry, str):
+            raise ValueError(f"{key}: expected an enforcement level or an object, got {entry!r}")
     default = config.get("all")
     enforcement: dict[str, Enforcement] = {}
     properties: dict[str, Any] = {}
@@ -36,4 +54,8 @@ def settings_from_config(config: Mapping[str, Any]) -> Settings:
 
 
 def load_settings(path: Path) -> Settings:
-    return settings_from_config(json.loads(path.read_text()))
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    return settings_from_config(config)

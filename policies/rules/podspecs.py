@@ -100,5 +100,12 @@ def _sites(obj: Mapping[str, Any]) -> Iterator[PodSite | None]:
             yield from _walk(root, base, site.steps, site)
 
 
+_last: tuple[Mapping[str, Any] | None, list[PodSite]] = (None, [])
+
+
 def pod_sites(obj: Mapping[str, Any]) -> list[PodSite]:
-    return [site for site in _sites(obj) if site is not None]
+    """The pod specs of an object. Every rule asks for the same object in turn: the last answer is kept."""
+    global _last
+    if _last[0] is not obj:
+        _last = (obj, [site for site in _sites(obj) if site is not None])
+    return list(_last[1])

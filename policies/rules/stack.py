@@ -14,7 +14,8 @@ from .values import describe, get, mapping
 
 def _limits_gpus(quota: Mapping[str, Any]) -> bool:
     hard = mapping(get(quota, "spec", "hard"))
-    return any(str(k).startswith(("requests.", "limits.")) and is_gpu_resource(str(k).split(".", 1)[1]) for k in hard)
+    # Quota counts extended resources by request only: a limits. key alone enforces nothing (RULES.md).
+    return any(str(k).startswith("requests.") and is_gpu_resource(str(k).split(".", 1)[1]) for k in hard)
 
 
 def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) -> Iterator[Finding]:

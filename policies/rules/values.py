@@ -6,6 +6,7 @@ are floats. Everything here works on the abstract types, never `dict`/`list`/`in
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,9 @@ _SUFFIX = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
+# Kubernetes quantities stay below 2^63 (about 9.2e18): anything with a larger exponent is not one (and would make
+# Decimal arithmetic raise).
+MAX_EXPONENT = 18
 _QUANTITY = re.compile(
     r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
 )
@@ -56,23 +60,30 @@ def quantity(value: Any) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return Decimal(str(value))
+        if isinstance(value, float) and not math.isfinite(value):
+            return None  # .nan and .inf are not quantities
+        amount = Decimal(str(value))
+        return amount if abs(amount.adjusted()) <= MAX_EXPONENT else None
     match = _QUANTITY.match(str(value).strip())
     if match is None:
         return None
     number, exponent, suffix = match.groups()
     try:
         base = Decimal(number)
+        if exponent and abs(int(exponent[1:])) > MAX_EXPONENT:
+            return None
         return base * Decimal(f"1{exponent}") if exponent else base * _SUFFIX[suffix or ""]
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):
         return None
 
 
 def describe(obj: Mapping[str, Any]) -> str:
-    """Kind/name: how findings name an object."""
+    """Kind/name, or Kind/namespace/name for a namespaced object: how findings name an object."""
     meta = mapping(obj.get("metadata"))
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
-    return f"{obj.get('kind', '<kind?>')}/{name}"
+    namespace = meta.get("namespace")
+    where = f"{namespace}/{name}" if isinstance(namespace, str) and namespace else str(name)
+    return f"{obj.get('kind', '<kind?>')}/{where}"
 
 
 def show(value: Any) -> str:

@@ -139,7 +139,7 @@ def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding
                     problem = f"requests {name}: {show(request)} without a limit"
                 elif wanted is None or quantity(limit) != wanted:
                     problem = f"requests {name}: {show(request)} but limits it to {show(limit)}"
-                elif wanted % 1 != 0:
+                elif wanted < 0 or wanted % 1 != 0:
                     problem = f"requests {name}: {show(request)}, not a whole number of devices"
                 else:
                     continue

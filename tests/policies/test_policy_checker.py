@@ -18,7 +18,7 @@ from tools.plan import write_plan
 
 CHECK = PROJECT_DIR / "policies" / "check.py"
 LINE = re.compile(
-    r"^(?P<path>[^:]+): (?P<object>[A-Za-z]+/[a-z0-9.-]+): (?P<rule>[a-z0-9-]+): "
+    r"^(?P<path>[^:]+): (?P<object>[A-Za-z]+/(?:[a-z0-9.-]+/)?[a-z0-9.-]+): (?P<rule>[a-z0-9-]+): "
     r"(?P<message>.+) \((mandatory|advisory)\)$"
 )
 
@@ -73,7 +73,11 @@ def test_a_mandatory_failure_exits_1_with_one_line_per_finding(tmp_path: Path) -
     assert len(lines) == 1, lines
     match = LINE.match(lines[0])
     assert match, lines[0]
-    assert match["path"] == str(path) and match["object"] == "Pod/train" and match["rule"] == "gpu-shm-memory-volume"
+    assert (
+        match["path"] == str(path)
+        and match["object"] == "Pod/research/train"
+        and match["rule"] == "gpu-shm-memory-volume"
+    )
     assert 'container "trainer"' in match["message"] and lines[0].endswith("(mandatory)")
 
 
@@ -82,7 +86,9 @@ def test_advisory_findings_alone_exit_0(tmp_path: Path) -> None:
     del pod["spec"]["priorityClassName"]
     result = run_check(str(write(tmp_path / "pod.yaml", pod)))
     assert result.returncode == 0
-    assert ": Pod/train: gpu-priority-class: " in result.stdout and result.stdout.rstrip().endswith("(advisory)")
+    assert ": Pod/research/train: gpu-priority-class: " in result.stdout and result.stdout.rstrip().endswith(
+        "(advisory)"
+    )
 
 
 def test_prod_config_makes_advisory_rules_mandatory(tmp_path: Path) -> None:
@@ -106,7 +112,7 @@ def test_json_format_for_tools(tmp_path: Path) -> None:
     assert report["mandatoryFailures"] == 1
     [finding] = report["findings"]
     assert finding["rule"] == "gpu-shm-memory-volume" and finding["enforcement"] == "mandatory"
-    assert finding["object"] == "Pod/train" and finding["container"] == "trainer" and finding["site"] == "spec"
+    assert finding["object"] == "Pod/research/train" and finding["container"] == "trainer" and finding["site"] == "spec"
 
 
 def test_multi_document_files_and_directories_are_read_recursively(tmp_path: Path) -> None:
@@ -114,7 +120,7 @@ def test_multi_document_files_and_directories_are_read_recursively(tmp_path: Pat
     (tmp_path / "a" / "notes.txt").write_text("not yaml: [")
     result = run_check(str(tmp_path))
     assert result.returncode == 1
-    assert [LINE.match(x)["object"] for x in result.stdout.splitlines()] == ["Pod/two"]  # type: ignore[index]
+    assert [LINE.match(x)["object"] for x in result.stdout.splitlines()] == ["Pod/research/two"]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -253,3 +259,76 @@ def test_time_slicing_is_kept_out_of_production_and_inference(
     config.write_text(json.dumps({"no-time-slicing-in-production": {"environment": environment}}))
     result = run_check("--config", str(config), str(write(tmp_path / "np.yaml", node_pool(sharing, workload))))
     assert ("no-time-slicing-in-production" in result.stdout) is flagged, result.stdout
+
+
+# ---------------------------------------------------------------- a CI tool workload repositories can trust
+
+
+@pytest.mark.parametrize("amount", [".nan", ".inf", "-.inf", '"1e999999999"', "1e28", '"9e99999999999"'])
+def test_absurd_quantities_are_findings_not_tracebacks(tmp_path: Path, amount: str) -> None:
+    path = tmp_path / "pod.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: ns}\nspec:\n  containers:\n  - name: c\n"
+        f"    resources: {{requests: {{nvidia.com/gpu: {amount}}}, limits: {{nvidia.com/gpu: {amount}}}}}\n"
+    )
+    result = run_check(str(path))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1 and "gpu-limits-match-requests" in result.stdout  # not a whole number of devices
+
+
+def test_negative_gpu_amounts_are_findings(tmp_path: Path) -> None:
+    pod = gpu_pod()
+    pod["spec"]["containers"][0]["resources"] = {"requests": {"nvidia.com/gpu": -1}, "limits": {"nvidia.com/gpu": -1}}
+    result = run_check(str(write(tmp_path / "pod.yaml", pod)))
+    assert result.returncode == 1 and "gpu-limits-match-requests" in result.stdout
+
+
+@pytest.mark.parametrize("depth", [5_000, 200_000])
+@pytest.mark.parametrize("style", ["flow", "block", "mapping"])
+def test_deep_nesting_is_refused_never_a_crash(tmp_path: Path, depth: int, style: str) -> None:
+    body = {
+        "flow": "[" * depth + "]" * depth,
+        "block": "\n  " + "- " * depth + "x",  # segfaulted the C composer before the depth check
+        "mapping": "{a: " * depth + "1" + "}" * depth,
+    }[style]
+    path = tmp_path / "deep.yaml"
+    path.write_text("kind: Pod\nmetadata: {name: x}\nspec: " + body + "\n")
+    result = run_check(str(path))
+    assert result.returncode == 2 and "nested more than 200 levels deep" in result.stderr, result.stderr[-300:]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[]", "not a list"),
+        ('"mandatory"', "not a str"),
+        ('{"gpu-shm-memroy-volume": "disabled"}', "'gpu-shm-memroy-volume' is not a rule id"),
+        ('{"gpu-shm-size-limit": {"shmMinsize": "32Gi"}}', "unknown setting(s) shmMinsize"),
+        ("{not json", "not JSON"),
+    ],
+)
+def test_a_misspelt_config_is_an_error(tmp_path: Path, config: str, message: str) -> None:
+    (tmp_path / "c.json").write_text(config)
+    result = run_check("--config", str(tmp_path / "c.json"), str(write(tmp_path / "pod.yaml", gpu_pod())))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_manifests_nested_lists_and_what_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "pod.JSON").write_text(json.dumps(gpu_pod("j", volumes=[])))
+    nested = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [{"apiVersion": "v1", "kind": "List", "items": [gpu_pod("n", volumes=[])]}, 3],
+    }
+    write(tmp_path / "list.yaml", nested)
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")
+    result = run_check("--ignore-non-kubernetes", str(tmp_path))
+    objects = {LINE.match(x)["object"] for x in result.stdout.splitlines()}  # type: ignore[index]
+    assert objects == {"Pod/research/j", "Pod/research/n"}
+    assert "skipped" in result.stderr and "values.yaml document 1 (not a Kubernetes object)" in result.stderr
+    assert "items[1] (not a Kubernetes object)" in result.stderr
+
+
+def test_an_empty_directory_checks_nothing_and_says_so(tmp_path: Path) -> None:
+    result = run_check(str(tmp_path))
+    assert result.returncode == 2 and "nothing would be checked" in result.stderr

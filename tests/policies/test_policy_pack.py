@@ -227,7 +227,7 @@ def test_gpu_pod_without_shm_is_a_mandatory_violation() -> None:
     assert len(shm) == 1, messages(violations)
     assert shm[0].enforcement == "mandatory"
     assert shm[0].urn.endswith(f"::{POD}::train")
-    assert 'Pod/train: container "trainer" in spec requests GPUs but does not mount anything at /dev/shm' in (
+    assert 'Pod/research/train: container "trainer" in spec requests GPUs but does not mount anything at /dev/shm' in (
         shm[0].message
     )
     assert "remediation: add to the pod spec `volumes: [{name: dshm" in shm[0].message
@@ -256,7 +256,7 @@ def test_pytorchjob_names_the_bad_worker_site() -> None:
     violations = analyze([(PYTORCHJOB, "llm-finetune", job)], None)
     shm = of_policy(violations, SHM)
     assert len(shm) == 1, messages(violations)
-    assert "PyTorchJob/llm-finetune: " in shm[0].message
+    assert "PyTorchJob/research/llm-finetune: " in shm[0].message
     assert 'container "trainer" in spec.pytorchReplicaSpecs.Worker.template.spec' in shm[0].message
     assert "Master" not in shm[0].message
 
@@ -301,7 +301,7 @@ def test_policy_properties_reach_the_rules() -> None:
     assert of_policy(analyze([(POD, "train", small)], None), "gpu-shm-size-limit") == []
     violations = analyze([(POD, "train", small)], {"gpu-shm-size-limit": {"shmMinSize": "32Gi"}})
     assert [v.message.splitlines()[1] for v in of_policy(violations, "gpu-shm-size-limit")] == [
-        'Pod/train: /dev/shm of container "trainer" in spec sizeLimit 16Gi is below 32Gi'
+        'Pod/research/train: /dev/shm of container "trainer" in spec sizeLimit 16Gi is below 32Gi'
     ]
 
     node_pool = {
