@@ -1,7 +1,8 @@
 """`KarpenterIam`: the AWS side of Karpenter (as terraform-aws-eks's karpenter submodule scopes it).
 
 - the controller role, assumed through EKS Pod Identity, with least-privilege policies scoped to this cluster
-  by ARN and tag conditions (statements follow upstream's v1.14 reference controller policy);
+  by ARN and tag conditions: upstream's reference policies for the pinned Karpenter, statement by statement
+  (tests/autoscaling/test_karpenter_iam_upstream.py lists every deliberate difference and why);
 - the node role, with an EC2_LINUX access entry so Karpenter's nodes can join;
 - interruption handling: an encrypted SQS queue fed by EventBridge rules for spot interruption warnings,
   rebalance recommendations, instance state changes, AWS Health scheduled changes and capacity-reservation
@@ -76,8 +77,8 @@ def _statement(sid: str, actions: list[str], resources: list[str] | str, **condi
     return statement
 
 
-def _document(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=2)
+def _document(*statements: dict[str, Any], **fields: str) -> str:
+    return json.dumps({"Version": "2012-10-17", **fields, "Statement": list(statements)}, indent=2)
 
 
 def node_lifecycle_policy(scope: Scope) -> str:
@@ -149,6 +150,7 @@ def iam_integration_policy(scope: Scope, node_role_arn: str) -> str:
             "AllowPassingInstanceRole",
             ["iam:PassRole"],
             node_role_arn,
+            # This partition's EC2 principal only (upstream lists those of aws and aws-cn together).
             StringEquals={"iam:PassedToService": f"ec2.{scope.dns_suffix}"},
         ),
         _statement(
@@ -180,7 +182,6 @@ def iam_integration_policy(scope: Scope, node_role_arn: str) -> str:
             StringEquals={**owned, "aws:ResourceTag/topology.kubernetes.io/region": scope.region},
             StringLike={"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
         ),
-        _statement("AllowInstanceProfileReadActions", ["iam:GetInstanceProfile"], profile),
     )
 
 
@@ -197,6 +198,19 @@ def interruption_policy(queue_arn: str) -> str:
             "AllowInterruptionQueueActions",
             ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
             queue_arn,
+        ),
+    )
+
+
+def zonal_shift_policy(scope: Scope) -> str:
+    """Read this cluster's ARC zonal shift status: needed only with `settings.enableZonalShift` (the controller
+    then refuses to start without it), reads nothing beyond this cluster, so granted always as upstream does."""
+    return _document(
+        _statement(
+            "AllowZonalShiftStatusReadOnly",
+            ["arc-zonal-shift:GetManagedResource"],
+            "*",  # the API takes no resource ARN: the condition names the cluster
+            StringEquals={"arc-zonal-shift:ResourceIdentifier": scope.arn("eks", f"cluster/{scope.cluster_name}")},
         ),
     )
 
@@ -228,6 +242,12 @@ def resource_discovery_policy(scope: Scope) -> str:
         # Read-only calls AWS does not scope by resource.
         _statement("AllowPricingReadActions", ["pricing:GetProducts"], "*"),
         _statement("AllowUnscopedInstanceProfileListAction", ["iam:ListInstanceProfiles"], "*"),
+        # Whether an EC2NodeClass's instance profile exists or must be re-created.
+        _statement(
+            "AllowInstanceProfileReadActions",
+            ["iam:GetInstanceProfile"],
+            scope.arn("iam", "instance-profile/*", region=False),
+        ),
     )
 
 
@@ -239,6 +259,7 @@ def controller_policies(scope: Scope, node_role_arn: str, queue_arn: str) -> dic
         "iam-integration": iam_integration_policy(scope, node_role_arn),
         "eks-integration": eks_integration_policy(scope),
         "interruption": interruption_policy(queue_arn),
+        "zonal-shift": zonal_shift_policy(scope),
         "resource-discovery": resource_discovery_policy(scope),
     }
 
@@ -248,6 +269,7 @@ CONTROLLER_POLICY_CONCERNS = (
     "iam-integration",
     "eks-integration",
     "interruption",
+    "zonal-shift",
     "resource-discovery",
 )
 
@@ -257,6 +279,7 @@ def _pick(concern: str) -> Callable[[dict[str, str]], str]:
 
 
 def queue_policy(queue_arn: str) -> str:
+    """EventBridge (and SQS itself) may send to the queue; nobody may use it without TLS."""
     return _document(
         {
             "Sid": "EventBridgeWrite",
@@ -273,6 +296,7 @@ def queue_policy(queue_arn: str) -> str:
             "Resource": queue_arn,
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         },
+        Id="EC2InterruptionPolicy",
     )
 
 
