@@ -44,3 +44,18 @@ def raw_config(document_config: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+# Where test configs reach the API from (a config without a path is an error): an office range for a public
+# endpoint, a peered network for a private one. Keys a test sets, even to null or {}, are left alone.
+TEST_PUBLIC_CIDRS = ["203.0.113.0/24"]
+TEST_API_ACCESS = {"cidrs": ["10.200.0.0/16"]}
+
+
+def with_api_path(cluster: dict[str, Any], environment: str = "dev") -> dict[str, Any]:
+    if cluster.get("cloud") not in ("aws", "gcp"):
+        return cluster
+    mode = cluster.get("endpointAccess") or ("public-and-private" if environment == "dev" else "private")
+    if mode == "private":
+        return {"apiAccess": TEST_API_ACCESS, **cluster}
+    return {"publicAccessCidrs": TEST_PUBLIC_CIDRS, **cluster}

@@ -87,11 +87,13 @@ def nat_routes(
     public: dict[str, aws.ec2.Subnet],
     private: dict[str, aws.ec2.Subnet],
     opts: pulumi.ResourceOptions,
-) -> None:
-    """One NAT per AZ survives an AZ outage; a single NAT is the cheap dev default."""
+) -> list[aws.ec2.RouteTable]:
+    """One NAT per AZ survives an AZ outage; a single NAT is the cheap dev default. Returns the private route
+    tables."""
     cluster_name, azs = cluster.name, list(private)
     nat_azs = azs if cluster.vpc.nat_gateways == "one-per-az" else azs[:1]
     nats: dict[str, aws.ec2.NatGateway] = {}
+    tables = []
     for az in nat_azs:
         eip = aws.ec2.Eip(f"{cluster_name}-nat-{az}", domain="vpc", tags={"Name": cluster_name}, opts=opts)
         nats[az] = aws.ec2.NatGateway(
@@ -112,6 +114,62 @@ def nat_routes(
         )
         aws.ec2.RouteTableAssociation(
             f"{cluster_name}-private-{az}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=opts
+        )
+        tables.append(rt)
+    return tables
+
+
+# Interface endpoints for image pulls from ECR: the API (auth, manifests) and the registry (layer URLs, which
+# point at S3 and so also need the gateway endpoint).
+ECR_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr")
+
+
+def endpoint_service(region: str, service: str) -> str:
+    return f"com.amazonaws.{region}.{service}"
+
+
+def vpc_endpoints(
+    cluster: ClusterConfig,
+    vpc: aws.ec2.Vpc,
+    route_tables: list[aws.ec2.RouteTable],
+    private: dict[str, aws.ec2.Subnet],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Images (10-20 GB per GPU node scale-up), datasets and checkpoints would otherwise pay NAT data charges."""
+    endpoints, name, region = cluster.vpc.endpoints, cluster.name, cluster.region or ""
+    if endpoints.s3:
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=endpoint_service(region, "s3"),
+            vpc_endpoint_type="Gateway",  # free, a route in each private route table
+            route_table_ids=[t.id for t in route_tables],
+            tags={"Name": f"{name}-s3"},
+            opts=opts,
+        )
+    if not endpoints.ecr:
+        return
+    group = aws.ec2.SecurityGroup(
+        f"{name}-endpoints",
+        vpc_id=vpc.id,
+        description=f"HTTPS from the {name} VPC to its interface endpoints",
+        ingress=[
+            aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443, cidr_blocks=[cluster.vpc.cidr])
+        ],
+        tags={"Name": f"{name}-endpoints"},
+        opts=opts,
+    )
+    for service in ECR_ENDPOINT_SERVICES:
+        aws.ec2.VpcEndpoint(
+            f"{name}-{service.replace('.', '-')}",
+            vpc_id=vpc.id,
+            service_name=endpoint_service(region, service),
+            vpc_endpoint_type="Interface",
+            subnet_ids=[s.id for s in private.values()],
+            security_group_ids=[group.id],
+            private_dns_enabled=True,  # the registry's public name resolves to the endpoint inside the VPC
+            tags={"Name": f"{name}-{service}"},
+            opts=opts,
         )
 
 
@@ -154,7 +212,8 @@ class AwsNetwork(pulumi.ComponentResource):
         public, private = subnets(
             cluster_name, vpc, plan_subnets(cluster_name, cluster.vpc.cidr, azs), public_rt, child
         )
-        nat_routes(cluster, vpc, igw, public, private, child)
+        route_tables = nat_routes(cluster, vpc, igw, public, private, child)
+        vpc_endpoints(cluster, vpc, route_tables, private, child)
         self.vpc_id = vpc.id
         self.private_subnet_ids = [s.id for s in private.values()]
         self.public_subnet_ids = [s.id for s in public.values()]

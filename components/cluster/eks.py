@@ -15,7 +15,12 @@ import pulumi_kubernetes as k8s
 from components.cluster import aws_iam
 from components.cluster.aws_network import AwsNetwork
 from components.cluster.eks_addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
-from components.cluster.eks_control_plane import ControlPlane, control_plane
+from components.cluster.eks_control_plane import (
+    ControlPlane,
+    control_plane,
+    creator_conflict_message,
+    entries_naming_the_creator,
+)
 from components.cluster.eks_nodes import NodeGroupPlacement, gpu_node_groups, node_group, system_node_group_args
 from components.cluster.handle import AwsClusterInfo, ClusterHandle
 from components.cluster.kubeconfig import eks_kubeconfig
@@ -36,6 +41,7 @@ class AwsAccount:
     dns_suffix: str
     account_id: str
     azs: list[str]
+    caller_arn: str
 
 
 def look_up_account(cluster: ClusterConfig, provider: aws.Provider) -> AwsAccount:
@@ -48,8 +54,10 @@ def look_up_account(cluster: ClusterConfig, provider: aws.Provider) -> AwsAccoun
         exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
         opts=invoke,
     ).names
-    account_id = aws.get_caller_identity(opts=invoke).account_id
-    return AwsAccount(partition.partition, partition.dns_suffix, account_id, list(azs)[: cluster.vpc.az_count])
+    caller = aws.get_caller_identity(opts=invoke)
+    return AwsAccount(
+        partition.partition, partition.dns_suffix, caller.account_id, list(azs)[: cluster.vpc.az_count], caller.arn
+    )
 
 
 def addon(
@@ -130,6 +138,9 @@ class EksCluster(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         account = look_up_account(cluster, provider)
+        if conflicts := entries_naming_the_creator(settings, account.caller_arn):
+            # Before any cloud resource: a clear message instead of a half-created cluster.
+            raise pulumi.RunError(creator_conflict_message(settings, account.caller_arn, conflicts))
         network = AwsNetwork(f"{name}-network", cluster, account.azs, child)
         plane = control_plane(name, cluster, settings, account.partition, account.dns_suffix, network, child)
 

@@ -1,11 +1,14 @@
-"""The EKS control plane: the secrets KMS key, the cluster role, the cluster itself and its API access entries.
+"""The EKS control plane: the secrets KMS key, the cluster role, its log group, the cluster itself, the network
+path to its API and its API access entries.
 
-`cluster_args`, `access_entry_name` and `access_scope` are pure; `control_plane` registers the resources.
+`cluster_args`, `api_ingress_rules`, `log_group_name`, `access_entry_name` and `access_scope` are pure;
+`control_plane` registers the resources.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +18,14 @@ import pulumi_aws as aws
 from components.cluster import aws_iam
 from components.cluster.aws_network import DISCOVERY_TAG_KEY, AwsNetwork
 from components.config.cluster import AccessEntry, AwsSettings, ClusterConfig
+from components.config.errors import key_path
 
 
 @dataclass(frozen=True)
 class ControlPlane:
     eks: aws.eks.Cluster
     kubernetes_version: str
-    # The principals' access: in-cluster objects wait for it.
+    # The path to the API and the principals' access: in-cluster objects wait for them.
     access: list[pulumi.Resource]
     discovery_tag: dict[str, str]
 
@@ -42,7 +46,7 @@ def cluster_args(
             subnet_ids=subnet_ids,
             endpoint_private_access=True,
             endpoint_public_access=public,
-            public_access_cidrs=cluster.public_access_cidrs if public else None,
+            public_access_cidrs=list(cluster.public_access_cidrs or []) if public else None,
         ),
         # Access entries only (no aws-auth ConfigMap): access is IAM API calls, auditable in CloudTrail.
         "access_config": aws.eks.ClusterAccessConfigArgs(
@@ -60,12 +64,60 @@ def cluster_args(
     }
 
 
+def log_group_name(cluster_name: str) -> str:
+    """The name EKS writes control-plane logs to: creating it first is how it gets a retention."""
+    return f"/aws/eks/{cluster_name}/cluster"
+
+
+def api_ingress_rules(cluster: ClusterConfig) -> list[tuple[str, dict[str, str]]]:
+    """(suffix, source) of each port-443 ingress rule on the cluster security group: the declared private path
+    to the API (the group admits only itself otherwise, so a runner in a peered network could not connect)."""
+    rules = [(f"cidr-{cidr.replace('/', '-')}", {"cidr_ipv4": cidr}) for cidr in cluster.api_access.cidrs]
+    rules += [(group, {"referenced_security_group_id": group}) for group in cluster.api_access.security_group_ids]
+    return rules
+
+
 def access_entry_name(prefix: str, entry: AccessEntry) -> str:
     """Named by the principal, not its list position (reordering replaces nothing); the hash of the full ARN
     keeps role/admin in two accounts apart."""
     short = entry.principal_arn.rsplit("/", 1)[-1].lower()[:32]
     digest = hashlib.sha256(entry.principal_arn.encode()).hexdigest()[:6]
     return f"{prefix}-access-{short}-{digest}"
+
+
+_PRINCIPAL = re.compile(r"^arn:[^:]+:(?:iam|sts)::(\d{12}):(role|user|assumed-role)/(.+)$")
+
+
+def principal_key(arn: str) -> tuple[str, str, str] | None:
+    """(account, role | user, name) of an IAM principal or of an assumed-role session; names are unique per
+    account whatever the path, so paths are dropped."""
+    match = _PRINCIPAL.match(arn)
+    if match is None:
+        return None
+    account, kind, rest = match.groups()
+    if kind == "assumed-role":
+        return account, "role", rest.split("/", 1)[0]
+    return account, kind, rest.rsplit("/", 1)[-1]
+
+
+def entries_naming_the_creator(settings: AwsSettings, caller_arn: str) -> list[int]:
+    """Access entries for the identity running `pulumi up` while bootstrapCreatorAdmin already gives it one: EKS
+    rejects the second with ResourceInUseException, after the cluster exists."""
+    caller = principal_key(caller_arn)
+    if not settings.bootstrap_creator_admin or caller is None:
+        return []
+    return [i for i, entry in enumerate(settings.access_entries) if principal_key(entry.principal_arn) == caller]
+
+
+def creator_conflict_message(settings: AwsSettings, caller_arn: str, indexes: list[int]) -> str:
+    lines = [
+        f"{key_path(['cluster', 'aws', 'accessEntries', i, 'principalArn'])}: got "
+        f'"{settings.access_entries[i].principal_arn}"; this is the identity running `pulumi up` ({caller_arn}), '
+        "which bootstrapCreatorAdmin already makes cluster-admin, so EKS would reject this entry "
+        "(ResourceInUseException): remove it, or set cluster.aws.bootstrapCreatorAdmin: false and keep it"
+        for i in indexes
+    ]
+    return "\n".join(lines)
 
 
 def access_scope(entry: AccessEntry) -> aws.eks.AccessPolicyAssociationAccessScopeArgs:
@@ -120,11 +172,34 @@ def control_plane(
         partition,
         opts,
     )
+    logs = aws.cloudwatch.LogGroup(
+        f"{name}-control-plane-logs",
+        name=log_group_name(cluster.name),
+        retention_in_days=settings.log_retention_days,
+        opts=opts,
+    )
     eks = aws.eks.Cluster(
         f"{name}-eks",
         **cluster_args(cluster, settings, role.arn, network.private_subnet_ids, key.arn),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=bool(cluster.protect))),
+        # The log group first, or EKS creates its own that never expires; on destroy the cluster goes first.
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=bool(cluster.protect), depends_on=[logs])
+        ),
     )
+    api_path = [
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-{suffix}",
+            security_group_id=eks.vpc_config.cluster_security_group_id.apply(lambda v: v or ""),
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="Kubernetes API from a declared path (cluster.apiAccess)",
+            cidr_ipv4=source.get("cidr_ipv4"),
+            referenced_security_group_id=source.get("referenced_security_group_id"),
+            opts=opts,
+        )
+        for suffix, source in api_ingress_rules(cluster)
+    ]
     # Karpenter discovers the node security group by this tag.
     aws.ec2.Tag(
         f"{name}-sg-discovery",
@@ -137,4 +212,5 @@ def control_plane(
         access_entry(access_entry_name(name, entry), eks.name, entry, partition, opts)
         for entry in settings.access_entries
     ]
-    return ControlPlane(eks, cluster.kubernetes_version, access, {DISCOVERY_TAG_KEY: cluster.name})
+    # In-cluster objects wait for the path to the API as well as for the principals' access.
+    return ControlPlane(eks, cluster.kubernetes_version, [*api_path, *access], {DISCOVERY_TAG_KEY: cluster.name})

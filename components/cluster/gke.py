@@ -20,7 +20,6 @@ from components.cluster.kubeconfig import gke_kubeconfig
 from components.config.cluster import ClusterConfig, GcpSettings
 from components.config.platform import PlatformConfig
 from components.gpu_pools import CapacityGroup, PlatformFacts, ResolvedGpuPool, platform_facts, resolve_gpu_pools
-from components.ip_ranges import is_private_cidr
 from vocabulary.labels import LABEL_ROLE
 
 TYPE_TOKEN = "ml-platform:cluster:GkeCluster"
@@ -177,20 +176,20 @@ def monitoring_config(config: PlatformConfig) -> dict[str, Any]:
 
 
 def master_authorized_networks(c: ClusterConfig) -> dict[str, Any] | None:
-    """Who may reach the control plane: the same key as EKS public access CIDRs.
+    """Who may reach the control plane: `publicAccessCidrs` (a public endpoint) plus `apiAccess.cidrs` (the private
+    path), the same keys as on EKS.
 
-    A private endpoint requires authorized networks (the API rejects it otherwise) and is reachable only from
-    private ranges: the cluster's own network plus the private CIDRs listed. A public endpoint open to
-    0.0.0.0/0 needs no block at all.
+    A private endpoint requires authorized networks (the API rejects it otherwise): the cluster's own new network
+    plus the private path. A public endpoint open to 0.0.0.0/0 (dev only) needs no block at all.
     """
+    private = list(c.api_access.cidrs)
     if c.endpoint_access == "private":
         own = [c.vpc.cidr] if c.vpc.existing is None else []
-        listed = [cidr for cidr in c.public_access_cidrs if is_private_cidr(cidr)]
-        cidrs = list(dict.fromkeys(own + listed))
-    elif "0.0.0.0/0" in c.public_access_cidrs:
+        cidrs = list(dict.fromkeys(own + private))
+    elif "0.0.0.0/0" in (c.public_access_cidrs or []):
         return None
     else:
-        cidrs = list(c.public_access_cidrs)
+        cidrs = list(dict.fromkeys([*(c.public_access_cidrs or []), *private]))
     return {"cidr_blocks": [{"cidr_block": cidr, "display_name": f"authorized-{i}"} for i, cidr in enumerate(cidrs)]}
 
 

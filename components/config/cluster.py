@@ -16,6 +16,14 @@ ALL_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = (
     "controllerManager",
     "scheduler",
 )
+# audit (who did what), api and authenticator (who got in) are what investigations need; the controller manager
+# and scheduler logs are verbose and rarely read.
+DEFAULT_CONTROL_PLANE_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator")
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545),
+    *(731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
 
 
@@ -33,6 +41,19 @@ class ExistingVpc(ConfigModel):
     services_range_name: str | None = Field(None, description="gcp: secondary range name for services.")
 
 
+class VpcEndpoints(ConfigModel):
+    """aws: VPC endpoints of a new VPC, so image pulls, datasets and checkpoints skip the NAT gateway."""
+
+    s3: bool = Field(
+        True, description="The S3 gateway endpoint on the private route tables (free; ECR image layers live in S3)."
+    )
+    ecr: bool = Field(
+        False,
+        description="ECR interface endpoints (ecr.api, ecr.dkr) in the private subnets: pulls from ECR skip the NAT; "
+        "each costs about $7.30 a month per AZ plus $0.01 per GB.",
+    )
+
+
 class VpcConfig(ConfigModel):
     cidr: str = Field("10.0.0.0/16", description="Primary CIDR of a new VPC (aws) or subnet (gcp).")
     az_count: int = Field(3, ge=2, le=3, description="aws: availability zones to spread subnets over.")
@@ -42,6 +63,23 @@ class VpcConfig(ConfigModel):
     pods_cidr: str = Field("10.64.0.0/14", description="gcp: secondary range for pod IPs (VPC-native).")
     services_cidr: str = Field("10.68.0.0/20", description="gcp: secondary range for service IPs.")
     existing: ExistingVpc | None = Field(None, description="Use an existing network instead of creating one.")
+    endpoints: VpcEndpoints = Field(
+        default_factory=VpcEndpoints, description="aws: VPC endpoints of a new VPC (S3 gateway on by default)."
+    )
+
+
+class ApiAccess(ConfigModel):
+    """The private path to the Kubernetes API: where `pulumi up`, CI runners and people reach it from."""
+
+    cidrs: list[str] = Field(
+        default_factory=list,
+        description="Private networks (peered VPC, VPN, Direct Connect) allowed to the API: aws: port 443 on the "
+        "cluster security group; gcp: master authorized networks.",
+    )
+    security_group_ids: list[str] = Field(
+        default_factory=list,
+        description="aws: security groups (sg-...) of runners, bastions or VPN endpoints allowed to port 443.",
+    )
 
 
 class SystemNodes(ConfigModel):
@@ -66,8 +104,15 @@ class AccessEntry(ConfigModel):
 class AwsSettings(ConfigModel):
     access_entries: list[AccessEntry] = Field(default_factory=list, description="Extra principals with API access.")
     log_types: list[ControlPlaneLog] = Field(
-        default_factory=lambda: list(ALL_CONTROL_PLANE_LOGS),
-        description="EKS control-plane log types sent to CloudWatch.",
+        default_factory=lambda: list(DEFAULT_CONTROL_PLANE_LOGS),
+        description="EKS control-plane log types sent to CloudWatch: any of " + ", ".join(ALL_CONTROL_PLANE_LOGS) + ".",
+    )
+    log_retention_days: int = Field(
+        90,
+        description="Days CloudWatch keeps control-plane logs (the log group is created with it before the "
+        "cluster; EKS's own would never expire). One of CloudWatch's values: "
+        + ", ".join(map(str, LOG_RETENTION_DAYS))
+        + ".",
     )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD", description="EKS upgrade policy; EXTENDED support costs extra per cluster hour."
@@ -110,9 +155,14 @@ class ClusterConfig(ConfigModel):
     endpoint_access: EndpointAccess | None = Field(
         None, description="API endpoint; default public-and-private in dev, private in staging/prod."
     )
-    public_access_cidrs: list[str] = Field(
-        default_factory=lambda: ["0.0.0.0/0"],
-        description="Who may reach a public API endpoint (EKS public access CIDRs, GKE authorized networks).",
+    public_access_cidrs: list[str] | None = Field(
+        None,
+        description="Who may reach a public API endpoint (EKS public access CIDRs, GKE authorized networks); "
+        "required with a public endpoint, no default; 0.0.0.0/0 only in dev.",
+    )
+    api_access: ApiAccess = Field(
+        default_factory=ApiAccess,
+        description="The private path to the API; required with a private endpoint in a new network.",
     )
     system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="On-demand nodes for controllers.")
     protect: bool | None = Field(None, description="Pulumi `protect` on the cluster; default true in prod.")

@@ -11,7 +11,6 @@ from components.cluster.eks_addons import EKS_MANAGED_ADDONS
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.errors import Problem, key_path
 from components.gpu_pools import COST_KEY_PREFIX, COST_MANAGED_BY
-from components.ip_ranges import is_private_cidr
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -87,18 +86,11 @@ def cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
                 key,
                 f"reserved for the platform's cost tags ({COST_MANAGED_BY}, {COST_KEY_PREFIX}*): pick another key",
             )
-    for i, cidr in enumerate(c.public_access_cidrs):
-        if (problem := _cidr_problem(key_path([p, "publicAccessCidrs", i]), cidr)) is not None:
-            yield problem
-    if c.cloud == "gcp" and c.endpoint_access == "private" and "public_access_cidrs" in c.model_fields_set:
-        for i, cidr in enumerate(c.public_access_cidrs):
-            try:
-                public = not is_private_cidr(cidr)
-            except ValueError:
-                continue  # reported as a bad CIDR
-            if public:
-                where = key_path([p, "publicAccessCidrs", i])
-                yield Problem(where, cidr, "a private GKE endpoint is reachable only from private ranges (10/8, ...)")
+    for field, cidrs in (("publicAccessCidrs", c.public_access_cidrs or []), ("apiAccess", c.api_access.cidrs)):
+        path: list[str | int] = [p, field] if field == "publicAccessCidrs" else [p, field, "cidrs"]
+        for i, cidr in enumerate(cidrs):
+            if (problem := _cidr_problem(key_path([*path, i]), cidr)) is not None:
+                yield problem
     if c.gcp is not None:
         for i, zone in enumerate(c.gcp.zones):
             if c.region and not zone.startswith(c.region + "-"):
@@ -120,6 +112,12 @@ def _vpc_rules(c: ClusterConfig) -> Iterator[Problem]:
             size = 0
         if size and not 16 <= size <= 20:
             yield Problem(key_path([*base, "cidr"]), vpc.cidr, "expected a /16 to /20 block (room for 2x3 subnets)")
+    if "endpoints" in vpc.model_fields_set and (c.cloud != "aws" or vpc.existing is not None):
+        yield Problem(
+            key_path([*base, "endpoints"]),
+            "{...}",
+            "only for a VPC this stack creates on aws (an existing VPC keeps its own endpoints)",
+        )
     ex = vpc.existing
     if ex is None:
         return
@@ -241,6 +239,7 @@ CLOUD_ONLY_KEYS = {
     "vpc": "vpc",
     "endpoint_access": "endpointAccess",
     "public_access_cidrs": "publicAccessCidrs",
+    "api_access": "apiAccess",
     "system_nodes": "systemNodes",
     "tags": "tags",
 }
@@ -253,6 +252,6 @@ def existing_cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
         if field in c.model_fields_set:
             yield Problem(
                 key_path(["cluster", key]),
-                "{...}" if field in ("vpc", "system_nodes") else getattr(c, field),
+                "{...}" if field in ("vpc", "system_nodes", "api_access") else getattr(c, field),
                 "only used on aws and gcp (an existing cluster brings its own network and nodes)",
             )

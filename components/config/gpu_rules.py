@@ -104,8 +104,8 @@ def scaling_gpu_rules(scaling: ScalingConfig, cloud: str | None, autoscaler: str
         yield Problem(key_path(["scaling", "nodeOverlay"]), True, "only used with Karpenter (aws)")
 
 
-def config_warnings(config: PlatformConfig) -> list[str]:
-    """Risky but allowed: shown by `make plan` and, under the Pulumi CLI, as warnings."""
+def gpu_warnings(config: PlatformConfig) -> list[str]:
+    """Risky but allowed GPU sharing."""
     warnings = []
     for i, pool in enumerate(config.gpu_pools):
         if pool.sharing.mode != "time-slicing":

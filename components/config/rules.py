@@ -11,13 +11,14 @@ from typing import Any, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 
 from components.catalog import CLOUDS
+from components.config.access_rules import access_rules, access_warnings
 from components.config.base import Autoscaler
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.cluster_rules import cluster_rules
 from components.config.errors import Problem, key_path
 from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
-from components.config.gpu_rules import config_warnings, gpu_section_rules, pool_gpu_rules, scaling_gpu_rules
+from components.config.gpu_rules import gpu_section_rules, gpu_warnings, pool_gpu_rules, scaling_gpu_rules
 from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER, PlatformConfig
 from components.config.pool_rules import capacity_rules, pool_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
@@ -194,6 +195,7 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     problems: list[Problem] = []
     if parsed.cluster is not None:
         problems += cluster_rules(parsed.cluster)
+        problems += access_rules(parsed.cluster, parsed.environment)
     region = parsed.cluster.region if parsed.cluster else None
     for i, pool in parsed.pools:
         problems += pool_rules(i, pool, parsed.cloud, region)
@@ -210,6 +212,11 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         problems += _version_rules(config)
     problems += _autoscaler_rules(parsed)
     return problems
+
+
+def config_warnings(config: PlatformConfig) -> list[str]:
+    """Risky but allowed: shown by `make plan` and, under the Pulumi CLI, as warnings."""
+    return access_warnings(config.cluster, config.environment) + gpu_warnings(config)
 
 
 __all__ = ["check_rules", "config_warnings"]

@@ -89,7 +89,12 @@ def test_eks_cluster_basics(stack: str) -> None:
     assert cluster["name"] == config["name"]
     assert cluster["version"] == config["kubernetesVersion"]
     assert cluster["accessConfig"]["authenticationMode"] == "API"
-    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    # audit, api and authenticator by default (the other two stay available), into a log group with a retention
+    # that exists before the cluster (EKS's own group never expires).
+    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator"}
+    logs = only(plan, "aws:cloudwatch/logGroup:LogGroup")
+    assert logs.inputs == {"name": f"/aws/eks/{config['name']}/cluster", "retentionInDays": 90}
+    assert logs.urn in only(plan, EKS).dependencies
     assert cluster["upgradePolicy"]["supportType"] == "STANDARD"
     assert cluster["bootstrapSelfManagedAddons"] is False
     addons = {r.inputs["addonName"] for r in plan.of_type("aws:eks/addon:Addon")}
@@ -105,11 +110,29 @@ def test_endpoint_public_and_private_in_dev_private_only_in_prod() -> None:
     prod = only(plan_of("prod"), EKS).inputs["vpcConfig"]
     assert prod["endpointPublicAccess"] is False and prod["endpointPrivateAccess"] is True
     assert "publicAccessCidrs" not in prod
+    # prod's declared path to its private endpoint: port 443 on the cluster security group from the runners' VPC
+    [rule] = plan_of("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
+    assert rule.inputs["cidrIpv4"] == "10.20.0.0/16"
 
 
 def test_endpoint_access_is_configurable(tmp_path: Path) -> None:
-    plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(endpointAccess="private"))
+    def private(c: dict[str, Any]) -> None:
+        c["ml-platform:cluster"].update(
+            endpointAccess="private",
+            publicAccessCidrs=None,
+            apiAccess={"cidrs": ["10.9.0.0/16"], "securityGroupIds": ["sg-0123456789abcdef0"]},
+        )
+
+    plan = plan_variant(tmp_path, "dev", private)
     assert only(plan, EKS).inputs["vpcConfig"]["endpointPublicAccess"] is False
+    rules = plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    sources = {(r.inputs.get("cidrIpv4"), r.inputs.get("referencedSecurityGroupId")) for r in rules}
+    assert sources == {("10.9.0.0/16", None), (None, "sg-0123456789abcdef0")}
+    # in-cluster objects wait for the path to the API
+    ready = {r.urn for r in rules}
+    helm = [r for r in plan.registrations if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert helm and all(ready <= set(r.dependencies) for r in helm)
 
 
 def test_cluster_and_kms_key_are_protected_in_prod_only() -> None:
@@ -468,3 +491,102 @@ def test_gke_secrets_are_encrypted_with_a_rotating_cloud_kms_key() -> None:
     grant = only(plan, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
     assert grant.urn in cluster.dependencies  # the GKE service agent can use the key before the cluster needs it
     assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
+
+
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_s3_traffic_skips_the_nat_through_the_free_gateway_endpoint(stack: str) -> None:
+    plan = plan_of(stack)
+    [s3] = plan.of_type(VPC_ENDPOINT)
+    region = json.loads(plan.stack.config["ml-platform:cluster"])["region"]
+    assert s3.inputs["serviceName"] == f"com.amazonaws.{region}.s3" and s3.inputs["vpcEndpointType"] == "Gateway"
+    # on every private route table (the ones that route 0.0.0.0/0 to a NAT gateway), none of the public one
+    private = {
+        r.urn
+        for r in plan.of_type("aws:ec2/routeTable:RouteTable")
+        if any("natGatewayId" in route for route in r.inputs["routes"])
+    }
+    assert len(private) == 3 and len(s3.inputs["routeTableIds"]) == 3
+    assert private <= set(s3.dependencies)
+
+
+def test_ecr_interface_endpoints_are_opt_in(tmp_path: Path) -> None:
+    plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"]["vpc"].update(endpoints={"ecr": True}))
+    by_service = {r.inputs["serviceName"]: r for r in plan.of_type(VPC_ENDPOINT)}
+    assert set(by_service) == {
+        "com.amazonaws.us-east-1.s3",
+        "com.amazonaws.us-east-1.ecr.api",
+        "com.amazonaws.us-east-1.ecr.dkr",
+    }
+    [group] = plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+    [ingress] = group.inputs["ingress"]
+    assert (ingress["protocol"], ingress["fromPort"], ingress["toPort"]) == ("tcp", 443, 443)
+    assert ingress["cidrBlocks"] == ["10.40.0.0/16"]  # the VPC only
+    for service in ("ecr.api", "ecr.dkr"):
+        endpoint = by_service[f"com.amazonaws.us-east-1.{service}"].inputs
+        assert endpoint["vpcEndpointType"] == "Interface" and endpoint["privateDnsEnabled"] is True
+        assert len(endpoint["subnetIds"]) == 3
+    off = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"]["vpc"].update(endpoints={"s3": False}))
+    assert off.of_type(VPC_ENDPOINT) == []
+
+
+def test_log_retention_and_log_types_are_configurable(tmp_path: Path) -> None:
+    every = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    plan = plan_variant(
+        tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"logRetentionDays": 365, "logTypes": every})
+    )
+    assert only(plan, "aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 365
+    assert only(plan, EKS).inputs["enabledClusterLogTypes"] == every
+
+
+CREATOR_CASES = [
+    # (caller ARN as STS reports it, an access entry's principal, same identity?)
+    ("arn:aws:sts::111122223333:assumed-role/deployer/gh-actions-42", "arn:aws:iam::111122223333:role/deployer", True),
+    ("arn:aws:sts::111122223333:assumed-role/deployer/s", "arn:aws:iam::111122223333:role/ci/deployer", True),
+    ("arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/alice", True),
+    ("arn:aws:sts::111122223333:assumed-role/deployer/s", "arn:aws:iam::444455556666:role/deployer", False),
+    ("arn:aws:sts::111122223333:assumed-role/deployer/s", "arn:aws:iam::111122223333:role/deployer-ro", False),
+    ("arn:aws:iam::111122223333:user/deployer", "arn:aws:iam::111122223333:role/deployer", False),
+    ("<caller-arn>", "arn:aws:iam::111122223333:role/deployer", False),  # the offline plan cannot know
+]
+
+
+@pytest.mark.parametrize(("caller", "principal", "same"), CREATOR_CASES)
+def test_an_access_entry_for_the_deploying_identity_is_refused_before_anything_is_created(
+    caller: str, principal: str, same: bool
+) -> None:
+    from components.cluster.eks_control_plane import creator_conflict_message, entries_naming_the_creator
+    from components.config.cluster import AwsSettings
+
+    settings = AwsSettings.model_validate({"accessEntries": [{"principalArn": principal, "access": "admin"}]})
+    assert entries_naming_the_creator(settings, caller) == ([0] if same else [])
+    # without bootstrapCreatorAdmin the entry is how the deployer gets in
+    off = settings.model_copy(update={"bootstrap_creator_admin": False})
+    assert entries_naming_the_creator(off, caller) == []
+    if same:
+        message = creator_conflict_message(settings, caller, [0])
+        assert message.startswith("ml-platform:cluster.aws.accessEntries[0].principalArn: got")
+        assert "ResourceInUseException" in message and "bootstrapCreatorAdmin: false" in message
+
+
+def test_the_program_stops_with_the_message_when_the_deployer_is_listed(tmp_path: Path) -> None:
+    import tools.offline as offline
+
+    entries = [{"principalArn": "arn:aws:iam::111122223333:role/deployer", "access": "cluster-admin"}]
+    original = offline.PlanMocks.call
+
+    def call(self: Any, args: Any) -> Any:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = "arn:aws:sts::111122223333:assumed-role/deployer/session"
+            return {"id": "111122223333", "accountId": "111122223333", "arn": arn, "userId": "AROA"}
+        return original(self, args)
+
+    offline.PlanMocks.call = call  # type: ignore[method-assign]
+    try:
+        plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
+    finally:
+        offline.PlanMocks.call = original  # type: ignore[method-assign]
+    assert plan.error is not None and "accessEntries[0].principalArn" in plan.error
+    assert not [r for r in plan.registrations if r.type.startswith("aws:") and r.type != "pulumi:providers:aws"]

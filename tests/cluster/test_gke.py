@@ -34,6 +34,7 @@ from components.config.errors import ConfigError
 from components.config.loading import load_platform_config
 from components.config.platform import PlatformConfig
 from components.gpu_pools import ResolvedGpuPool, platform_facts, resolve_gpu_pools
+from conftest import with_api_path
 
 SA = "ml-nodes@ml-proj.iam.gserviceaccount.com"
 TRAIN = {
@@ -76,7 +77,7 @@ def make_config(pools: list[dict[str, Any]], env: str = "prod", **cluster: Any) 
     gcp = {**base["gcp"], **cluster.pop("gcp", {})}
     return load_platform_config(
         {
-            "ml-platform:cluster": json.dumps({**base, **cluster, "gcp": gcp}),
+            "ml-platform:cluster": json.dumps(with_api_path({**base, **cluster, "gcp": gcp}, env)),
             "ml-platform:gpuPools": json.dumps(pools),
             "ml-platform:environment": env,
         }
@@ -223,22 +224,33 @@ def test_cluster_prod() -> None:
     }
     # prod keeps headroom; dev packs nodes and removes idle ones sooner (test_cluster_dev_and_options)
     assert args["cluster_autoscaling"] == {"autoscaling_profile": "BALANCED"}
-    # A private endpoint requires authorized networks; the cluster's own network reaches it.
+    # A private endpoint requires authorized networks: the cluster's own network and the declared path.
     assert args["master_authorized_networks_config"] == {
-        "cidr_blocks": [{"cidr_block": "10.0.0.0/16", "display_name": "authorized-0"}],
+        "cidr_blocks": [
+            {"cidr_block": "10.0.0.0/16", "display_name": "authorized-0"},
+            {"cidr_block": "10.200.0.0/16", "display_name": "authorized-1"},
+        ],
     }
 
 
 def test_private_endpoint_admits_only_private_ranges() -> None:
-    config = make_config([], publicAccessCidrs=["10.8.0.0/16"])
+    config = make_config([], apiAccess={"cidrs": ["10.8.0.0/16"]})
     blocks = cluster_args(config, "net", "sub", SA)["master_authorized_networks_config"]["cidr_blocks"]
     assert [b["cidr_block"] for b in blocks] == ["10.0.0.0/16", "10.8.0.0/16"]
-    with pytest.raises(ConfigError, match=r"publicAccessCidrs\[0\]: got \"203.0.113.0/24\"; a private GKE endpoint"):
-        make_config([], publicAccessCidrs=["203.0.113.0/24"])
+    with pytest.raises(ConfigError, match=r"apiAccess.cidrs\[0\]: got \"203.0.113.0/24\"; a private endpoint"):
+        make_config([], apiAccess={"cidrs": ["203.0.113.0/24"]})
+    with pytest.raises(ConfigError, match=r"publicAccessCidrs: .*only used with a public endpoint"):
+        make_config([], publicAccessCidrs=["10.8.0.0/16"])
+
+
+def test_a_public_endpoint_admits_its_cidrs_and_the_private_path() -> None:
+    config = make_config([], env="dev", publicAccessCidrs=["203.0.113.0/24"], apiAccess={"cidrs": ["10.8.0.0/16"]})
+    blocks = cluster_args(config, "net", "sub", SA)["master_authorized_networks_config"]["cidr_blocks"]
+    assert [b["cidr_block"] for b in blocks] == ["203.0.113.0/24", "10.8.0.0/16"]
 
 
 def test_public_endpoint_open_to_all_needs_no_authorized_networks() -> None:
-    args = cluster_args(make_config([], env="dev"), "net", "sub", SA)
+    args = cluster_args(make_config([], env="dev", publicAccessCidrs=["0.0.0.0/0"]), "net", "sub", SA)
     assert args["private_cluster_config"]["enable_private_endpoint"] is False
     assert "master_authorized_networks_config" not in args
 
@@ -330,7 +342,7 @@ def sdk_key_problems(value: dict[str, Any], args_cls: type, inputs: ModuleType, 
 
 def all_builder_outputs() -> list[tuple[dict[str, Any], type, ModuleType]]:
     gcp = {"zones": ["us-central1-a"]}
-    config = make_config([TRAIN, SERVE, DEV, MIG], gcp=gcp, publicAccessCidrs=["10.1.0.0/16"])
+    config = make_config([TRAIN, SERVE, DEV, MIG], gcp=gcp, apiAccess={"cidrs": ["10.1.0.0/16"]})
     outputs: list[tuple[dict[str, Any], type, ModuleType]] = [
         (cluster_args(config, "net", "sub", SA), gcp_container.ClusterArgs, container_inputs),
         (system_pool_args(config.cluster, SA), gcp_container.NodePoolArgs, container_inputs),

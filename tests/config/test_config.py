@@ -16,7 +16,7 @@ from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS
 from components.config.errors import ConfigError
 from components.config.loading import load_platform_config
 from components.config.platform import STACK_KEYS, PlatformConfig
-from conftest import STACKS, raw_config, stack_document
+from conftest import STACKS, raw_config, stack_document, with_api_path
 from tools.offline import PROJECT_DIR
 
 BASE: dict[str, dict[str, Any]] = {
@@ -41,6 +41,9 @@ BASE: dict[str, dict[str, Any]] = {
 
 
 def load(document: dict[str, Any]) -> PlatformConfig:
+    document = dict(document)
+    if isinstance(cluster := document.get("ml-platform:cluster"), dict):
+        document["ml-platform:cluster"] = with_api_path(cluster, str(document.get("ml-platform:environment", "dev")))
     return load_platform_config(raw_config(document))
 
 
@@ -551,11 +554,104 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "gpuPools[0].zones[0]",
         "zone of region us-central1",
     ),
-    "public cidr on private gke endpoint": (
+    "public cidr as a private path": (
         "gcp",
-        lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, publicAccessCidrs=["8.8.8.0/24"])),
-        "cluster.publicAccessCidrs[0]",
-        "reachable only from private ranges",
+        lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, apiAccess={"cidrs": ["8.8.8.0/24"]})),
+        "cluster.apiAccess.cidrs[0]",
+        "a private endpoint is reached from private ranges",
+    ),
+    "public cidrs with a private endpoint": (
+        "aws",
+        lambda d: cluster(d, endpointAccess="private", publicAccessCidrs=["203.0.113.0/24"]),
+        "cluster.publicAccessCidrs",
+        "list private networks under cluster.apiAccess.cidrs",
+    ),
+    "public endpoint without cidrs": (
+        "aws",
+        lambda d: cluster(d, publicAccessCidrs=None),
+        "cluster.publicAccessCidrs",
+        "required with a public endpoint",
+    ),
+    "public endpoint with an empty list": (
+        "gcp",
+        lambda d: cluster(d, publicAccessCidrs=[]),
+        "cluster.publicAccessCidrs",
+        "0.0.0.0/0 only in dev",
+    ),
+    "the internet outside dev": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:environment": "staging"}),
+            cluster(d, endpointAccess="public-and-private", publicAccessCidrs=["10.0.0.0/8", "0.0.0.0/1"]),
+        ),
+        "cluster.publicAccessCidrs[1]",
+        "opens the API to the internet, allowed only in dev (this stack is staging)",
+    ),
+    "private endpoint in a new vpc with no path (aws)": (
+        "aws",
+        lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, apiAccess={})),
+        "cluster.apiAccess",
+        "bootstrap in two phases",
+    ),
+    "private endpoint in a new vpc with no path (gcp)": (
+        "gcp",
+        lambda d: cluster(d, endpointAccess="private", publicAccessCidrs=None, apiAccess={"cidrs": []}),
+        "cluster.apiAccess",
+        "apiAccess.cidrs of a peered network or VPN",
+    ),
+    "security groups on gcp": (
+        "gcp",
+        lambda d: cluster(d, apiAccess={"securityGroupIds": ["sg-0123abcd"]}),
+        "cluster.apiAccess.securityGroupIds[0]",
+        "aws only",
+    ),
+    "a security group id that is not one": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"securityGroupIds": ["my-runners"]}),
+        "cluster.apiAccess.securityGroupIds[0]",
+        "a security group id such as sg-0123abcd",
+    ),
+    "a bad private path cidr": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.0.0.1/16"]}),
+        "cluster.apiAccess.cidrs[0]",
+        "expected a CIDR block",
+    ),
+    "api access on an existing cluster": (
+        "existing",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.0.0.0/16"]}),
+        "cluster.apiAccess",
+        "only used on aws and gcp",
+    ),
+    "log retention CloudWatch does not offer": (
+        "aws",
+        lambda d: cluster(d, aws={"logRetentionDays": 100}),
+        "cluster.aws.logRetentionDays",
+        "one of CloudWatch's retention periods: 1, 3, 5",
+    ),
+    "a log type EKS does not have": (
+        "aws",
+        lambda d: cluster(d, aws={"logTypes": ["audit", "kubelet"]}),
+        "cluster.aws.logTypes[1]",
+        "controllerManager",
+    ),
+    "vpc endpoints on gcp": (
+        "gcp",
+        lambda d: cluster(d, vpc={"endpoints": {"ecr": True}}),
+        "cluster.vpc.endpoints",
+        "only for a VPC this stack creates on aws",
+    ),
+    "vpc endpoints in an existing vpc": (
+        "aws",
+        lambda d: cluster(
+            d,
+            vpc={
+                "endpoints": {"s3": False},
+                "existing": {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-1", "subnet-2"]},
+            },
+        ),
+        "cluster.vpc.endpoints",
+        "an existing VPC keeps its own endpoints",
     ),
     "bad consolidateAfter": (
         "aws",
@@ -816,3 +912,21 @@ def test_messages_name_what_is_wrong_in_the_users_words() -> None:
     pool(doc, name="")
     doc["ml-platform:teams"] = [{"name": "a", "pools": ["train"]}]
     assert not any("allowed: ," in p or 'allowed: ""' in p for p in problems(doc))
+
+
+def test_risky_api_access_warns() -> None:
+    from components.config.rules import config_warnings
+
+    open_dev = copy.deepcopy(BASE["aws"])
+    cluster(open_dev, publicAccessCidrs=["0.0.0.0/0"])
+    assert config_warnings(load(open_dev)) == [
+        "ml-platform:cluster.publicAccessCidrs: the API endpoint is open to the whole internet (dev only); narrow "
+        "it to your office, VPN or runner egress"
+    ]
+    existing_vpc = copy.deepcopy(BASE["aws"])
+    existing = {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-1", "subnet-2"]}
+    cluster(existing_vpc, endpointAccess="private", apiAccess={}, vpc={"existing": existing})
+    [warning] = config_warnings(load(existing_vpc))
+    assert warning.startswith("ml-platform:cluster.apiAccess: private endpoint and no declared path")
+    narrowed = copy.deepcopy(BASE["gcp"])
+    assert config_warnings(load(narrowed)) == []

@@ -14,7 +14,7 @@ from components.config.gpu import GpuStackConfig
 from components.config.loading import load_platform_config
 from components.gpu.operator import mig_parted_config, operator_values
 from components.gpu_pools import resolve_gpu_pools
-from conftest import plan_of, plan_variant
+from conftest import plan_of, plan_variant, with_api_path
 from schemas import crd_schema_dir, validate_custom_resource
 from tools.offline import PlanResult, redact
 
@@ -39,6 +39,7 @@ def pools(cloud: str, *specs: dict[str, Any], **stack: Any) -> dict[str, Any]:
         "gcp": {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "ml-proj"}},
         "existing": {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}},
     }[cloud]
+    cluster = with_api_path(cluster, str(stack.get("environment", "dev")))
     raw = {"ml-platform:cluster": json.dumps(cluster), "ml-platform:gpuPools": json.dumps(list(specs))}
     raw |= {f"ml-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
     return {p.name: p for p in resolve_gpu_pools(load_platform_config(raw))}
@@ -132,9 +133,11 @@ def test_time_slicing_in_prod_or_on_inference_warns(tmp_path: Path) -> None:
     from components.config.rules import config_warnings
 
     dev = load_platform_config({k: v for k, v in plan_of("dev").stack.config.items()})
-    assert config_warnings(dev) == []
+    assert not any("sharing" in w for w in config_warnings(dev))
     raw = dict(plan_of("dev").stack.config)
     raw["ml-platform:environment"] = "prod"
+    cluster = {**json.loads(raw["ml-platform:cluster"]), "publicAccessCidrs": None}
+    raw["ml-platform:cluster"] = json.dumps(with_api_path(cluster, "prod"))
     [warning] = config_warnings(load_platform_config(raw))
     assert warning.startswith("ml-platform:gpuPools[0].sharing.mode: time-slicing in a production stack")
 

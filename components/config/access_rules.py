@@ -1,0 +1,127 @@
+"""Rules on how the Kubernetes API is reached: a public endpoint's CIDRs, the private path, the AWS log group.
+
+The first `pulumi up` installs charts through the API endpoint it has just created; an endpoint nobody can reach
+leaves a half-built, protected stack. So a private endpoint in a new network needs a declared path, and a public
+one names who may use it (no 0.0.0.0/0 default, and none at all outside dev).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+
+from components.config.base import EndpointAccess
+from components.config.cluster import LOG_RETENTION_DAYS, ClusterConfig
+from components.config.errors import Problem, key_path
+from components.ip_ranges import is_private_cidr
+
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+# Blocks wider than a /8 open the API to a large part of the internet (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).
+WIDEST_OUTSIDE_DEV = 8
+ACCESS_DOC = "docs/networking.md"
+
+
+def endpoint_access(c: ClusterConfig, environment: str) -> EndpointAccess:
+    """The endpoint mode with the environment default applied (rules may run before the whole config parses)."""
+    if c.endpoint_access is not None:
+        return c.endpoint_access
+    return "public-and-private" if environment == "dev" else "private"
+
+
+def _networks(path: Sequence[str | int], cidrs: list[str]) -> Iterator[tuple[str, str, ipaddress.IPv4Network]]:
+    for i, cidr in enumerate(cidrs):
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            continue  # reported as a bad CIDR
+        if isinstance(network, ipaddress.IPv4Network):
+            yield key_path([*path, i]), cidr, network
+
+
+def access_rules(c: ClusterConfig, environment: str) -> Iterator[Problem]:
+    if c.cloud == "existing":
+        return  # reached through its kubeconfig; the cloud-only keys are refused elsewhere
+    mode = endpoint_access(c, environment)
+    yield from _public_rules(c, mode, environment)
+    yield from _private_path_rules(c, mode)
+    if c.aws is not None and c.aws.log_retention_days not in LOG_RETENTION_DAYS:
+        yield Problem(
+            key_path(["cluster", "aws", "logRetentionDays"]),
+            c.aws.log_retention_days,
+            "one of CloudWatch's retention periods: " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        )
+
+
+def _public_rules(c: ClusterConfig, mode: EndpointAccess, environment: str) -> Iterator[Problem]:
+    where = ["cluster", "publicAccessCidrs"]
+    if mode == "private":
+        if c.public_access_cidrs:
+            yield Problem(
+                key_path(where),
+                c.public_access_cidrs,
+                "only used with a public endpoint (endpointAccess is private): list private networks under "
+                "cluster.apiAccess.cidrs",
+            )
+        return
+    if not c.public_access_cidrs:
+        yield Problem(
+            key_path(where),
+            c.public_access_cidrs,
+            "required with a public endpoint (endpointAccess: public-and-private): the networks that may reach the "
+            'API, e.g. ["203.0.113.0/24"] for an office or VPN egress; 0.0.0.0/0 only in dev',
+        )
+        return
+    if environment == "dev":
+        return
+    for path, cidr, network in _networks(where, c.public_access_cidrs):
+        if network.prefixlen < WIDEST_OUTSIDE_DEV:
+            yield Problem(
+                path,
+                cidr,
+                f"opens the API to the internet, allowed only in dev (this stack is {environment}): list the "
+                "networks that need it, or use a private endpoint",
+            )
+
+
+def _private_path_rules(c: ClusterConfig, mode: EndpointAccess) -> Iterator[Problem]:
+    access, where = c.api_access, ["cluster", "apiAccess"]
+    for path, cidr, network in _networks([*where, "cidrs"], access.cidrs):
+        if not is_private_cidr(str(network)):
+            yield Problem(
+                path, cidr, "a private endpoint is reached from private ranges (10/8, 172.16/12, 192.168/16, 100.64/10)"
+            )
+    for i, group in enumerate(access.security_group_ids):
+        if c.cloud != "aws":
+            yield Problem(key_path([*where, "securityGroupIds", i]), group, "aws only (gcp: use apiAccess.cidrs)")
+        elif not SECURITY_GROUP_ID.match(group):
+            yield Problem(key_path([*where, "securityGroupIds", i]), group, "a security group id such as sg-0123abcd")
+    has_path = bool(access.cidrs or access.security_group_ids)
+    if mode == "private" and c.vpc.existing is None and not has_path:
+        yield Problem(
+            key_path(where),
+            None,
+            "a private API endpoint in a new network is unreachable from where `pulumi up` runs, so nothing "
+            "in-cluster could be installed. Either declare the path (apiAccess.cidrs of a peered network or VPN "
+            "that holds the runner, or apiAccess.securityGroupIds), or bootstrap in two phases: first "
+            'endpointAccess: public-and-private with publicAccessCidrs: ["<runner IP>/32"], then private. '
+            f"See {ACCESS_DOC}",
+        )
+
+
+def access_warnings(c: ClusterConfig, environment: str) -> list[str]:
+    if c.cloud == "existing":
+        return []
+    mode = endpoint_access(c, environment)
+    warnings = []
+    if mode != "private" and any(n.prefixlen == 0 for _, _, n in _networks([], c.public_access_cidrs or [])):
+        warnings.append(
+            f"{key_path(['cluster', 'publicAccessCidrs'])}: the API endpoint is open to the whole internet (dev "
+            "only); narrow it to your office, VPN or runner egress"
+        )
+    if mode == "private" and c.vpc.existing is not None and not (c.api_access.cidrs or c.api_access.security_group_ids):
+        warnings.append(
+            f"{key_path(['cluster', 'apiAccess'])}: private endpoint and no declared path: `pulumi up` must run "
+            f"where the cluster security group already admits it (see {ACCESS_DOC})"
+        )
+    return warnings
