@@ -148,6 +148,8 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         out["url"] = ph("url")
     elif typ == "random:index/randomPassword:RandomPassword":
         out["result"] = ph("result")
+    elif typ == "random:index/randomId:RandomId":
+        out["hex"] = ph("hex")
     return out
 
 

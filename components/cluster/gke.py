@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.cluster.handle import ClusterHandle
 from components.cluster.kubeconfig import gke_kubeconfig
@@ -305,12 +306,30 @@ def node_service_account(
     return account, grants
 
 
+def key_ring_name(cluster_name: str, suffix: str) -> str:
+    return f"{cluster_name}-gke-{suffix}"
+
+
 def secrets_key(
     cname: str, region: str, project: str, protect: bool, opts: pulumi.ResourceOptions
 ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
-    """A rotating Cloud KMS key for Secrets, usable by the GKE service agent of the project."""
+    """A rotating Cloud KMS key for Secrets, usable by the GKE service agent of the project.
+
+    GCP never deletes key rings or keys (a destroy only removes key versions), so a fixed ring name makes the
+    next `pulumi up` after a `destroy` fail with 409 already exists. The ring's name ends in a random suffix kept
+    in state: stable for the life of the stack, new after a destroy. Adopting the old ring instead would need an
+    import step per re-create and would reuse a key whose versions were destroyed.
+    """
     number = gcp.organizations.get_project(project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)).number
-    ring = gcp.kms.KeyRing(f"{cname}-gke", name=f"{cname}-gke", location=region, opts=opts)
+    suffix = random.RandomId(
+        f"{cname}-gke-keyring-suffix",
+        byte_length=3,
+        keepers={"project": project, "region": region, "cluster": cname},
+        opts=pulumi.ResourceOptions(parent=opts.parent),
+    )
+    ring = gcp.kms.KeyRing(
+        f"{cname}-gke", name=suffix.hex.apply(lambda h: key_ring_name(cname, h)), location=region, opts=opts
+    )
     key = gcp.kms.CryptoKey(
         f"{cname}-secrets",
         name="secrets",

@@ -32,7 +32,7 @@ PATTERN_HELP: dict[str, str] = {
     DNS_LABEL: "expected a DNS label: lowercase letters, digits and '-', starting with a letter",
     DURATION: "expected a duration in s, m or h, such as 90s, 5m or 1h30m",
     EXPIRY: "expected a duration in s, m or h (720h for 30 days) or Never",
-    AMI_VERSION: "expected latest or an AMI release version such as v20250920",
+    AMI_VERSION: "expected latest or an AMI release version such as v20260714",
     PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 1d12h or 4w",
     CLUSTER_AUTOSCALER_TAG: "expected a cluster-autoscaler image tag such as v1.35.0",
 }

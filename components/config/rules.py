@@ -178,6 +178,26 @@ def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
         )
 
 
+# An AMI release with NVIDIA AL2023 images for Kubernetes 1.33 to 1.36 (awslabs/amazon-eks-ami CHANGELOG).
+AMI_RELEASE_EXAMPLE = "v20260714"
+
+
+def _ami_rules(parsed: _Parsed) -> Iterator[Problem]:
+    """Karpenter resolves `@latest` on every AMI release and then replaces every node (drift): fine in dev, an
+    unplanned fleet-wide GPU restart elsewhere (Karpenter's docs: latest is not for production)."""
+    karpenter = parsed.cloud == "aws" and (parsed.autoscaler or "karpenter") == "karpenter"
+    if not karpenter or parsed.environment == "dev" or parsed.scaling is None:
+        return
+    if parsed.scaling.ami_version == "latest":
+        yield Problem(
+            key_path(["scaling", "amiVersion"]),
+            "latest",
+            f"pin an AMI release outside dev (this stack is {parsed.environment}), e.g. {AMI_RELEASE_EXAMPLE} "
+            "(github.com/awslabs/amazon-eks-ami/releases; Bottlerocket: a v1.x.y release); latest replaces every "
+            "node on each AMI release",
+        )
+
+
 def _autoscaler_rules(parsed: _Parsed) -> Iterator[Problem]:
     if parsed.cloud is None:
         return
@@ -211,6 +231,7 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         problems += capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
         problems += _version_rules(config)
     problems += _autoscaler_rules(parsed)
+    problems += _ami_rules(parsed)
     return problems
 
 

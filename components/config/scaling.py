@@ -47,7 +47,8 @@ class ScalingConfig(ConfigModel):
     ami_version: str = Field(
         "latest",
         pattern=AMI_VERSION,
-        description="Karpenter AMI alias version; pin it (e.g. v20250920) in prod, latest drifts nodes on releases.",
+        description="Karpenter AMI alias version (al2023@<version>): latest only in dev (it replaces every node on "
+        "each AMI release); elsewhere pin a release such as v20260714.",
     )
     expander: Literal["priority", "least-waste"] = Field(
         "priority", description="cluster-autoscaler expander: priority prefers spot groups, then on-demand."

@@ -456,6 +456,7 @@ def test_gke_cluster_registration(runtime: tuple[Recorder, OptionsMonitor]) -> N
         "gcp:compute/routerNat:RouterNat": 1,
         "gcp:serviceaccount/account:Account": 1,
         "gcp:projects/iAMMember:IAMMember": 5,
+        "random:index/randomId:RandomId": 1,  # the key ring's name suffix (GCP never deletes key rings)
         "gcp:kms/keyRing:KeyRing": 1,
         "gcp:kms/cryptoKey:CryptoKey": 1,
         "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": 1,

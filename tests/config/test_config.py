@@ -635,6 +635,12 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "cluster.aws.logTypes[1]",
         "controllerManager",
     ),
+    "latest AMI outside dev": (
+        "aws",
+        lambda d: d.update({"ml-platform:environment": "staging"}),
+        "scaling.amiVersion",
+        "pin an AMI release outside dev (this stack is staging), e.g. v20260714",
+    ),
     "vpc endpoints on gcp": (
         "gcp",
         lambda d: cluster(d, vpc={"endpoints": {"ecr": True}}),
@@ -768,7 +774,7 @@ def test_environment_defaults() -> None:
         "single",
     )
     assert (dev.autoscaler, dev.policies.enforcement) == ("karpenter", "advisory")
-    prod = load({**BASE["aws"], "ml-platform:environment": "prod"})
+    prod = load({**BASE["aws"], "ml-platform:environment": "prod", "ml-platform:scaling": {"amiVersion": "v20260714"}})
     assert (prod.cluster.endpoint_access, prod.cluster.protect, prod.cluster.vpc.nat_gateways) == (
         "private",
         True,
@@ -930,3 +936,19 @@ def test_risky_api_access_warns() -> None:
     assert warning.startswith("ml-platform:cluster.apiAccess: private endpoint and no declared path")
     narrowed = copy.deepcopy(BASE["gcp"])
     assert config_warnings(load(narrowed)) == []
+
+
+def test_latest_ami_is_for_dev_and_karpenter_only() -> None:
+    prod = copy.deepcopy(BASE["aws"])
+    prod["ml-platform:environment"] = "prod"
+    prod["ml-platform:scaling"] = {"amiVersion": "v20260714"}
+    assert load(prod).scaling.ami_version == "v20260714"
+    prod["ml-platform:autoscaler"] = "cluster-autoscaler"  # managed node groups take the AMI current at creation
+    prod["ml-platform:scaling"] = {"clusterAutoscalerVersion": "v1.35.0"}
+    assert load(prod).scaling.ami_version == "latest"
+    assert load(copy.deepcopy(BASE["aws"])).scaling.ami_version == "latest"  # dev
+
+
+def test_prod_pins_its_ami_release() -> None:
+    prod = stack_document("prod")["config"]
+    assert re.fullmatch(r"v20\d{6}", prod["ml-platform:scaling"]["amiVersion"])

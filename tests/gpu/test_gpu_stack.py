@@ -138,6 +138,7 @@ def test_time_slicing_in_prod_or_on_inference_warns(tmp_path: Path) -> None:
     raw["ml-platform:environment"] = "prod"
     cluster = {**json.loads(raw["ml-platform:cluster"]), "publicAccessCidrs": None}
     raw["ml-platform:cluster"] = json.dumps(with_api_path(cluster, "prod"))
+    raw["ml-platform:scaling"] = json.dumps({"amiVersion": "v20260714"})
     [warning] = config_warnings(load_platform_config(raw))
     assert warning.startswith("ml-platform:gpuPools[0].sharing.mode: time-slicing in a production stack")
 
@@ -213,7 +214,7 @@ def test_custom_mig_layouts_come_from_the_stack_and_must_fit_the_gpu(tmp_path: P
 
 
 def overlay(c: dict[str, Any]) -> None:
-    c["ml-platform:scaling"] = {"nodeOverlay": True}
+    c.setdefault("ml-platform:scaling", {})["nodeOverlay"] = True
     mig = next(p for p in c["ml-platform:gpuPools"] if p["name"] == "serve-mig")
     mig["minNodes"] = 0
 

@@ -40,7 +40,7 @@ def variants(tmp_path: Path) -> list[PlanResult]:
         c["ml-platform:gpu"] = {"gkeMetrics": "dcgm-exporter"}
 
     def overlay(c: dict[str, Any]) -> None:
-        c["ml-platform:scaling"] = {"nodeOverlay": True}
+        c.setdefault("ml-platform:scaling", {})["nodeOverlay"] = True
 
     for name in ("ca", "dcgm", "overlay"):
         (tmp_path / name).mkdir()

@@ -273,3 +273,61 @@ def test_the_operators_tolerations_cover_both_gpu_taints(taint: dict[str, str], 
     from tools.invariants.gpu import _tolerates
 
     assert _tolerates(GPU_TOLERATIONS, taint) is tolerated
+
+
+# ---------------------------------------------------------------- deploy-time facts of the cluster
+
+EKS = "aws:eks/cluster:Cluster"
+GKE = "gcp:container/cluster:Cluster"
+API_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def test_a_private_eks_endpoint_without_a_path() -> None:
+    """The first `pulumi up` of prod would create the cluster and time out on every chart."""
+    plan = without(view("prod"), lambda r: r.type == API_INGRESS)
+    assert ("api-endpoint-reachable", "EKS cluster ml-prod") in broken(plan)
+
+
+def test_a_chart_installed_before_the_path_is_open() -> None:
+    rule = next(r.urn for r in view("prod").of_type(API_INGRESS))
+
+    def detach(r: PlannedResource) -> bool:
+        return r.type == RELEASE and r.inputs.get("name") == "karpenter"
+
+    plan = view("prod")
+    resources = tuple(
+        dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if d != rule)) if detach(r) else r
+        for r in plan.resources
+    )
+    violations = check_plan(dataclasses.replace(plan, resources=resources))
+    assert [v.message for v in violations] == [
+        "Helm release karpenter does not wait for the API path (1 ingress rule(s))"
+    ]
+
+
+def test_a_public_eks_endpoint_open_to_nobody() -> None:
+    plan = edit(view("dev"), lambda r: r.type == EKS, lambda i: i["vpcConfig"].update(publicAccessCidrs=[]))
+    assert broken(plan) == {("api-endpoint-reachable", "EKS cluster ml-dev")}
+
+
+def test_a_private_gke_endpoint_that_authorizes_only_its_own_range() -> None:
+    def private(inputs: dict[str, Any]) -> None:
+        inputs["privateClusterConfig"]["enablePrivateEndpoint"] = True
+        inputs["masterAuthorizedNetworksConfig"] = {"cidrBlocks": [{"cidrBlock": "10.60.0.0/20"}]}
+
+    assert broken(edit(view("gke"), lambda r: r.type == GKE, private)) == {
+        ("api-endpoint-reachable", "GKE cluster ml-gke")
+    }
+    ok = edit(
+        view("gke"),
+        lambda r: r.type == GKE,
+        lambda i: (private(i), i["masterAuthorizedNetworksConfig"]["cidrBlocks"].append({"cidrBlock": "10.20.0.0/16"})),
+    )
+    assert broken(ok) == set()
+
+
+def test_a_key_ring_with_a_fixed_name() -> None:
+    """GCP keeps key rings forever: `pulumi up` after a `destroy` would fail with 409."""
+    plan = without(view("gke"), lambda r: r.type == "random:index/randomId:RandomId")
+    [(invariant, subject)] = broken(plan)
+    assert invariant == "names-survive-destroy" and subject.startswith("KeyRing ml-gke-gke-")
