@@ -95,6 +95,27 @@ class NodeShape:
         return self.instance_types[0] if self.instance_types else "existing nodes"
 
 
+# EC2 vCPU quotas per region that GPU instances count against (Service Quotas console names; EC2 user guide,
+# "On-Demand Instance quotas" and "Spot Instance quotas"). New accounts start at 0 for every one of them.
+def ec2_quota(instance_type: str, capacity: str) -> str | None:
+    """The quota new `capacity` instances of this type need; None for reserved capacity (an On-Demand Capacity
+    Reservation took its On-Demand quota when it was created; a Capacity Block is bought outright) and for
+    families without a GPU quota."""
+    family = instance_type.split(".", 1)[0]
+    kind = "P" if family.startswith("p") else "G and VT" if family.startswith(("g", "vt")) else None
+    if kind is None or capacity == "reserved":
+        return None
+    if capacity == "spot":
+        if kind == "P":
+            return (
+                "All P5 Spot Instance Requests"
+                if family.startswith("p5")
+                else "All P4, P3 and P2 Spot Instance Requests"
+            )
+        return "All G and VT Spot Instance Requests"
+    return f"Running On-Demand {kind} instances"
+
+
 _A100_40_MIG = (
     MigProfile("1g.5gb", 7, 5),
     MigProfile("1g.5gb+me", 1, 5),

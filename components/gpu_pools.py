@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape
+from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape, ec2_quota
 from components.config.base import Autoscaler, CapacityType, Cloud, Environment
 from components.config.gpu import MigStrategy
 from components.config.gpu_pools import GpuPool
@@ -221,6 +221,23 @@ class ResolvedGpuPool:
         """Nodes kept when idle: minNodes on the first-listed (preferred) capacity type; a fallback starts at 0."""
         return self.config.min_nodes if capacity == self.capacity_types[0] else 0
 
+    def ec2_quotas(self) -> dict[str, int]:
+        """vCPUs of each EC2 quota the pool needs at maxNodes (aws): what a new account must ask for first."""
+        if self.cloud != "aws":
+            return {}
+        vcpus = self.shape.largest()[0] * self.config.max_nodes
+        needs: dict[str, int] = {}
+        for capacity in self.capacity_types:
+            if (quota := ec2_quota(self.shape.instance_type, capacity)) is not None:
+                needs[quota] = needs.get(quota, 0) + vcpus
+        return needs
+
+    def reservation_target(self, capacity: CapacityType) -> str | None:
+        """The capacity reservation a managed node group of this capacity type launches into (its launch template
+        targets one, by id); None for spot and on-demand."""
+        r = self.config.reservations
+        return r.ids[0] if capacity == "reserved" and r is not None and r.ids else None
+
     @property
     def fixed_group(self) -> bool:
         return is_fixed_group(self.config, self.platform.autoscaler, self.cloud, self.platform.node_overlay)
@@ -283,6 +300,9 @@ class ResolvedGpuPool:
             "advertisedPerNode": dict(self.advertised),
             "sharing": self.config.sharing.mode,
             "scalesToZero": self.config.min_nodes == 0,
+            **(
+                {"reservations": self.config.reservations.model_dump(by_alias=True)} if self.config.reservations else {}
+            ),
         }
 
 

@@ -130,6 +130,15 @@ def pool_lines(plan: PlanView) -> list[str]:
             f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}"
         )
         lines.append(f"  {'':<{width}} {gpu_stack(pool)}: {advertised(pool)} per node")
+        if (r := pool.config.reservations) is not None:
+            named = [*r.ids, *(f"tags {k}={v}" for k, v in r.tags.items())]
+            kind = "Capacity Blocks" if r.capacity_block else "capacity reservations"
+            lines.append(f"  {'':<{width}} reserved: {kind} " + ", ".join(named))
+        if quotas := pool.ec2_quotas():
+            lines.append(
+                f"  {'':<{width}} EC2 quota at maxNodes: "
+                + "; ".join(f"{name} {vcpus} vCPUs" for name, vcpus in quotas.items())
+            )
         if pool.cloud == "existing":
             for capacity in pool.capacity_types:
                 labels = pool.node_labels(capacity, "operator")
@@ -139,6 +148,14 @@ def pool_lines(plan: PlanView) -> list[str]:
                     + " ".join(f"{k}={v}" for k, v in labels.items())
                     + f"; taint {taint.key}={taint.value}:{taint.effect}"
                 )
+    totals: Counter[str] = Counter()
+    for pool in plan.pools:
+        totals.update(pool.ec2_quotas())
+    if totals:
+        lines.append(
+            f"EC2 vCPU quotas to request in {config.cluster.region} (every pool at maxNodes; new accounts have 0): "
+            + "; ".join(f"{name} {vcpus}" for name, vcpus in totals.items())
+        )
     return lines
 
 

@@ -84,8 +84,9 @@ def controller_policy(cluster_name: str) -> str:
 
 
 def expander_priorities(handle: ClusterHandle) -> dict[str, list[str]]:
-    """Spot groups first, on-demand fallbacks next, anything else last. Patterns match ASG names, which EKS
-    derives from the node group name (eks-<group>-<suffix>-<uuid>)."""
+    """Reserved groups (capacity already paid for) first, spot next, on-demand fallbacks after, anything else last.
+    Patterns match ASG names, which EKS derives from the node group name (eks-<group>-<suffix>-<uuid>)."""
+    reserved: list[str] = []
     spot: list[str] = []
     on_demand: list[str] = []
     for pool in handle.gpu_pools:
@@ -93,8 +94,8 @@ def expander_priorities(handle: ClusterHandle) -> dict[str, list[str]]:
             # EKS names the ASG eks-<node group>-<uuid>; Pulumi names the group <name>-<7 hex>: anchoring the suffix
             # keeps train-spot from matching train-spot-on-demand.
             pattern = f"^eks-{re.escape(group.name)}-[0-9a-f]{{7}}-.*"
-            (spot if group.capacity == "spot" else on_demand).append(pattern)
-    return {"100": spot, "50": on_demand, "1": [".*"]}
+            {"reserved": reserved, "spot": spot, "on-demand": on_demand}[group.capacity].append(pattern)
+    return {**({"200": reserved} if reserved else {}), "100": spot, "50": on_demand, "1": [".*"]}
 
 
 def autoscaler_values(scaling: ScalingConfig, handle: ClusterHandle) -> dict[str, Any]:

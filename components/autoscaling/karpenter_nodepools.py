@@ -13,6 +13,7 @@ import pulumi
 
 from components.autoscaling.karpenter_release import KarpenterRelease
 from components.cluster.handle import ClusterHandle, aws_info
+from components.config.gpu_pools import Reservations
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from components.kube import register_all
@@ -20,7 +21,8 @@ from vocabulary.labels import LABEL_ROLE
 from vocabulary.resources import GPU_RESOURCE
 
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
-SPOT_WEIGHT, FALLBACK_WEIGHT = 100, 10
+# NodePool weights by the capacity type's place in the pool's preference order (reserved, spot, on-demand).
+WEIGHTS = (100, 50, 10)
 
 
 def node_class_ref(name: str) -> dict[str, str]:
@@ -35,6 +37,7 @@ def ec2_node_class(
     disk_gib: int,
     local_nvme: bool,
     tags: dict[str, str],
+    reservations: Reservations | None = None,
 ) -> dict[str, Any]:
     discovery = [{"tags": dict(discovery_tag)}]
     ebs = {"volumeSize": f"{disk_gib}Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}
@@ -61,6 +64,12 @@ def ec2_node_class(
         },
         "tags": tags,
     }
+    if reservations is not None:
+        # The reservations `reserved` NodePools launch into (Karpenter's reservedCapacity feature, on by default).
+        terms: list[dict[str, Any]] = [{"id": rid} for rid in reservations.ids]
+        if reservations.tags:
+            terms.append({"tags": dict(reservations.tags)})
+        spec["capacityReservationSelectorTerms"] = terms
     if local_nvme:
         # Striped local NVMe for container images and ephemeral storage: fast pulls of 10+ GB images.
         spec["instanceStorePolicy"] = "RAID0"
@@ -119,7 +128,9 @@ def gpu_node_pool(pool: ResolvedGpuPool, group: CapacityGroup, scaling: ScalingC
         },
     }
     if len(pool.capacity_types) > 1:
-        spec["weight"] = SPOT_WEIGHT if capacity == "spot" else FALLBACK_WEIGHT
+        # First choice 100, last 10: [spot, on-demand] -> 100, 10; [reserved, spot, on-demand] -> 100, 50, 10.
+        place = pool.capacity_types.index(capacity)
+        spec["weight"] = WEIGHTS[-1] if place == len(pool.capacity_types) - 1 else WEIGHTS[place]
     return {
         "apiVersion": "karpenter.sh/v1",
         "kind": "NodePool",
@@ -183,7 +194,16 @@ def karpenter_objects(scaling: ScalingConfig, handle: ClusterHandle, role: Any) 
         # Cost allocation on everything Karpenter launches: the stack's tags, the pool, the team it serves.
         tags = pool.cost_tags()
         objects.append(
-            ec2_node_class(pool.name, discovery, role, scaling, pool.config.disk_gib, pool.shape.local_nvme, tags)
+            ec2_node_class(
+                pool.name,
+                discovery,
+                role,
+                scaling,
+                pool.config.disk_gib,
+                pool.shape.local_nvme,
+                tags,
+                pool.config.reservations,
+            )
         )
         objects += [gpu_node_pool(pool, group, scaling) for group in pool.karpenter_node_pools]
         if scaling.node_overlay and pool.config.sharing.mode != "none":

@@ -23,7 +23,8 @@ AL2023_STANDARD = "AL2023_x86_64_STANDARD"
 # EKS-optimized AL2023 with the NVIDIA driver and container toolkit baked in.
 AL2023_NVIDIA = "AL2023_x86_64_NVIDIA"
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
-CAPACITY_TYPE = {"spot": "SPOT", "on-demand": "ON_DEMAND"}
+# Instances launched into a targeted On-Demand Capacity Reservation are on-demand instances.
+CAPACITY_TYPE = {"reserved": "ON_DEMAND", "spot": "SPOT", "on-demand": "ON_DEMAND"}
 TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 IMDS_V2_HOP_LIMIT_1 = aws.ec2.LaunchTemplateMetadataOptionsArgs(
@@ -34,8 +35,10 @@ IMDS_V2_HOP_LIMIT_1 = aws.ec2.LaunchTemplateMetadataOptionsArgs(
 )
 
 
-def launch_template_args(name: str, disk_gib: int, tags: dict[str, str]) -> dict[str, Any]:
-    return {
+def launch_template_args(
+    name: str, disk_gib: int, tags: dict[str, str], reservation: str | None = None
+) -> dict[str, Any]:
+    args: dict[str, Any] = {
         "name_prefix": f"{name}-",
         "description": f"ml-platform node group {name}: IMDSv2 (hop limit 1), encrypted gp3 root volume",
         "metadata_options": IMDS_V2_HOP_LIMIT_1,
@@ -57,6 +60,14 @@ def launch_template_args(name: str, disk_gib: int, tags: dict[str, str]) -> dict
         ],
         "update_default_version": True,
     }
+    if reservation is not None:
+        # Launch only into this reservation (capacity already paid for), not into on-demand capacity beside it.
+        args["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+            capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                capacity_reservation_id=reservation
+            )
+        )
+    return args
 
 
 def system_node_group_args(system: SystemNodes) -> dict[str, Any]:
@@ -125,12 +136,15 @@ def node_group(
     disk_gib: int,
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
+    reservation: str | None = None,
 ) -> aws.eks.NodeGroup:
     """`name` is also the logical name: no cluster prefix (one cluster per stack), so the auto-named node
     group (name + 8 random characters) stays within EKS's 63-character limit for a 30-character pool.
     `tags` go on the nodes, their volumes and network interfaces (through the launch template)."""
     node_tags = {**tags, "Name": f"{placement.cluster}-{name}"}
-    template = aws.ec2.LaunchTemplate(f"{name}-lt", **launch_template_args(name, disk_gib, node_tags), opts=opts)
+    template = aws.ec2.LaunchTemplate(
+        f"{name}-lt", **launch_template_args(name, disk_gib, node_tags, reservation), opts=opts
+    )
     return aws.eks.NodeGroup(
         name,
         cluster_name=placement.cluster_name,
@@ -158,6 +172,7 @@ def gpu_node_groups(
                 pool.config.disk_gib,
                 pool.cost_tags(group.capacity),
                 opts,
+                pool.reservation_target(group.capacity),
             ),
         )
         for pool in pools

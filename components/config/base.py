@@ -13,7 +13,10 @@ NAMESPACE = "ml-platform"
 
 Environment = Literal["dev", "staging", "prod"]
 Cloud = Literal["aws", "gcp", "existing"]
-CapacityType = Literal["spot", "on-demand"]
+# In preference order: capacity already paid for (EC2 capacity reservations), then spot, then on-demand.
+CapacityType = Literal["reserved", "spot", "on-demand"]
+CAPACITY_ORDER: tuple[CapacityType, ...] = ("reserved", "spot", "on-demand")
+CpuCapacityType = Literal["spot", "on-demand"]
 Workload = Literal["training", "inference", "dev"]
 SharingMode = Literal["none", "time-slicing", "mig"]
 Autoscaler = Literal["karpenter", "cluster-autoscaler", "none"]

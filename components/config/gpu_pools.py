@@ -21,13 +21,31 @@ class Sharing(ConfigModel):
     )
 
 
+class Reservations(ConfigModel):
+    """EC2 capacity you have already paid for: On-Demand Capacity Reservations or Capacity Blocks for ML."""
+
+    ids: list[str] = Field(default_factory=list, description="Capacity reservation ids (cr-...).")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Karpenter: select reservations by tags instead of (or as well as) ids."
+    )
+    capacity_block: bool = Field(
+        False,
+        description="The reservations are Capacity Blocks for ML (Karpenter only: it launches into a block only "
+        "while the block is active).",
+    )
+
+
 class GpuPool(ConfigModel):
     name: str = Field(min_length=1, max_length=30, pattern=DNS_LABEL, description="Pool name, a DNS label.")
     gpu: str = Field(description="GPU model from the catalogue: a100-40gb, a100-80gb, h100-80gb, l4, a10g, t4.")
     gpus_per_node: int = Field(ge=1, description="GPUs per node; must exist for that GPU on that cloud.")
     capacity: tuple[CapacityType, ...] = Field(
         ("on-demand",),
-        description="spot, on-demand, or [spot, on-demand] (spot first, on-demand fallback).",
+        description="In preference order, any of reserved (aws: the pool's reservations), spot, on-demand: e.g. "
+        "[spot, on-demand] (spot first, on-demand fallback) or [reserved, on-demand].",
+    )
+    reservations: Reservations | None = Field(
+        None, description="aws: the EC2 capacity reservations that `reserved` capacity launches into."
     )
     min_nodes: int = Field(0, ge=0, le=1000, description="Nodes kept when idle; 0 scales to zero.")
     max_nodes: int = Field(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from components.catalog import CATALOG, GPU_MODELS
+from components.config.base import CAPACITY_ORDER
 from components.config.errors import Problem, key_path
 from components.config.gpu_pools import GpuPool
 
@@ -40,11 +42,11 @@ def pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) -> 
             )
         elif region and not zone.startswith(region + "-"):
             yield Problem(key_path([*base, "zones", j]), zone, f"expected a zone of region {region}, e.g. {region}-a")
-    if cloud == "existing" and "spot" in pool.capacity:
+    if cloud == "existing" and ("spot" in pool.capacity or "reserved" in pool.capacity):
         yield Problem(
             key_path([*base, "capacity"]),
             list(pool.capacity),
-            "existing clusters have no spot capacity to ask for: use on-demand (the nodes exist already)",
+            "existing clusters have no spot or reserved capacity to ask for: use on-demand (the nodes exist already)",
         )
     if pool.min_nodes > pool.max_nodes:
         yield Problem(key_path([*base, "maxNodes"]), pool.max_nodes, f"must be >= minNodes ({pool.min_nodes})")
@@ -52,15 +54,89 @@ def pool_rules(i: int, pool: GpuPool, cloud: str | None, region: str | None) -> 
     yield from _sharing_rules(base, pool, cloud)
 
 
-def capacity_rules(where: list[int | str], capacity: tuple[str, ...]) -> Iterator[Problem]:
+def capacity_rules(
+    where: list[int | str], capacity: tuple[str, ...], allowed: tuple[str, ...] = CAPACITY_ORDER
+) -> Iterator[Problem]:
     if not capacity:
-        yield Problem(key_path(where), [], "at least one of spot, on-demand")
+        yield Problem(key_path(where), [], "at least one of " + ", ".join(allowed))
     elif len(set(capacity)) != len(capacity):
         yield Problem(key_path(where), list(capacity), "list each capacity type once")
-    elif capacity == ("on-demand", "spot"):
+    elif list(capacity) != [c for c in allowed if c in capacity]:
         yield Problem(
-            key_path(where), list(capacity), "list spot first: [spot, on-demand] means spot with on-demand fallback"
+            key_path(where),
+            list(capacity),
+            "list capacity types in preference order, "
+            + ", ".join(allowed)
+            + ": e.g. [spot, on-demand] means spot with on-demand fallback",
         )
+
+
+RESERVATION_ID = re.compile(r"^cr-[0-9a-z]+$")
+
+
+def reservation_rules(i: int, pool: GpuPool, cloud: str | None, autoscaler: str | None) -> Iterator[Problem]:
+    """`reserved` capacity and the reservations it launches into, as EC2, Karpenter and managed node groups take
+    them."""
+    base: list[int | str] = ["gpuPools", i]
+    r = pool.reservations
+    if "reserved" in pool.capacity and r is None:
+        yield Problem(
+            key_path([*base, "capacity"]),
+            list(pool.capacity),
+            "reserved needs the pool's reservations: gpuPools[].reservations {ids: [cr-...]} (or tags, Karpenter)",
+        )
+    if r is None:
+        return
+    where = [*base, "reservations"]
+    if cloud in ("gcp", "existing"):
+        yield Problem(key_path(where), "{...}", "aws only: EC2 On-Demand Capacity Reservations and Capacity Blocks")
+        return
+    if "reserved" not in pool.capacity:
+        yield Problem(
+            key_path(where),
+            "{...}",
+            "unused: add reserved to the pool's capacity, e.g. capacity: [reserved, on-demand]",
+        )
+    if not r.ids and not r.tags:
+        yield Problem(key_path(where), "{}", "name the reservations: ids [cr-...] or tags")
+    for j, rid in enumerate(r.ids):
+        if not RESERVATION_ID.match(rid):
+            yield Problem(key_path([*where, "ids", j]), rid, "a capacity reservation id such as cr-0123456789abcdef0")
+    for key, value in r.tags.items():
+        if not key or not value:
+            yield Problem(key_path([*where, "tags", key]), value, "tag keys and values must not be empty")
+    if autoscaler == "cluster-autoscaler":
+        # A managed node group's launch template targets exactly one reservation, by id.
+        if len(r.ids) != 1 or r.tags:
+            yield Problem(
+                key_path(where),
+                "{...}",
+                "under cluster-autoscaler exactly one id and no tags (a node group's launch "
+                "template targets one reservation); Karpenter takes several",
+            )
+        if r.capacity_block:
+            yield Problem(
+                key_path([*where, "capacityBlock"]),
+                True,
+                "Capacity Blocks need Karpenter (cluster-autoscaler would scale a node group into a block that is "
+                "not active yet or has ended)",
+            )
+    elif pool.capacity[0] == "reserved" and pool.min_nodes > 0:
+        # Karpenter has no minimum: minNodes become a fixed managed node group whose launch template targets one
+        # reservation by id, and which cannot wait for a Capacity Block to start.
+        if r.capacity_block:
+            yield Problem(
+                key_path([*base, "minNodes"]),
+                pool.min_nodes,
+                "must be 0 with Capacity Blocks first: a fixed node group cannot wait for the block to start",
+            )
+        elif not r.ids:
+            yield Problem(
+                key_path([*where, "ids"]),
+                [],
+                "minNodes on reserved capacity need a reservation id: the fixed node group's launch template "
+                "targets it (tags select reservations for Karpenter only)",
+            )
 
 
 def _sharing_rules(base: list[int | str], pool: GpuPool, cloud: str | None) -> Iterator[Problem]:

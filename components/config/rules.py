@@ -20,7 +20,7 @@ from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
 from components.config.gpu_rules import gpu_section_rules, gpu_warnings, pool_gpu_rules, scaling_gpu_rules
 from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER, PlatformConfig
-from components.config.pool_rules import capacity_rules, pool_rules
+from components.config.pool_rules import capacity_rules, pool_rules, reservation_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
 from components.gpu_pools import SHARED_TEAM, is_fixed_group
@@ -220,6 +220,9 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     for i, pool in parsed.pools:
         problems += pool_rules(i, pool, parsed.cloud, region)
         problems += pool_gpu_rules(i, pool, parsed.cloud, parsed.autoscaler, parsed.gpu, parsed.scaling)
+        problems += reservation_rules(
+            i, pool, parsed.cloud, parsed.autoscaler or DEFAULT_AUTOSCALER.get(parsed.cloud or "")
+        )
     problems += gpu_section_rules(parsed.gpu, parsed.cloud)
     if parsed.scaling is not None:
         problems += scaling_gpu_rules(parsed.scaling, parsed.cloud, parsed.autoscaler)
@@ -228,7 +231,9 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     problems += _duplicates("teams", [(i, t.name) for i, t in parsed.teams])
     problems += _team_rules(parsed, sections.get("gpuPools"))
     if config is not None:
-        problems += capacity_rules(["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity)
+        problems += capacity_rules(
+            ["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity, ("spot", "on-demand")
+        )
         problems += _version_rules(config)
     problems += _autoscaler_rules(parsed)
     problems += _ami_rules(parsed)

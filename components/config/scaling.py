@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from components.config.base import AMI_VERSION, CLUSTER_AUTOSCALER_TAG, DURATION, EXPIRY, CapacityType, ConfigModel
+from components.config.base import AMI_VERSION, CLUSTER_AUTOSCALER_TAG, DURATION, EXPIRY, ConfigModel, CpuCapacityType
 
 # The Karpenter NodePool (and EC2NodeClass) of the CPU pool; no GPU pool may take this name.
 CPU_POOL_NAME = "cpu"
@@ -16,7 +16,7 @@ class CpuPool(ConfigModel):
     """General-purpose CPU capacity (Ray CPU workers, preprocessing): a Karpenter NodePool on EKS."""
 
     enabled: bool = Field(True, description="Create the CPU NodePool (karpenter only).")
-    capacity: tuple[CapacityType, ...] = Field(("spot", "on-demand"), description="Spot first by default.")
+    capacity: tuple[CpuCapacityType, ...] = Field(("spot", "on-demand"), description="Spot first by default.")
     max_cpu: int = Field(256, ge=1, le=100_000, description="Hard cap on vCPUs across the pool.")
     max_memory_gib: int = Field(
         1024, ge=1, le=1_000_000, alias="maxMemoryGiB", description="Hard cap on memory across the pool."

@@ -473,3 +473,87 @@ def test_priority_patterns_do_not_match_another_groups_asg(tmp_path: Path) -> No
     assert not any(re.match(p, on_demand_asg) for p in priorities["100"])
     assert any(re.match(p, on_demand_asg) for p in priorities["50"])
     assert any(re.match(p, "eks-train-spot-9f8e7d6-5e6f7a8b-1111") for p in priorities["100"])
+
+
+# ---------------------------------------------------------------- capacity already paid for (reserved)
+
+RESERVATION = "cr-0123456789abcdef0"
+
+
+def reserved_first(config: dict[str, Any]) -> None:
+    train = next(p for p in config["ml-platform:gpuPools"] if p["name"] == "train-a100")
+    train["capacity"] = ["reserved", "spot", "on-demand"]
+    train["reservations"] = {"ids": [RESERVATION], "tags": {"purpose": "ml-training"}}
+
+
+def test_karpenter_prefers_the_reservation_then_spot_then_on_demand(tmp_path: Path) -> None:
+    plan = plan_variant(tmp_path, "dev", reserved_first)
+    pools = objects(plan, NODE_POOL)
+    weights = {name: pools[name]["spec"]["weight"] for name in pools if name.startswith("train-a100-")}
+    assert weights == {"train-a100-reserved": 100, "train-a100-spot": 50, "train-a100-on-demand": 10}
+    reserved = pools["train-a100-reserved"]
+    assert requirement(reserved, "karpenter.sh/capacity-type")["values"] == ["reserved"]
+    assert reserved["spec"]["template"]["metadata"]["labels"][LABEL_CAPACITY] == "reserved"
+    node_class = objects(plan, NODE_CLASS)["train-a100"]
+    assert node_class["spec"]["capacityReservationSelectorTerms"] == [
+        {"id": RESERVATION},
+        {"tags": {"purpose": "ml-training"}},
+    ]
+    # what the pinned CRDs accept (an id term may carry nothing else), and the chart keeps the feature on
+    assert validate_custom_resource(node_class) == [] and validate_custom_resource(reserved) == []
+    values = yaml.safe_load((REFERENCE_DIR / "chart-values" / "karpenter-1.14.1" / "values.yaml").read_text())
+    assert values["settings"]["featureGates"]["reservedCapacity"] is True  # beta, on by default; we never turn it off
+    ours = release(plan, "karpenter").inputs["values"].get("settings", {}).get("featureGates", {})
+    assert ours.get("reservedCapacity", True) is True
+
+
+def test_prods_always_on_mig_node_launches_into_its_reservation() -> None:
+    plan = plan_of("prod")
+    groups = {g.name: g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+    mig = groups["serve-mig-baseline"]
+    assert mig.inputs["capacityType"] == "ON_DEMAND"  # a targeted ODCR runs on-demand instances
+    assert mig.inputs["labels"][LABEL_CAPACITY] == "reserved"
+    [template] = [t for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name == "serve-mig-baseline-lt"]
+    target = template.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0a1b2c3d4e5f67890"}
+    others = [t for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name != "serve-mig-baseline-lt"]
+    assert others and all("capacityReservationSpecification" not in t.inputs for t in others)
+
+
+def test_cluster_autoscaler_scales_the_reserved_group_first(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        config["ml-platform:autoscaler"] = "cluster-autoscaler"
+        reserved_first(config)
+        config["ml-platform:gpuPools"][1]["reservations"] = {"ids": [RESERVATION]}
+
+    plan = plan_variant(tmp_path, "dev", change)
+    groups = {g.name: g.inputs for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups["train-a100-reserved"]["capacityType"] == "ON_DEMAND"
+    [template] = [
+        t for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name == "train-a100-reserved-lt"
+    ]
+    assert template.inputs["capacityReservationSpecification"] == {
+        "capacityReservationTarget": {"capacityReservationId": RESERVATION}
+    }
+    priorities = (
+        yaml.safe_load(release(plan, "cluster-autoscaler").inputs["values"]["expanderPriorities"])
+        if isinstance(release(plan, "cluster-autoscaler").inputs["values"]["expanderPriorities"], str)
+        else release(plan, "cluster-autoscaler").inputs["values"]["expanderPriorities"]
+    )
+    assert priorities["200"] == [r"^eks-train\-a100\-reserved-[0-9a-f]{7}-.*"]
+    assert max(int(k) for k in priorities) == 200
+
+
+def test_ec2_quotas_a_pool_needs() -> None:
+    from components.config.loading import load_platform_config
+    from components.gpu_pools import resolve_gpu_pools
+
+    quotas = {p.name: p.ec2_quotas() for p in resolve_gpu_pools(load_platform_config(plan_of("prod").stack.config))}
+    # p5.48xlarge: 192 vCPUs; train-h100 reaches 4 nodes of each capacity type
+    assert quotas["train-h100"] == {"All P5 Spot Instance Requests": 768, "Running On-Demand P instances": 768}
+    assert quotas["serve-mig"] == {}  # the reservation already holds its quota
+    assert quotas["serve-a100"] == {"Running On-Demand P instances": 2 * 96}
+    dev = {p.name: p.ec2_quotas() for p in resolve_gpu_pools(load_platform_config(plan_of("dev").stack.config))}
+    # g5: the largest allowed size (g5.4xlarge, 16 vCPUs) x 4 nodes
+    assert dev["notebooks"] == {"All G and VT Spot Instance Requests": 64, "Running On-Demand G and VT instances": 64}
+    assert dev["train-a100"] == {"All P4, P3 and P2 Spot Instance Requests": 192, "Running On-Demand P instances": 192}

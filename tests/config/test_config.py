@@ -142,14 +142,94 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "aws",
         lambda d: pool(d, capacity=["on-demand", "spot"]),
         "gpuPools[0].capacity",
-        "list spot first",
+        "list capacity types in preference order, reserved, spot, on-demand",
+    ),
+    "reserved after spot": (
+        "aws",
+        lambda d: pool(d, capacity=["spot", "reserved"], reservations={"ids": ["cr-0123456789abcdef0"]}),
+        "gpuPools[0].capacity",
+        "preference order, reserved, spot, on-demand",
+    ),
+    "reserved without reservations": (
+        "aws",
+        lambda d: pool(d, capacity=["reserved", "on-demand"]),
+        "gpuPools[0].capacity",
+        "reserved needs the pool's reservations",
+    ),
+    "reservations without reserved": (
+        "aws",
+        lambda d: pool(d, reservations={"ids": ["cr-0123456789abcdef0"]}),
+        "gpuPools[0].reservations",
+        "add reserved to the pool's capacity",
+    ),
+    "reservations naming nothing": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={}),
+        "gpuPools[0].reservations",
+        "name the reservations: ids [cr-...] or tags",
+    ),
+    "a reservation id that is not one": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={"ids": ["odcr-1"]}),
+        "gpuPools[0].reservations.ids[0]",
+        "a capacity reservation id such as cr-0123456789abcdef0",
+    ),
+    "reservations on gcp": (
+        "gcp",
+        lambda d: pool(d, capacity="reserved", reservations={"ids": ["cr-0123456789abcdef0"]}),
+        "gpuPools[0].reservations",
+        "aws only",
+    ),
+    "reserved on an existing cluster": (
+        "existing",
+        lambda d: pool(d, capacity="reserved"),
+        "gpuPools[0].capacity",
+        "no spot or reserved capacity",
+    ),
+    "several reservations under cluster-autoscaler": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:autoscaler": "cluster-autoscaler"}),
+            pool(d, capacity="reserved", reservations={"ids": ["cr-0123456789abcdef0", "cr-0123456789abcdef1"]}),
+        ),
+        "gpuPools[0].reservations",
+        "exactly one id and no tags",
+    ),
+    "capacity blocks under cluster-autoscaler": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:autoscaler": "cluster-autoscaler"}),
+            pool(d, capacity="reserved", reservations={"ids": ["cr-0123456789abcdef0"], "capacityBlock": True}),
+        ),
+        "gpuPools[0].reservations.capacityBlock",
+        "Capacity Blocks need Karpenter",
+    ),
+    "an always-on node waiting for a capacity block": (
+        "aws",
+        lambda d: pool(
+            d, capacity="reserved", minNodes=1, reservations={"ids": ["cr-0123456789abcdef0"], "capacityBlock": True}
+        ),
+        "gpuPools[0].minNodes",
+        "must be 0 with Capacity Blocks first",
+    ),
+    "an always-on reserved node with tags only": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", minNodes=1, reservations={"tags": {"team": "ml"}}),
+        "gpuPools[0].reservations.ids",
+        "the fixed node group's launch template targets it",
+    ),
+    "reserved cpu capacity": (
+        "aws",
+        lambda d: d.update({"ml-platform:scaling": {"cpuPool": {"capacity": ["reserved"]}}}),
+        "scaling.cpuPool.capacity[0]",
+        "spot",
     ),
     "capacity twice": ("aws", lambda d: pool(d, capacity=["spot", "spot"]), "gpuPools[0].capacity", "once"),
     "unknown capacity": (
         "aws",
-        lambda d: pool(d, capacity="reserved"),
+        lambda d: pool(d, capacity="preemptible"),
         "gpuPools[0].capacity[0]",
-        "'spot' or 'on-demand'",
+        "'reserved', 'spot' or 'on-demand'",
     ),
     "unknown workload": ("aws", lambda d: pool(d, workload="batch"), "gpuPools[0].workload", "'training', 'inference'"),
     "karpenter on gcp": (
@@ -415,7 +495,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "existing",
         lambda d: pool(d, capacity="spot"),
         "gpuPools[0].capacity",
-        "no spot capacity",
+        "no spot or reserved capacity",
     ),
     "region on an existing cluster": (
         "existing",
@@ -534,7 +614,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "teams[1].name",
         "unique",
     ),
-    "empty capacity": ("aws", lambda d: pool(d, capacity=[]), "gpuPools[0].capacity", "at least one of spot"),
+    "empty capacity": ("aws", lambda d: pool(d, capacity=[]), "gpuPools[0].capacity", "at least one of reserved, spot"),
     "unknown addon": (
         "aws",
         lambda d: cluster(d, aws={"addonVersions": {"cilium": "1"}}),
@@ -687,7 +767,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "aws",
         lambda d: d.update({"ml-platform:scaling": {"cpuPool": {"capacity": ["on-demand", "spot"]}}}),
         "scaling.cpuPool.capacity",
-        "list spot first",
+        "preference order, spot, on-demand",
     ),
     "bad gke profile": (
         "gcp",

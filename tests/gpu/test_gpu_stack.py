@@ -225,11 +225,11 @@ def test_node_overlay_lets_a_mig_pool_scale_from_zero(tmp_path: Path) -> None:
     [o] = plan.of_type(OVERLAY)
     spec = o.inputs["spec"]
     assert spec["requirements"] == [
-        {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["serve-mig-on-demand"]}
+        {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["serve-mig-reserved"]}
     ]
     # Under the mixed strategy a partitioned node advertises no whole GPU.
     assert spec["capacity"] == {"nvidia.com/mig-1g.10gb": "56", "nvidia.com/gpu": "0"}
-    assert nodepool_labels(plan, "serve-mig-on-demand")["nvidia.com/mig.config"] == "all-1g.10gb"
+    assert nodepool_labels(plan, "serve-mig-reserved")["nvidia.com/mig.config"] == "all-1g.10gb"
     assert values(plan, "karpenter")["settings"]["featureGates"] == {"nodeOverlay": True}
     assert not [r for r in plan.of_type("aws:eks/nodeGroup:NodeGroup") if r.name.startswith("serve-mig")]
     if crd_schema_dir() is not None:
