@@ -8,6 +8,7 @@ with the inputs plus readable placeholders for what only the cloud can compute (
 from __future__ import annotations
 
 import json
+import logging
 import os
 import runpy
 import sys
@@ -222,6 +223,8 @@ class PlanResult:
     registrations: list[Registration]
     error: str | None = None
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # What the program logged as warnings (the CLI shows them as `warning:` lines).
+    warnings: list[str] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == typ]
@@ -231,6 +234,23 @@ class PlanResult:
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} registrations of {typ} named {name}")
         return matches[0]
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+def _collecting_logger(into: list[str]) -> logging.Logger:
+    """The mock engine's logger: the program's warnings into `into`, not onto stderr mid-summary."""
+    logger = logging.getLogger("ml-platform.offline")  # one run at a time: its handler is replaced per run
+    logger.handlers = [_Collect(into)]
+    logger.propagate = False
+    return logger
 
 
 def _run_program(program: Path) -> None:
@@ -247,7 +267,15 @@ def run_stack(stack_file: StackFile, program: Path | None = None, partition: str
     plan_mocks = PlanMocks(_region(stack_file.config, stack_file.project), partition)
     monitor = RecordingMonitor(plan_mocks)
     runtime_settings.ROOT.set(None)
-    mocks.set_mocks(plan_mocks, project=stack_file.project, stack=stack_file.stack, preview=False, monitor=monitor)
+    warnings: list[str] = []
+    mocks.set_mocks(
+        plan_mocks,
+        project=stack_file.project,
+        stack=stack_file.stack,
+        preview=False,
+        logger=_collecting_logger(warnings),
+        monitor=monitor,
+    )
     runtime_config.set_all_config(dict(stack_file.config), stack_file.secret_keys)
 
     program_dir = str(program.parent)
@@ -258,4 +286,4 @@ def run_stack(stack_file: StackFile, program: Path | None = None, partition: str
         _sync_await(run_pulumi_func(lambda: _run_program(program)))
     except RunError as exc:
         error = str(exc)
-    return PlanResult(stack_file, monitor.registrations, error, plan_mocks.invokes)
+    return PlanResult(stack_file, monitor.registrations, error, plan_mocks.invokes, warnings)

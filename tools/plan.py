@@ -1,9 +1,15 @@
-"""`make plan STACK=<stack>`: the offline plan. Runs the real program under mocks and writes
+"""`make plan STACK=<stack>`: the offline plan. Runs the real program under Pulumi's mocks, checks the platform
+invariants, prints a summary (resources by type, GPU pools, EC2 quotas, warnings) and writes
 
-- build/<stack>/resources.json: one entry per declared resource {type, name, parent, provider, inputs};
+- build/<stack>/resources.json: a list with one entry per declared resource, sorted by URN:
+  {type, name, urn, parent, provider, protect, ignoreChanges, dependencies, inputs};
 - build/<stack>/manifests/: every Kubernetes object and custom resource the program declares, as YAML.
 
-Exit 1 with the config problems on a bad stack file; no traceback, nothing written.
+--out writes elsewhere, but only into a new or empty folder or one an earlier plan wrote (it holds a
+.ml-platform-plan marker); only resources.json and manifests/*.yaml are ever replaced.
+
+Exit 0 on a clean plan; exit 1 with every config problem (each naming its key), a broken invariant or an
+output folder it will not write to; no traceback, and nothing written.
 """
 
 from __future__ import annotations
@@ -120,12 +126,20 @@ def pool_lines(plan: PlanView) -> list[str]:
     lines = [f"GPU pools ({config.cluster.cloud}, autoscaler {config.autoscaler}):"]
     if not plan.pools:
         lines.append("  (none)")
+
+    def kind_of(s: dict[str, Any]) -> str:
+        return str(s["instanceType"]) + (
+            f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else ""
+        )
+
+    kind_width = max([14, *(len(kind_of(p.summary())) for p in plan.pools)])
+    capacity_width = max([15, *(len("/".join(p.capacity_types)) for p in plan.pools)])
     for pool in plan.pools:
         s = pool.summary()
-        kind = s["instanceType"] + (f" + {s['gpusPerNode']}x {s['acceleratorType']}" if s["acceleratorType"] else "")
+        kind = kind_of(s)
         per_type = " per capacity type" if len(s["capacity"]) > 1 else ""
         lines.append(
-            f"  {s['name']:<{width}} {s['gpu']:<10} {kind:<38} {'/'.join(s['capacity']):<15} "
+            f"  {s['name']:<{width}} {s['gpu']:<10} {kind:<{kind_width}} {'/'.join(s['capacity']):<{capacity_width}} "
             f"nodes {s['minNodes']}..{s['maxNodes']}{per_type}  max GPUs {s['maxGpus']}{per_type}  "
             f"{'scales to zero' if s['scalesToZero'] else 'always on: ' + str(s['minNodes'])}"
         )
@@ -166,6 +180,7 @@ def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: 
     lines.append(f"Kubernetes manifests: {len(manifests)}")
     lines += pool_lines(plan)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
+    lines += [f"warning: {w}" for w in result.warnings]
     if result.stack.placeholders:
         lines.append(
             "Secret values replaced by placeholders (the CLI decrypts them): " + ", ".join(result.stack.placeholders)
@@ -214,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(summary(result, plan, manifests, time.perf_counter() - start))
-    print(f"Wrote {out_dir / 'resources.json'} and {len(manifests)} manifests under {out_dir / 'manifests'}")
+    shown = Path(os.path.relpath(out_dir)) if out_dir.resolve().is_relative_to(Path.cwd()) else out_dir
+    print(f"Wrote {shown / 'resources.json'} and {len(manifests)} manifests under {shown / 'manifests'}")
     return 0
 
 

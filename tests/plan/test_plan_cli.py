@@ -86,3 +86,23 @@ def test_plan_files_are_the_same_on_every_run(tmp_path: Path) -> None:
         write_plan(run_stack(read_stack_file("prod")), out)
         outputs.append({p.relative_to(out): p.read_text() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1]
+
+
+def test_the_readme_and_help_describe_the_actual_output(tmp_path: Path) -> None:
+    """The README's sample summary and its resources.json fields are what `make plan` prints and writes."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    result = run_plan("prod", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    sample = readme.split("```\nOffline plan of stack 'prod'", 1)[1].split("```", 1)[0].splitlines()
+    for line in sample[1:]:
+        if line.strip() and not line.strip().startswith(("...", "Wrote ")):
+            assert line in result.stdout.splitlines(), line
+    fields = "{type, name, urn, parent, provider, protect, ignoreChanges, dependencies, inputs}"
+    resources = json.loads((tmp_path / "resources.json").read_text())
+    assert list(resources[0]) == [f.strip() for f in fields.strip("{}").split(",")]
+    assert [r["urn"] for r in resources] == sorted(r["urn"] for r in resources)
+    assert fields in readme
+    help_text = run_plan("--help").stdout
+    assert fields in help_text and ".ml-platform-plan" in help_text
+    # the placeholder the README names exists in the plan
+    assert "`<ml-prod-cluster.arn>`" in readme and "<ml-prod-cluster.arn>" in (tmp_path / "resources.json").read_text()
