@@ -21,6 +21,9 @@ from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 from vocabulary.policy_rules import LIMITS_RULE, SHM_PATH, SHM_RULE
 from vocabulary.resources import GPU_RESOURCE, MIG_RESOURCE_PREFIX
 from vocabulary.workloads import (
+    KUBERAY_RAY_CONTAINER_INDEX,
+    KUBERAY_SHM_SKIP_PARAM,
+    KUBERAY_SHM_VOLUME,
     WORKLOAD_KINDS,
     WORKLOAD_KINDS_BY_KIND,
     Each,
@@ -58,19 +61,63 @@ def _requests_gpus(c: str) -> str:
     return f"(has({c}.resources) && ({named_in('requests')} || {named_in('limits')}))"
 
 
+# Mount paths as the container runtime compares them (policies/rules/mounts.py): segments without "" and ".", so
+# "/dev/shm/", "//dev/shm" and "dev/shm" are /dev/shm. A path with ".." is not resolved (CEL has no fold): when it
+# names dev and shm it may be /dev/shm, so it must be memory-backed too, but it never counts as the /dev/shm mount.
+_SHM_SEGMENTS = "[" + ", ".join(f"'{s}'" for s in SHM_PATH.strip("/").split("/")) + "]"
+
+
+def _at_shm(m: str) -> str:
+    return f"(has({m}.mountPath) && {m}.mountPath.split('/').filter(s, s != '' && s != '.') == {_SHM_SEGMENTS})"
+
+
+def _maybe_shm(m: str) -> str:
+    """At /dev/shm, or at an unresolved ".." path that may be."""
+    parts = f"{m}.mountPath.split('/')"
+    names = " && ".join(f"{s} in {parts}" for s in _SHM_SEGMENTS.strip("[]").split(", "))
+    return f"({_at_shm(m)} || (has({m}.mountPath) && {parts}.exists(s, s == '..') && {names}))"
+
+
 def _mounts_shm(c: str) -> str:
-    at_shm = f"m.mountPath == '{SHM_PATH}' || m.mountPath == '{SHM_PATH}/'"
-    return f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, {at_shm}))"
+    """Something is (or may be) mounted at /dev/shm."""
+    return f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, {_maybe_shm('m')}))"
 
 
-def _shm_ok(spec: str, c: str) -> str:
-    """The container mounts at /dev/shm a volume of this pod spec that is an emptyDir with medium Memory."""
+def _memory(v: str) -> str:
+    return f"(has({v}.emptyDir) && has({v}.emptyDir.medium) && {v}.emptyDir.medium == 'Memory')"
+
+
+def _named_memory(spec: str, name: str) -> str:
+    """The pod spec has a volume called `name`, and every volume of that name is a memory emptyDir."""
+    named = f"has(v.name) && v.name == {name}"
     return (
-        f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, "
-        f"(m.mountPath == '{SHM_PATH}' || m.mountPath == '{SHM_PATH}/')"
-        f" && has({spec}.volumes) && {spec}.volumes.exists(v, v.name == m.name && has(v.emptyDir)"
-        " && has(v.emptyDir.medium) && v.emptyDir.medium == 'Memory')))"
+        f"(has({spec}.volumes) && {spec}.volumes.exists(v, {named})"
+        f" && {spec}.volumes.all(v, !({named}) || {_memory('v')}))"
     )
+
+
+def _shm_ok(spec: str, c: str, ray_params: str | None = None) -> str:
+    """The container mounts at /dev/shm a volume of this pod spec that is an emptyDir with medium Memory, and every
+    mount that is (or may be) at /dev/shm is memory-backed: with two (`/dev/shm` and `/dev/shm/` both pass the API
+    server) the runtime decides which one wins.
+
+    With `ray_params` (a KubeRay group's rayStartParams, c its Ray container), what KubeRay's BuildPod adds counts
+    too: unless rayStartParams has plasma-directory or c mounts something at exactly "/dev/shm", c gets the pod's
+    shared-mem volume there, a new memory emptyDir when the pod has none of that name (policies/rules/podspecs.py)."""
+    own_ok = (
+        f"(!has({c}.volumeMounts) || {c}.volumeMounts.all(m, !{_maybe_shm('m')}"
+        f" || (has(m.name) && m.name != '' && {_named_memory(spec, 'm.name')})))"
+    )
+    mounted = f"(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, {_at_shm('m')}))"
+    if ray_params is None:
+        return f"({own_ok} && {mounted})"
+    injects = (
+        f"(!(has({ray_params}) && '{KUBERAY_SHM_SKIP_PARAM}' in {ray_params})"
+        f" && !(has({c}.volumeMounts) && {c}.volumeMounts.exists(m, has(m.mountPath) && m.mountPath == '{SHM_PATH}')))"
+    )
+    named = f"has(v.name) && v.name == '{KUBERAY_SHM_VOLUME}'"
+    shared_mem_ok = f"(!has({spec}.volumes) || {spec}.volumes.all(v, !({named}) || {_memory('v')}))"
+    return f"({own_ok} && ({injects} ? {shared_mem_ok} : {mounted}))"
 
 
 def _whole(value: str) -> str:
@@ -80,28 +127,37 @@ def _whole(value: str) -> str:
 
 def _limits_ok(r: str) -> str:
     """Every GPU request has a limit of the same quantity, a whole, non-negative number of devices (Kubernetes
-    quantity library)."""
+    quantity library). A limit without a request is the request too: the API server copies it (policies/rules/
+    defaulting.py). A ValidatingAdmissionPolicy sees a Pod after that defaulting, but a pod template or a custom
+    resource as written, so the copy is made here as well."""
     request, limit = f"{r}.requests[k]", f"{r}.limits[k]"
-    return (
+    requested = (
         f"(!has({r}.requests) || {r}.requests.all(k, !{_is_gpu_key('k')} || (has({r}.limits) && k in {r}.limits"
         f" && isQuantity(string({request})) && isQuantity(string({limit}))"
         f" && {_q(limit)}.compareTo({_q(request)}) == 0 && {_whole(request)} && sign({_q(request)}) >= 0)))"
     )
+    defaulted = (
+        f"(!has({r}.limits) || {r}.limits.all(k, !{_is_gpu_key('k')} || (has({r}.requests) && k in {r}.requests)"
+        f" || (isQuantity(string({limit})) && {_whole(limit)} && sign({_q(limit)}) >= 0)))"
+    )
+    return f"({requested} && {defaulted})"
 
 
-def _container_ok(rule: str, spec: str, c: str, ray_container: str | None = None) -> str:
+def _container_ok(rule: str, spec: str, c: str, ray_params: str | None = None) -> str:
     if rule == SHM_RULE:
-        # KubeRay mounts its own memory /dev/shm into the Ray container (the first) when nothing is mounted there.
-        provided = f" || ({c} == {ray_container} && !{_mounts_shm(c)})" if ray_container else ""
-        return f"(!{_requests_gpus(c)} || {_shm_ok(spec, c)}{provided})"
+        shm = _shm_ok(spec, c)
+        if ray_params is not None:
+            # KubeRay's Ray container is the first: compared by value (container names are unique in a pod).
+            ray = f"{spec}.containers[{KUBERAY_RAY_CONTAINER_INDEX}]"
+            shm = f"({c} == {ray} ? {_shm_ok(spec, c, ray_params)} : {shm})"
+        return f"(!{_requests_gpus(c)} || {shm})"
     return f"(!has({c}.resources) || {_limits_ok(f'{c}.resources')})"
 
 
-def _pod_ok(rule: str, spec: str, extras: tuple[str, ...] = (), ray: bool = False) -> str:
+def _pod_ok(rule: str, spec: str, extras: tuple[str, ...] = (), ray_params: str | None = None) -> str:
     """Every container of the pod spec passes: containers, initContainers and named extra containers (KServe)."""
-    first = f"{spec}.containers[0]" if ray else None
     parts = [
-        f"(!has({spec}.containers) || {spec}.containers.all(c, {_container_ok(rule, spec, 'c', first)}))",
+        f"(!has({spec}.containers) || {spec}.containers.all(c, {_container_ok(rule, spec, 'c', ray_params)}))",
         f"(!has({spec}.initContainers) || {spec}.initContainers.all(c, {_container_ok(rule, spec, 'c')}))",
     ]
     parts += [f"(!has({spec}.{f}) || {_container_ok(rule, spec, f'{spec}.{f}')})" for f in extras]
@@ -119,7 +175,11 @@ def _guard(path: str, expression: str) -> str:
 def _steps_ok(rule: str, site: PodSpecs, steps: tuple[Step, ...], at: str) -> str:
     """CEL for the pod specs at `steps` below `at`: each field path guarded, each `Each` an all()."""
     if not steps:
-        return _pod_ok(rule, at, site.extra_containers, site.ray)
+        if site.ray is not None:  # `at` is a KubeRay group: its pod spec is the template's
+            spec = f"{at}.{site.ray.template}"
+            params = f"{at}.{site.ray.start_params}"
+            return _guard(spec, _pod_ok(rule, spec, site.extra_containers, ray_params=params))
+        return _pod_ok(rule, at, site.extra_containers)
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
         items = f"{at}.{step.field}"
@@ -158,7 +218,8 @@ def validation_expression(kind: str, rule: str) -> str:
 MESSAGES = {
     SHM_RULE: "gpu-shm-memory-volume: every container that requests GPUs must mount an emptyDir with medium: Memory "
     "at /dev/shm (PyTorch data loaders, NCCL and Ray fail on the 64 MB default)",
-    LIMITS_RULE: "gpu-limits-match-requests: every GPU request needs a limit with the same quantity",
+    LIMITS_RULE: "gpu-limits-match-requests: every GPU request needs a limit with the same quantity, a whole number "
+    "of devices (a limit alone becomes the request)",
 }
 
 

@@ -22,13 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import yaml
+from yaml.composer import Composer
 
-from rules import RULES_BY_ID, Finding, Settings, check_object, check_stack, describe, enforcement
+from rules import RULES, RULES_BY_ID, Finding, Settings, check_object, check_stack, describe, enforcement
 from settings import load_settings
 
 SUFFIXES = (".yaml", ".yml", ".json")  # kubectl applies JSON manifests too; JSON is YAML
-# libyaml's loader where PyYAML has it: several times faster on large manifests.
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UnreadableInputError(Exception):
@@ -63,65 +62,92 @@ def _expand(doc: Mapping[str, Any], where: str, skipped: list[str]) -> Iterator[
     yield dict(doc)
 
 
-# Far deeper than any manifest. Nesting this deep (`[[[...`, `- - - ...`) makes YAML readers crawl or crash: the
-# C composer recurses per level. The event stream nests nothing, so it measures depth safely first (about a third
-# of the load time).
+# Far deeper than any manifest. Nesting this deep (`[[[...`, `- - - ...`) makes YAML readers crawl or crash:
+# libyaml's C composer recurses per level (block sequences segfaulted it). So nodes are composed by PyYAML's Python
+# composer, which counts the depth as it goes, from the events of libyaml's C parser (which nests nothing): one pass,
+# faster than the C composer after a separate depth pass (docs/policies.md).
 MAX_DEPTH = 200
 
 
-def _check_depth(path: Path) -> None:
-    depth = 0
-    with path.open(encoding="utf-8") as stream:
-        for event in yaml.parse(stream, Loader=LOADER):
-            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise UnreadableInputError(f"{path}: nested more than {MAX_DEPTH} levels deep: not a manifest")
-            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-                depth -= 1
+class TooDeepError(Exception):
+    pass
 
 
-def read_objects(path: Path, ignore_other: bool = False, skipped: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every Kubernetes object of a file (Lists expanded); documents that are not objects are errors, or skipped
-    and named in `skipped` with `ignore_other`."""
+# libyaml's parser where PyYAML has it (several times faster on large manifests), with PyYAML's Python composer in
+# front of libyaml's; else PyYAML's own loader, whose composer is already the Python one.
+_LOADER_BASES: tuple[Any, ...] = (Composer, yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else (yaml.SafeLoader,)
+
+
+class Loader(*_LOADER_BASES):  # type: ignore[misc]  # PyYAML ships no type hints
+    """A safe loader that counts collection depth while it composes nodes."""
+
+    def __init__(self, stream: Any) -> None:
+        _LOADER_BASES[-1].__init__(self, stream)
+        Composer.__init__(self)  # CSafeLoader does not run it: the Python composer's anchors
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        collection = bool(self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent))
+        self.depth += collection
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TooDeepError
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= collection
+
+
+def read_objects(path: Path, ignore_other: bool = False, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Every Kubernetes object of a file (Lists expanded), one document at a time: a large file is never held
+    whole. Documents that are not objects are errors, or skipped and named in `skipped` with `ignore_other`."""
     skipped = [] if skipped is None else skipped
-    objects: list[dict[str, Any]] = []
-
     try:
-        _check_depth(path)
         with path.open(encoding="utf-8") as stream:
-            documents = list(yaml.load_all(stream, Loader=LOADER))
-        for index, doc in enumerate(documents):
-            if doc is None:
-                continue
-            where = f"{path} document {index + 1}"
-            if not isinstance(doc, Mapping) or not isinstance(doc.get("kind"), str) or not doc.get("kind"):
-                if ignore_other:
-                    skipped.append(f"{where} (not a Kubernetes object)")  # e.g. a Helm values.yaml
+            for index, doc in enumerate(yaml.load_all(stream, Loader=Loader)):
+                if doc is None:
                     continue
-                raise UnreadableInputError(f"{where}: not a Kubernetes object (no kind)")
-            objects += _expand(doc, where, skipped)
+                where = f"{path} document {index + 1}"
+                if not isinstance(doc, Mapping) or not isinstance(doc.get("kind"), str) or not doc.get("kind"):
+                    if ignore_other:
+                        skipped.append(f"{where} (not a Kubernetes object)")  # e.g. a Helm values.yaml
+                        continue
+                    raise UnreadableInputError(f"{where}: not a Kubernetes object (no kind)")
+                yield from _expand(doc, where, skipped)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
+    except TooDeepError:
+        raise UnreadableInputError(f"{path}: nested more than {MAX_DEPTH} levels deep: not a manifest") from None
     except RecursionError:
         raise UnreadableInputError(f"{path}: nested too deeply to be a Kubernetes manifest") from None
-    return objects
+
+
+def _stack_kinds(settings: Settings) -> set[str] | None:
+    """The kinds the enabled stack rules read (None: every kind)."""
+    kinds: set[str] = set()
+    for rule in RULES:
+        if rule.on_stack is not None and enforcement(rule, settings) != "disabled":
+            if not rule.stack_kinds:
+                return None
+            kinds.update(rule.stack_kinds)
+    return kinds
 
 
 def run(
     paths: list[Path], settings: Settings, ignore_other: bool = False, skipped: list[str] | None = None
 ) -> tuple[list[tuple[str, Finding, str]], int]:
     """[(path, finding, enforcement)], exit code. What is skipped (documents that are not objects) is appended to
-    `skipped`."""
+    `skipped`. Objects are checked as they are read; only those the stack rules read are kept for them."""
     results: list[tuple[str, Finding, str]] = []
-    every: list[tuple[str, dict[str, Any]]] = []
+    kept: list[tuple[str, dict[str, Any]]] = []
+    kinds = _stack_kinds(settings)
     for path in manifest_files(paths):
         for obj in read_objects(path, ignore_other, skipped):
-            every.append((str(path), obj))
+            if kinds is None or obj.get("kind") in kinds:
+                kept.append((str(path), obj))
             results += [(str(path), f, enforcement(RULES_BY_ID[f.rule], settings)) for f in check_object(obj, settings)]
-    # Stack rules see every object read; a finding is reported at the file of the object it names.
-    where = {describe(o): p for p, o in every}
-    for finding in check_stack([o for _, o in every], settings):
+    # Stack rules see every object they read; a finding is reported at the file of the object it names.
+    where = {describe(o): p for p, o in kept}
+    for finding in check_stack([o for _, o in kept], settings):
         results.append(
             (where.get(finding.object, "<stack>"), finding, enforcement(RULES_BY_ID[finding.rule], settings))
         )

@@ -33,6 +33,7 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import _DictSecretsProxy, _ListSecretsProxy
 
 from rules import RULES, Finding, Rule, Settings, check_resource, describe, kubernetes_object
+from rules.mounts import clean_path
 from rules.podspecs import PodSite, pod_sites
 from rules.workload import check_shm_volume
 from settings import settings_from_config
@@ -168,7 +169,9 @@ def _is_memory(volume: Any) -> bool:
 
 
 def _is_shm_path(path: Any) -> bool:
-    return str(path or "").rstrip("/") == SHM_PATH
+    """/dev/shm for the container runtime (it compares cleaned paths: "/dev/shm/", "//dev/shm", "/dev/../dev/shm"),
+    resolved exactly here: the remediation only rewrites what certainly is /dev/shm."""
+    return isinstance(path, str) and bool(path) and clean_path(path) == SHM_PATH
 
 
 def _all_containers(site: PodSite) -> list[dict[str, Any]]:
@@ -197,50 +200,76 @@ def _only_shm_users(name: str, users: list[dict[str, Any]], everyone: list[dict[
 
 
 def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
-    """Give the offending containers of one pod spec (a plain dict: changes land in the props) a memory /dev/shm."""
+    """Give the offending containers of one pod spec (a plain dict: changes land in the props) a memory /dev/shm.
+
+    What cannot be fixed safely (a volume other containers also use, two volumes of one name) is left as it is:
+    validation then reports it."""
     pod_spec = site.spec
-    volumes = pod_spec.get("volumes", [])
+    volumes = pod_spec.get("volumes") if isinstance(pod_spec, dict) else None
+    volumes = [] if volumes is None else volumes
     if not isinstance(pod_spec, dict) or not isinstance(volumes, list):
         return False  # e.g. unknown during preview: leave it to validation
     everyone = _all_containers(site)
     gpu = [c.spec for c in site.containers if c.name in offending and isinstance(c.spec, dict)]
-    by_name = {str(v.get("name")): i for i, v in enumerate(volumes) if isinstance(v, dict)}
+    # Volumes without a name cannot be mounted: they are left alone and never reused.
+    by_name: dict[str, list[int]] = {}
+    for i, v in enumerate(volumes):
+        if isinstance(v, dict) and isinstance(v.get("name"), str) and v["name"]:
+            by_name.setdefault(v["name"], []).append(i)
     changed = False
 
     def set_volume(name: str) -> None:
         if name in by_name:
-            volumes[by_name[name]] = _memory_volume(name)
+            volumes[by_name[name][0]] = _memory_volume(name)
         else:
-            by_name[name] = len(volumes)
+            by_name[name] = [len(volumes)]
             volumes.append(_memory_volume(name))
 
-    new_volume: str | None = None
+    def memory(name: str) -> bool:
+        """The only volume of that name is a memory emptyDir."""
+        return len(by_name.get(name, ())) == 1 and _is_memory(volumes[by_name[name][0]])
+
+    chosen: str | None = None
+
+    def memory_volume() -> str:
+        """A memory `dshm` that only serves /dev/shm, or a new one under a free name (shared by the containers)."""
+        nonlocal chosen
+        if chosen is None:
+            name, n = SHM_VOLUME, 0
+            while name in by_name and not (memory(name) and _only_shm_users(name, everyone, everyone)):
+                n += 1
+                name = f"{SHM_VOLUME}-{n}"
+            if name not in by_name:
+                set_volume(name)
+            chosen = name
+        return chosen
+
     for container in gpu:
-        mounts = container.get("volumeMounts", [])
+        mounts = container.get("volumeMounts")
+        mounts = [] if mounts is None else mounts
         if not isinstance(mounts, list):
             continue
-        at_shm = next((m for m in mounts if isinstance(m, dict) and _is_shm_path(m.get("mountPath"))), None)
-        if at_shm is None:
-            if new_volume is None:
-                # Reuse a memory `dshm` that only serves /dev/shm; otherwise add one under a free name.
-                new_volume, n = SHM_VOLUME, 0
-                while new_volume in by_name and not (
-                    _is_memory(volumes[by_name[new_volume]]) and _only_shm_users(new_volume, everyone, everyone)
-                ):
-                    n += 1
-                    new_volume = f"{SHM_VOLUME}-{n}"
-                if new_volume not in by_name:
-                    set_volume(new_volume)
-            mounts.append({"name": new_volume, "mountPath": SHM_PATH})
+        at_shm = [m for m in mounts if isinstance(m, dict) and _is_shm_path(m.get("mountPath"))]
+        if not at_shm:
+            mounts.append({"name": memory_volume(), "mountPath": SHM_PATH})
             container["volumeMounts"] = mounts
             changed = True
-        else:
-            # Something not memory-backed (or missing) is mounted at /dev/shm: make it the memory emptyDir only
-            # when no other container uses that volume; otherwise leave it and let validation fail.
-            name = str(at_shm.get("name"))
-            if _only_shm_users(name, gpu, everyone):
+            continue
+        for mount in at_shm:
+            name = mount.get("name")
+            if not isinstance(name, str) or not name:
+                mount["name"] = memory_volume()  # a mount must name a volume: ours
+                changed = True
+            elif not memory(name) and len(by_name.get(name, ())) <= 1 and _only_shm_users(name, gpu, everyone):
+                # Not memory-backed (or missing), and nothing else uses it: make it the memory emptyDir. A volume
+                # other containers use is left, and validation fails.
                 set_volume(name)
                 changed = True
+        exact = [m for m in mounts if isinstance(m, dict) and m.get("mountPath") == SHM_PATH]
+        if len(at_shm) == 1 and not exact:
+            # The same directory for the runtime, written as KubeRay compares it (else it adds a second mount).
+            at_shm[0]["mountPath"] = SHM_PATH
+            changed = True
     if changed:
         pod_spec["volumes"] = volumes
     return changed

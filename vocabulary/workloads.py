@@ -6,7 +6,8 @@ one entry here; both follow.
 
 A location is a path of steps from the object (or from the kind's `root`): a dotted field path such as
 "template.spec", or `Each(field, var)`, every item of a list (every value of a map with `map=True`).
-`var` is the name the admission CEL gives the item.
+`var` is the name the admission CEL gives the item. A KubeRay location's steps end at the head or worker group,
+whose pod spec and `rayStartParams` both matter (`RayGroup`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,38 @@ class Each:
 Step = str | Each
 
 
+# What KubeRay's pod builder does about /dev/shm, read from ray-operator/controllers/ray/common/pod.go (BuildPod,
+# addEmptyDir, makeEmptyDirVolume, findMemoryReqOrLimit) at the version below, the kuberay-operator chart pinned in
+# ../shared/reference/VERSIONS.md (a test keeps them equal). Re-read that file when the pin moves.
+KUBERAY_VERSION = "1.7.0"
+# Unless the group's rayStartParams has this key (any value), KubeRay gives the Ray container a /dev/shm ...
+KUBERAY_SHM_SKIP_PARAM = "plasma-directory"  # PlasmaDirectoryParamKey
+# ... mounting, when that container has no volumeMount whose mountPath is exactly "/dev/shm", the pod's volume of
+# this name: the existing one, whatever it is, or else a new emptyDir with medium Memory and sizeLimit = the Ray
+# container's memory limit, else its memory request, else none.
+KUBERAY_SHM_VOLUME = "shared-mem"  # SharedMemoryVolumeName
+# The Ray container is the first of `containers` (utils.RayContainerIndex); no other container gets anything.
+KUBERAY_RAY_CONTAINER_INDEX = 0
+
+
+@dataclass(frozen=True)
+class RayGroup:
+    """A KubeRay head or worker group: the pod template's spec at `template`, the `ray start` parameters at
+    `start_params` (both relative to the group)."""
+
+    template: str = "template.spec"
+    start_params: str = "rayStartParams"
+
+
 @dataclass(frozen=True)
 class PodSpecs:
     """Pod specs at `steps`, with the containers the rules check: `containers`, `initContainers` and the named
-    single-container fields in `extra_containers` (KServe's model and framework shorthands)."""
+    single-container fields in `extra_containers` (KServe's model and framework shorthands). With `ray`, `steps`
+    lead to a KubeRay group and the pod spec is the group's template."""
 
     steps: tuple[Step, ...] = ()
     extra_containers: tuple[str, ...] = ()
-    # KubeRay mounts its own memory /dev/shm into the Ray container (the first) when nothing is mounted there.
-    ray: bool = False
+    ray: RayGroup | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +108,8 @@ KSERVE_CONTAINER_FIELDS: dict[str, tuple[str, ...]] = {
 _POD_SPEC = (PodSpecs(),)
 _REPLICATED_JOBS = PodSpecs((Each("replicatedJobs", "j"), "template.spec.template.spec"))
 _RAY = (
-    PodSpecs(("headGroupSpec.template.spec",), ray=True),
-    PodSpecs((Each("workerGroupSpecs", "g"), "template.spec"), ray=True),
+    PodSpecs(("headGroupSpec",), ray=RayGroup()),
+    PodSpecs((Each("workerGroupSpecs", "g"),), ray=RayGroup()),
 )
 
 WORKLOAD_KINDS: tuple[WorkloadKind, ...] = (

@@ -13,7 +13,7 @@ from typing import Any
 from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
 from vocabulary.priorities import PRIORITY_CLASS_NAMES
 
-from . import infra, stack, workload
+from . import infra, podspecs, stack, workload
 from .findings import Enforcement, Finding, Settings
 from .values import describe
 
@@ -31,6 +31,8 @@ class Rule:
     on_object: ObjectCheck | None = None  # a Kubernetes object (manifest or Pulumi kubernetes resource)
     on_resource: ResourceCheck | None = None  # a non-Kubernetes Pulumi resource (type, name, props)
     on_stack: StackCheck | None = None  # every Kubernetes object of a stack or of the files checked
+    # The kinds `on_stack` reads (empty: every kind): check.py keeps only those while it streams the rest.
+    stack_kinds: tuple[str, ...] = ()
 
 
 SHM_REMEDIATION = (
@@ -109,8 +111,10 @@ RULES: tuple[Rule, ...] = (
         "team-namespace-gpu-quota",
         "Every team namespace has a ResourceQuota with a GPU limit.",
         "advisory",
-        "add a ResourceQuota with hard requests.nvidia.com/gpu and limits.nvidia.com/gpu to the namespace",
+        "add a ResourceQuota with hard requests.nvidia.com/gpu to the namespace (quota counts GPUs by request; a "
+        "limit alone is copied to the request, so limit-only pods count too)",
         on_stack=stack.check_team_quotas,
+        stack_kinds=stack.TEAM_QUOTA_KINDS,
     ),
     Rule(
         "eks-imdsv2-hop-limit",
@@ -143,6 +147,7 @@ def enabled(settings: Settings) -> list[Rule]:
 def check_object(obj: Mapping[str, Any], settings: Settings | None = None) -> list[Finding]:
     """Every object-level finding for one Kubernetes object."""
     settings = settings or Settings()
+    podspecs.forget()
     return [
         finding for rule in enabled(settings) if rule.on_object is not None for finding in rule.on_object(obj, settings)
     ]

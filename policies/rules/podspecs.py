@@ -1,13 +1,30 @@
-"""The pod specs and containers of an object, found with the workload-kind table of `vocabulary.workloads`."""
+"""The pod specs and containers of an object, found with the workload-kind table of `vocabulary.workloads`, with
+what an operator adds to the pods it builds from them (KubeRay's /dev/shm) kept apart from the manifest's own
+dicts: the rules judge both, the pack's remediation edits only the manifest."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
-from vocabulary.workloads import WORKLOAD_KINDS_BY_KIND, Each, PodSpecs, Step, TrainerResources
+from vocabulary.policy_rules import SHM_PATH
+from vocabulary.workloads import (
+    KUBERAY_RAY_CONTAINER_INDEX,
+    KUBERAY_SHM_SKIP_PARAM,
+    KUBERAY_SHM_VOLUME,
+    KUBERAY_VERSION,
+    WORKLOAD_KINDS_BY_KIND,
+    Each,
+    PodSpecs,
+    RayGroup,
+    Step,
+    TrainerResources,
+)
 
+from .defaulting import Resources, effective_resources
+from .mounts import mount_path, volumes_named
 from .values import get, mapping, sequence
 
 
@@ -15,12 +32,24 @@ from .values import get, mapping, sequence
 class Container:
     name: str
     spec: Mapping[str, Any]  # the container object: resources, env, volumeMounts
-    # KubeRay mounts its own memory /dev/shm into the Ray container (the first) when nothing is mounted there.
-    runtime_provides_shm: bool = False
+    # Mounts the operator adds when it builds the pod (KubeRay's /dev/shm), after the container's own.
+    added_mounts: tuple[Mapping[str, Any], ...] = ()
+    # Why the operator adds nothing although it might (said in findings).
+    note: str = ""
 
     @property
     def resources(self) -> Mapping[str, Any]:
         return mapping(self.spec.get("resources"))
+
+    @cached_property  # every rule asks, several times per container
+    def effective(self) -> Resources:
+        """Requests and limits as the API server defaults them (a limit alone is also the request)."""
+        return effective_resources(self.resources)
+
+    @property
+    def mounts(self) -> list[Mapping[str, Any]]:
+        """The container's volumeMounts in the pod that runs: its own, then what the operator adds."""
+        return [mapping(m) for m in sequence(self.spec.get("volumeMounts"))] + list(self.added_mounts)
 
 
 @dataclass(frozen=True)
@@ -32,11 +61,17 @@ class PodSite:
     containers: tuple[Container, ...] = field(default=())
     # False for TrainJob's trainer pseudo-container: its volumes live in the runtime, not here.
     has_pod_spec: bool = True
+    # Volumes the operator adds when it builds the pod (KubeRay's shared-mem).
+    added_volumes: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def volumes(self) -> list[Any]:
+        return list(sequence(self.spec.get("volumes"))) + list(self.added_volumes)
 
 
-def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = (), ray: bool = False) -> tuple[Container, ...]:
+def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = ()) -> tuple[Container, ...]:
     found = [
-        Container(str(mapping(c).get("name", f"#{i}")), mapping(c), runtime_provides_shm=ray and i == 0)
+        Container(str(mapping(c).get("name", f"#{i}")), mapping(c))
         for i, c in enumerate(sequence(spec.get("containers")))
     ]
     found += [
@@ -51,16 +86,55 @@ def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = (), ray: bo
     return tuple(found)
 
 
+def _memory_of(container: Mapping[str, Any]) -> Any:
+    """findMemoryReqOrLimit: the memory limit, else the memory request, else None (no sizeLimit)."""
+    resources = mapping(container.get("resources"))
+    limit = get(resources, "limits", "memory")
+    return limit if limit is not None else get(resources, "requests", "memory")
+
+
+def _kuberay(site: PodSite, group: Mapping[str, Any], ray_group: RayGroup) -> PodSite:
+    """The site as KubeRay's BuildPod (ray-operator/controllers/ray/common/pod.go at KUBERAY_VERSION) builds its
+    pods: the Ray container (the first) gets the pod's `shared-mem` volume at /dev/shm unless rayStartParams has
+    `plasma-directory` or that container already mounts something at exactly "/dev/shm" (a plain string compare:
+    "/dev/shm/" does not count, so KubeRay adds its mount next to it)."""
+    containers = list(site.containers)
+    if len(sequence(site.spec.get("containers"))) <= KUBERAY_RAY_CONTAINER_INDEX:
+        return site
+    ray = containers[KUBERAY_RAY_CONTAINER_INDEX]
+    params = mapping(get(group, *ray_group.start_params.split(".")))
+    if KUBERAY_SHM_SKIP_PARAM in params:
+        note = f"KubeRay {KUBERAY_VERSION} adds none: rayStartParams sets {KUBERAY_SHM_SKIP_PARAM}"
+        containers[KUBERAY_RAY_CONTAINER_INDEX] = replace(ray, note=note)
+        return replace(site, containers=tuple(containers))
+    if any(mount_path(m) == SHM_PATH for m in sequence(ray.spec.get("volumeMounts"))):
+        return site
+    added: tuple[Mapping[str, Any], ...] = ()
+    if not volumes_named(sequence(site.spec.get("volumes")), KUBERAY_SHM_VOLUME):
+        memory = _memory_of(ray.spec)
+        empty_dir = {"medium": "Memory", **({"sizeLimit": memory} if memory is not None else {})}
+        added = ({"name": KUBERAY_SHM_VOLUME, "emptyDir": empty_dir},)
+    mount = {"name": KUBERAY_SHM_VOLUME, "mountPath": SHM_PATH}
+    containers[KUBERAY_RAY_CONTAINER_INDEX] = replace(ray, added_mounts=(mount,))
+    return replace(site, containers=tuple(containers), added_volumes=added)
+
+
 def _site(path: str, spec: Any, location: PodSpecs) -> PodSite | None:
     if not isinstance(spec, Mapping):
         return None
-    return PodSite(path, spec, containers_of(spec, location.extra_containers, location.ray))
+    return PodSite(path, spec, containers_of(spec, location.extra_containers))
+
+
+def _group(path: str, group: Any, ray: RayGroup, location: PodSpecs) -> PodSite | None:
+    """A KubeRay group: its pod spec, as KubeRay builds pods from it."""
+    site = _site(f"{path}.{ray.template}", get(group, *ray.template.split(".")), location)
+    return _kuberay(site, mapping(group), ray) if site is not None else None
 
 
 def _walk(path: str, value: Any, steps: tuple[Step, ...], location: PodSpecs) -> Iterator[PodSite | None]:
     """Follow `steps` from `value` (found at `path`): field paths, and every item of an `Each`."""
     if not steps:
-        yield _site(path, value, location)
+        yield _group(path, value, location.ray, location) if location.ray else _site(path, value, location)
         return
     step, rest = steps[0], steps[1:]
     if isinstance(step, Each):
@@ -101,6 +175,12 @@ def _sites(obj: Mapping[str, Any]) -> Iterator[PodSite | None]:
 
 
 _last: tuple[Mapping[str, Any] | None, list[PodSite]] = (None, [])
+
+
+def forget() -> None:
+    """Drop the kept answer: an object may have been edited in place since (check_object calls this first)."""
+    global _last
+    _last = (None, [])
 
 
 def pod_sites(obj: Mapping[str, Any]) -> list[PodSite]:

@@ -11,10 +11,14 @@ from vocabulary.resources import is_gpu_resource
 from .findings import Finding, Settings
 from .values import describe, get, mapping
 
+# What check_team_quotas reads.
+TEAM_QUOTA_KINDS = ("Namespace", "ResourceQuota")
+
 
 def _limits_gpus(quota: Mapping[str, Any]) -> bool:
     hard = mapping(get(quota, "spec", "hard"))
-    # Quota counts extended resources by request only: a limits. key alone enforces nothing (RULES.md).
+    # Quota counts extended resources by request only: a limits. key alone enforces nothing (RULES.md). Quota
+    # admission runs after the API server copies a lone limit into the request, so limit-only pods are counted.
     return any(str(k).startswith("requests.") and is_gpu_resource(str(k).split(".", 1)[1]) for k in hard)
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vocabulary.labels import GPU_TAINT_KEY, LABEL_GPU, LABEL_POOL
-from vocabulary.policy_rules import LIMITS_RULE, SHM_PATH, SHM_RULE
+from vocabulary.policy_rules import LIMITS_RULE, SHM_RULE
 from vocabulary.priorities import PRIORITY_CLASS_NAMES
 from vocabulary.resources import is_gpu_resource
+from vocabulary.workloads import KUBERAY_VERSION
 
 from .findings import Finding, Settings
+from .mounts import ShmPath, is_memory_backed, shm_path, volume_kind, volumes_named
 from .podspecs import Container, PodSite, pod_sites
 from .values import describe, get, mapping, quantity, sequence, show
 
@@ -26,10 +29,11 @@ GPU_TYPE_LABELS = (
 
 
 def gpu_requests(container: Container) -> dict[str, tuple[Any, Any]]:
-    """{resource: (request, limit)} for every GPU resource named in requests or limits."""
-    requests, limits = mapping(container.resources.get("requests")), mapping(container.resources.get("limits"))
-    names = [n for n in [*requests, *limits] if is_gpu_resource(str(n))]
-    return {str(n): (requests.get(n), limits.get(n)) for n in dict.fromkeys(names)}
+    """{resource: (request, limit)} for every GPU resource of the container, requests defaulted from limits as the
+    API server does."""
+    effective = container.effective
+    names = [n for n in [*effective.requests, *effective.limits] if is_gpu_resource(n)]
+    return {n: (effective.requests.get(n), effective.limits.get(n)) for n in dict.fromkeys(names)}
 
 
 def requests_gpus(container: Container) -> bool:
@@ -49,27 +53,62 @@ def _where(site: PodSite, container: Container) -> str:
     return f'container "{container.name}" in {site.path}'
 
 
-def _mounts_at_shm(mount: Any) -> bool:
-    return mapping(mount).get("mountPath") in (SHM_PATH, SHM_PATH + "/")
+@dataclass(frozen=True)
+class ShmMount:
+    """A mount of the container at (or maybe at) /dev/shm, with the pod's volumes of its name."""
+
+    mount: Mapping[str, Any]
+    at: ShmPath
+    volumes: list[Mapping[str, Any]]
+    added: bool  # added by the operator (KubeRay), not written in the manifest
+
+    @property
+    def memory(self) -> bool:
+        return bool(self.volumes) and all(is_memory_backed(v) for v in self.volumes)
+
+    def problem(self) -> str:
+        name, path = self.mount.get("name"), self.mount.get("mountPath")
+        who = f"KubeRay {KUBERAY_VERSION} mounts" if self.added else "mounts"
+        where = "at /dev/shm"
+        if self.at == "maybe":
+            where = f'at "{path}" (a ".." path that may be /dev/shm: write it without "..")'
+        if not isinstance(name, str) or not name:
+            return f"mounts a volume without a name {where}"
+        if not self.volumes:
+            return f'{who} "{name}" {where}, but the pod has no volume of that name'
+        if len(self.volumes) > 1:
+            return f'{who} "{name}" {where}, but the pod has {len(self.volumes)} volumes of that name'
+        kind = volume_kind(self.volumes[0])
+        article = "an" if kind[:1] in "aeiou" else "a"
+        return f'{who} "{name}" {where}, {article} {kind} volume that is not memory-backed'
 
 
-def shm_volumes(site: PodSite, container: Container) -> list[tuple[str, Mapping[str, Any] | None]]:
-    """(name, volume or None when the pod has no such volume) for each mount at /dev/shm."""
-    volumes = {mapping(v).get("name"): mapping(v) for v in sequence(site.spec.get("volumes")) if mapping(v).get("name")}
+def shm_mounts(site: PodSite, container: Container) -> list[ShmMount]:
+    """Every mount of the container at /dev/shm or maybe there, in the pod that runs."""
+    volumes = site.volumes
     return [
-        (str(mapping(m).get("name")), volumes.get(mapping(m).get("name")))
-        for m in sequence(container.spec.get("volumeMounts"))
-        if _mounts_at_shm(m)
+        ShmMount(m, at, volumes_named(volumes, m.get("name")), any(m is a for a in container.added_mounts))
+        for m in container.mounts
+        if (at := shm_path(m.get("mountPath"))) != "other"
     ]
 
 
-def memory_shm(site: PodSite, container: Container) -> Mapping[str, Any] | None:
-    """The memory-backed emptyDir this container mounts at /dev/shm, if any."""
-    return next((v for _, v in shm_volumes(site, container) if is_memory_backed(v)), None)
-
-
-def is_memory_backed(volume: Mapping[str, Any] | None) -> bool:
-    return volume is not None and get(volume, "emptyDir", "medium") == "Memory"
+def shm_problem(site: PodSite, container: Container) -> str | None:
+    """Why the container has no memory-backed /dev/shm, or None. Two mounts at one path (`/dev/shm` and
+    `/dev/shm/` pass the API server) leave it to the runtime which one wins: each must be memory-backed."""
+    mounts = shm_mounts(site, container)
+    bad = next((m for m in mounts if not m.memory), None)
+    if bad is not None:
+        return bad.problem()
+    if not any(m.at == "shm" for m in mounts):
+        unresolved = next((m.mount.get("mountPath") for m in mounts), None)
+        if unresolved is not None:
+            return (
+                f'mounts its memory volume at "{unresolved}", a ".." path the policies do not resolve: write /dev/shm'
+            )
+        note = f" ({container.note})" if container.note else ""
+        return f"does not mount anything at /dev/shm{note} (Docker's default is 64 MB)"
+    return None
 
 
 def check_shm_volume(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
@@ -78,20 +117,9 @@ def check_shm_volume(obj: Mapping[str, Any], settings: Settings) -> Iterator[Fin
         if not site.has_pod_spec:
             continue
         for container in gpu_containers(site):
-            mounted = shm_volumes(site, container)
-            if memory_shm(site, container) is not None:
+            problem = shm_problem(site, container)
+            if problem is None:
                 continue
-            if not mounted:
-                if container.runtime_provides_shm:
-                    continue  # KubeRay adds a memory /dev/shm to the Ray container itself
-                problem = "does not mount anything at /dev/shm (Docker's default is 64 MB)"
-            elif mounted[0][1] is None:
-                problem = f'mounts "{mounted[0][0]}" at /dev/shm, but the pod has no volume of that name'
-            else:
-                name, volume = mounted[0]
-                kind = next((k for k in volume or {} if k != "name"), "unknown")
-                article = "an" if kind[:1] in "aeiou" else "a"
-                problem = f'mounts "{name}" at /dev/shm, {article} {kind} volume that is not memory-backed'
             yield Finding(
                 SHM_RULE,
                 describe(obj),
@@ -107,47 +135,63 @@ def check_shm_size(obj: Mapping[str, Any], settings: Settings) -> Iterator[Findi
         if not site.has_pod_spec:
             continue
         for container in gpu_containers(site):
-            volume = memory_shm(site, container)
-            if volume is None:
-                continue  # the mandatory rule reports it (or KubeRay provides it)
-            size = get(volume, "emptyDir", "sizeLimit")
-            amount = quantity(size)
-            if size is None:
-                problem = "has no sizeLimit: a runaway data loader can use all node memory"
-            elif amount is None or amount < settings.shm_min_bytes:
-                problem = f"sizeLimit {show(size)} is below {settings.shm_min_size}"
-            else:
-                continue
-            yield Finding(
-                "gpu-shm-size-limit",
-                describe(obj),
-                f"/dev/shm of {_where(site, container)} {problem}",
-                container.name,
-                site.path,
-            )
+            if shm_problem(site, container) is not None:
+                continue  # the mandatory rule reports it
+            seen: set[int] = set()
+            for shm in shm_mounts(site, container):
+                for volume in shm.volumes:
+                    if id(volume) in seen:
+                        continue
+                    seen.add(id(volume))
+                    size = get(volume, "emptyDir", "sizeLimit")
+                    amount = quantity(size)
+                    if size is None:
+                        problem = "has no sizeLimit: a runaway data loader can use all node memory"
+                    elif amount is None or amount < settings.shm_min_bytes:
+                        problem = f"sizeLimit {show(size)} is below {settings.shm_min_size}"
+                    else:
+                        continue
+                    if any(volume is v for v in site.added_volumes):
+                        # KubeRay sizes its volume from the Ray container: set its memory limit (or a dshm volume).
+                        problem += f" (KubeRay {KUBERAY_VERSION} sets it to the container's memory limit or request)"
+                    yield Finding(
+                        "gpu-shm-size-limit",
+                        describe(obj),
+                        f"/dev/shm of {_where(site, container)} {problem}",
+                        container.name,
+                        site.path,
+                    )
+
+
+def _amount_problem(name: str, request: Any, limit: Any, defaulted: bool) -> str | None:
+    """What is wrong with one GPU resource's request and limit, as the API server will see them."""
+    wanted = quantity(request)
+    said = f"limits {name}: {show(limit)} (the API server copies it to the request)" if defaulted else None
+    if limit is None:
+        return f"requests {name}: {show(request)} without a limit"
+    if said is None and (wanted is None or quantity(limit) != wanted):
+        return f"requests {name}: {show(request)} but limits it to {show(limit)}"
+    if wanted is None:
+        return f"{said}, not a quantity"
+    if wanted < 0 or wanted % 1 != 0:
+        return f"{said or f'requests {name}: {show(request)}'}, not a whole number of devices"
+    return None
 
 
 def check_limits(obj: Mapping[str, Any], settings: Settings) -> Iterator[Finding]:
     del settings
     for site in pod_sites(obj):
         for container in site.containers:
+            defaulted = container.effective.defaulted
             for name, (request, limit) in gpu_requests(container).items():
-                if request is None:
-                    continue  # a limit alone is fine: Kubernetes copies it to the request
-                wanted = quantity(request)
-                if limit is None:
-                    problem = f"requests {name}: {show(request)} without a limit"
-                elif wanted is None or quantity(limit) != wanted:
-                    problem = f"requests {name}: {show(request)} but limits it to {show(limit)}"
-                elif wanted < 0 or wanted % 1 != 0:
-                    problem = f"requests {name}: {show(request)}, not a whole number of devices"
-                else:
+                problem = _amount_problem(name, request, limit, name in defaulted)
+                if problem is None:
                     continue
                 yield Finding(
                     LIMITS_RULE,
                     describe(obj),
                     f"{_where(site, container)} {problem}; "
-                    f"GPUs are not overcommitted: set limits.{name} equal to the request",
+                    f"GPUs are not overcommitted: set limits.{name} equal to the request, a whole number of devices",
                     container.name,
                     site.path,
                 )

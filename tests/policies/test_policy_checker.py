@@ -332,3 +332,72 @@ def test_json_manifests_nested_lists_and_what_is_skipped(tmp_path: Path) -> None
 def test_an_empty_directory_checks_nothing_and_says_so(tmp_path: Path) -> None:
     result = run_check(str(tmp_path))
     assert result.returncode == 2 and "nothing would be checked" in result.stderr
+
+
+# ---------------------------------------------------------------- large files: streamed, one pass
+
+
+def test_documents_are_read_one_at_a_time(tmp_path: Path) -> None:
+    """A document is checked before the next is parsed: the first object comes out of a file whose end is not YAML."""
+    from check import UnreadableInputError, read_objects
+
+    path = tmp_path / "big.yaml"
+    path.write_text(yaml.safe_dump(gpu_pod("first")) + "---\n{unclosed: [\n")
+    objects = read_objects(path)
+    assert next(objects)["metadata"]["name"] == "first"
+    with pytest.raises(UnreadableInputError, match="cannot read YAML"):
+        next(objects)
+
+
+def test_only_what_stack_rules_read_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import check
+    from rules import Settings
+
+    seen: list[list[str]] = []
+    real = check.check_stack
+    monkeypatch.setattr(
+        check,
+        "check_stack",
+        lambda objects, settings: seen.append([o["kind"] for o in objects]) or real(objects, settings),
+    )
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "t", "labels": {"ml-platform.io/team": "t"}},
+    }
+    path = write(tmp_path / "all.yaml", gpu_pod("a"), namespace, gpu_pod("b"))
+    findings, _ = check.run([path], Settings())
+    assert seen == [["Namespace"]]  # the pods were checked and dropped
+    assert [f.rule for _, f, _ in findings] == ["team-namespace-gpu-quota"]
+
+
+def test_without_libyaml_the_same_loader_is_pure_python(tmp_path: Path) -> None:
+    """PyYAML built without libyaml has no CSafeLoader: check.py still reads manifests and refuses deep nesting."""
+    path = write(tmp_path / "pod.yaml", gpu_pod("x"))
+    (tmp_path / "deep.yaml").write_text("kind: Pod\nspec: " + "[" * 300 + "]" * 300 + "\n")
+    script = (
+        "import sys, yaml\n"
+        "del yaml.CSafeLoader\n"
+        f"sys.argv = ['check.py', {str(path)!r}]\n"
+        f"sys.path[:0] = [{str(CHECK.parent)!r}]\n"
+        "import check\n"
+        "assert check.Loader.__mro__[1] is yaml.SafeLoader, check.Loader.__mro__\n"
+        "assert check.main() == 0\n"
+        f"assert check.main([{str(tmp_path / 'deep.yaml')!r}]) == 2\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "nested more than 200 levels deep" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/dev/shm/", "//dev/shm", "/dev/shm//"])
+def test_the_checker_reads_mount_paths_as_the_runtime_does(tmp_path: Path, path: str) -> None:
+    pod = gpu_pod()
+    pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] = path
+    assert run_check(str(write(tmp_path / "pod.yaml", pod))).returncode == 0
+    pod["spec"]["volumes"][0]["emptyDir"] = {}
+    result = run_check(str(write(tmp_path / "pod.yaml", pod)))
+    assert (
+        result.returncode == 1
+        and 'mounts "dshm" at /dev/shm, an emptyDir volume that is not memory-backed' in result.stdout
+    )
