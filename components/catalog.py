@@ -98,12 +98,12 @@ class NodeShape:
 # EC2 vCPU quotas per region that GPU instances count against (Service Quotas console names; EC2 user guide,
 # "On-Demand Instance quotas" and "Spot Instance quotas"). New accounts start at 0 for every one of them.
 def ec2_quota(instance_type: str, capacity: str) -> str | None:
-    """The quota new `capacity` instances of this type need; None for reserved capacity (an On-Demand Capacity
-    Reservation took its On-Demand quota when it was created; a Capacity Block is bought outright) and for
-    families without a GPU quota."""
+    """The quota `capacity` instances of this type count against: `reserved` is an On-Demand Capacity Reservation,
+    which needs On-Demand quota to be created (CreateCapacityReservation); None for a Capacity Block (bought per
+    block, `capacity-block`) and families without a GPU quota."""
     family = instance_type.split(".", 1)[0]
     kind = "P" if family.startswith("p") else "G and VT" if family.startswith(("g", "vt")) else None
-    if kind is None or capacity == "reserved":
+    if kind is None or capacity == "capacity-block":
         return None
     if capacity == "spot":
         if kind == "P":

@@ -227,16 +227,20 @@ class ResolvedGpuPool:
             return {}
         vcpus = self.shape.largest()[0] * self.config.max_nodes
         needs: dict[str, int] = {}
+        block = self.config.reservations is not None and self.config.reservations.capacity_block
         for capacity in self.capacity_types:
-            if (quota := ec2_quota(self.shape.instance_type, capacity)) is not None:
+            kind = "capacity-block" if capacity == "reserved" and block else capacity
+            if (quota := ec2_quota(self.shape.instance_type, kind)) is not None:
                 needs[quota] = needs.get(quota, 0) + vcpus
         return needs
 
-    def reservation_target(self, capacity: CapacityType) -> str | None:
-        """The capacity reservation a managed node group of this capacity type launches into (its launch template
-        targets one, by id); None for spot and on-demand."""
+    def reservation_target(self, capacity: CapacityType) -> tuple[str, str] | None:
+        """(reservation id, its AZ) a managed node group of this capacity type launches into (its launch template
+        targets one reservation by id, its subnets are that AZ's); None for spot and on-demand."""
         r = self.config.reservations
-        return r.ids[0] if capacity == "reserved" and r is not None and r.ids else None
+        if capacity != "reserved" or r is None or not r.ids or r.availability_zone is None:
+            return None
+        return r.ids[0], r.availability_zone
 
     @property
     def fixed_group(self) -> bool:

@@ -179,6 +179,15 @@ class PlanMocks(mocks.Mocks):
             case "aws:index/getPartition:getPartition":
                 suffix = "amazonaws.com.cn" if self.partition == "aws-cn" else "amazonaws.com"
                 return {"id": self.partition, "partition": self.partition, "dnsSuffix": suffix}
+            case "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+                name = f"com.amazonaws.{self.region}.{a['service']}"
+                return {"id": name, "serviceName": name, "serviceType": a.get("serviceType", "Interface")}
+            case "aws:ec2/getSubnet:getSubnet":
+                # Existing subnets: spread over the region's first AZs by their id, as a real VPC would be.
+                zone = f"{self.region}{'abc'[sum(map(ord, a['id'])) % 3]}"
+                return {"id": a["id"], "availabilityZone": zone, "vpcId": "<vpc>"}
+            case "aws:eks/getClusters:getClusters":
+                return {"id": self.region, "names": []}  # a first `pulumi up`
             case "aws:index/getCallerIdentity:getCallerIdentity":
                 return {"id": "<account-id>", "accountId": "<account-id>", "arn": "<caller-arn>", "userId": "<user-id>"}
             case "aws:eks/getAddonVersion:getAddonVersion":

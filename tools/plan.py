@@ -147,7 +147,8 @@ def pool_lines(plan: PlanView) -> list[str]:
         if (r := pool.config.reservations) is not None:
             named = [*r.ids, *(f"tags {k}={v}" for k, v in r.tags.items())]
             kind = "Capacity Blocks" if r.capacity_block else "capacity reservations"
-            lines.append(f"  {'':<{width}} reserved: {kind} " + ", ".join(named))
+            zone = f" in {r.availability_zone}" if r.availability_zone else ""
+            lines.append(f"  {'':<{width}} reserved: {kind} " + ", ".join(named) + zone)
         if quotas := pool.ec2_quotas():
             lines.append(
                 f"  {'':<{width}} EC2 quota at maxNodes: "

@@ -105,13 +105,29 @@ def nat_routes(
         )
     for az, subnet in private.items():
         nat = nats.get(az, nats[nat_azs[0]])
+        # Routes as their own resources, not inline: inline routes would remove every route added beside them
+        # (a peering's return route, a transit gateway's) on the next `up`.
         rt = aws.ec2.RouteTable(
-            f"{cluster_name}-private-{az}",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-            tags={"Name": f"{cluster_name}-private-{az}"},
+            f"{cluster_name}-private-{az}", vpc_id=vpc.id, tags={"Name": f"{cluster_name}-private-{az}"}, opts=opts
+        )
+        aws.ec2.Route(
+            f"{cluster_name}-private-{az}-nat",
+            route_table_id=rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            nat_gateway_id=nat.id,
             opts=opts,
         )
+        for cidr in cluster.api_access.cidrs if cluster.api_access.route_via else ():
+            via = cluster.api_access.route_via or ""
+            # The return path to a peered runner network: without it replies to the runner leave through the NAT.
+            aws.ec2.Route(
+                f"{cluster_name}-private-{az}-api-{cidr.replace('/', '-')}",
+                route_table_id=rt.id,
+                destination_cidr_block=cidr,
+                vpc_peering_connection_id=via if via.startswith("pcx-") else None,
+                transit_gateway_id=via if via.startswith("tgw-") else None,
+                opts=opts,
+            )
         aws.ec2.RouteTableAssociation(
             f"{cluster_name}-private-{az}-rt", subnet_id=subnet.id, route_table_id=rt.id, opts=opts
         )
@@ -124,8 +140,22 @@ def nat_routes(
 ECR_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr")
 
 
-def endpoint_service(region: str, service: str) -> str:
-    return f"com.amazonaws.{region}.{service}"
+def endpoint_service(service: str, kind: str, opts: pulumi.ResourceOptions) -> str:
+    """The endpoint service's name as EC2 reports it (com.amazonaws.<region>.<service>; other partitions differ,
+    e.g. cn.com.amazonaws. in China)."""
+    found = aws.ec2.get_vpc_endpoint_service(
+        service=service, service_type=kind, opts=pulumi.InvokeOptions(provider=opts.provider)
+    )
+    return found.service_name
+
+
+def subnets_by_az(subnet_ids: list[str], provider: pulumi.ProviderResource | None) -> dict[str, pulumi.Input[str]]:
+    """AZ -> the first of these existing subnets in it, as EC2 reports it."""
+    found: dict[str, pulumi.Input[str]] = {}
+    for subnet_id in subnet_ids:
+        zone = aws.ec2.get_subnet(id=subnet_id, opts=pulumi.InvokeOptions(provider=provider)).availability_zone
+        found.setdefault(zone, subnet_id)
+    return found
 
 
 def vpc_endpoints(
@@ -136,12 +166,12 @@ def vpc_endpoints(
     opts: pulumi.ResourceOptions,
 ) -> None:
     """Images (10-20 GB per GPU node scale-up), datasets and checkpoints would otherwise pay NAT data charges."""
-    endpoints, name, region = cluster.vpc.endpoints, cluster.name, cluster.region or ""
+    endpoints, name = cluster.vpc.endpoints, cluster.name
     if endpoints.s3:
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=endpoint_service(region, "s3"),
+            service_name=endpoint_service("s3", "Gateway", opts),
             vpc_endpoint_type="Gateway",  # free, a route in each private route table
             route_table_ids=[t.id for t in route_tables],
             tags={"Name": f"{name}-s3"},
@@ -163,7 +193,7 @@ def vpc_endpoints(
         aws.ec2.VpcEndpoint(
             f"{name}-{service.replace('.', '-')}",
             vpc_id=vpc.id,
-            service_name=endpoint_service(region, service),
+            service_name=endpoint_service(service, "Interface", opts),
             vpc_endpoint_type="Interface",
             subnet_ids=[s.id for s in private.values()],
             security_group_ids=[group.id],
@@ -177,6 +207,8 @@ class AwsNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Input[str]
     private_subnet_ids: list[pulumi.Input[str]]
     public_subnet_ids: list[pulumi.Input[str]]
+    # AZ -> private subnet; None for an existing VPC (its subnets' AZs are looked up only when needed).
+    private_subnets_by_az: dict[str, pulumi.Input[str]] | None = None
 
     def __init__(
         self, name: str, cluster: ClusterConfig, azs: list[str], opts: pulumi.ResourceOptions | None = None
@@ -216,5 +248,6 @@ class AwsNetwork(pulumi.ComponentResource):
         vpc_endpoints(cluster, vpc, route_tables, private, child)
         self.vpc_id = vpc.id
         self.private_subnet_ids = [s.id for s in private.values()]
+        self.private_subnets_by_az = {az: s.id for az, s in private.items()}
         self.public_subnet_ids = [s.id for s in public.values()]
         self.register_outputs({"vpcId": vpc.id})

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.cluster import aws_iam
-from components.cluster.aws_network import AwsNetwork
+from components.cluster.aws_network import AwsNetwork, subnets_by_az
 from components.cluster.eks_addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
 from components.cluster.eks_control_plane import (
     ControlPlane,
@@ -25,8 +25,9 @@ from components.cluster.eks_nodes import NodeGroupPlacement, gpu_node_groups, no
 from components.cluster.handle import AwsClusterInfo, ClusterHandle
 from components.cluster.kubeconfig import eks_kubeconfig
 from components.config.cluster import AwsSettings, ClusterConfig
+from components.config.errors import key_path
 from components.config.platform import PlatformConfig
-from components.gpu_pools import platform_facts, resolve_gpu_pools
+from components.gpu_pools import ResolvedGpuPool, platform_facts, resolve_gpu_pools
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 # AZs where EKS cannot place control-plane ENIs (EKS user guide, "Subnet requirements and considerations").
@@ -42,6 +43,29 @@ class AwsAccount:
     account_id: str
     azs: list[str]
     caller_arn: str
+    # The cluster exists already: bootstrapCreatorAdmin acted once, at its creation.
+    cluster_exists: bool
+
+
+def reservation_zones(
+    cluster: ClusterConfig, pools: tuple[ResolvedGpuPool, ...], azs: list[str], provider: aws.Provider
+) -> dict[str, pulumi.Input[str]]:
+    """Before anything is created: every capacity reservation a node group launches into is in an AZ the cluster
+    has a private subnet in. Returns an existing VPC's subnets by AZ (looked up only when a group needs them)."""
+    targets = [
+        (i, target)
+        for i, pool in enumerate(pools)
+        for group in pool.node_groups
+        if (target := pool.reservation_target(group.capacity)) is not None
+    ]
+    existing = cluster.vpc.existing
+    by_zone = subnets_by_az(existing.private_subnet_ids, provider) if targets and existing else {}
+    zones = sorted(by_zone) if existing else azs
+    for i, (_, zone) in targets:
+        if zone not in zones:
+            where = key_path(["gpuPools", i, "reservations", "availabilityZone"])
+            raise pulumi.RunError(f"{where}: got {zone!r}; the cluster's private subnets are in " + ", ".join(zones))
+    return by_zone
 
 
 def look_up_account(cluster: ClusterConfig, provider: aws.Provider) -> AwsAccount:
@@ -55,8 +79,14 @@ def look_up_account(cluster: ClusterConfig, provider: aws.Provider) -> AwsAccoun
         opts=invoke,
     ).names
     caller = aws.get_caller_identity(opts=invoke)
+    exists = cluster.name in aws.eks.get_clusters(opts=invoke).names
     return AwsAccount(
-        partition.partition, partition.dns_suffix, caller.account_id, list(azs)[: cluster.vpc.az_count], caller.arn
+        partition.partition,
+        partition.dns_suffix,
+        caller.account_id,
+        list(azs)[: cluster.vpc.az_count],
+        caller.arn,
+        exists,
     )
 
 
@@ -138,9 +168,12 @@ class EksCluster(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         account = look_up_account(cluster, provider)
-        if conflicts := entries_naming_the_creator(settings, account.caller_arn):
-            # Before any cloud resource: a clear message instead of a half-created cluster.
+        conflicts = [] if account.cluster_exists else entries_naming_the_creator(settings, account.caller_arn)
+        if conflicts:
+            # Before any cloud resource: a clear message instead of a half-created cluster. Only on the first
+            # `up`: later, the deployer listed in accessEntries is the normal hand-over.
             raise pulumi.RunError(creator_conflict_message(settings, account.caller_arn, conflicts))
+        existing_by_zone = reservation_zones(cluster, pools, account.azs, provider)
         network = AwsNetwork(f"{name}-network", cluster, account.azs, child)
         plane = control_plane(name, cluster, settings, account.partition, account.dns_suffix, network, child)
 
@@ -153,7 +186,8 @@ class EksCluster(pulumi.ComponentResource):
         )
         early = [addon(name, plane, a, settings, child) for a in ADDONS_BEFORE_NODES]
         nodes_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=early))
-        placement = NodeGroupPlacement(cluster.name, plane.eks.name, node_role.arn, network.private_subnet_ids)
+        by_zone = network.private_subnets_by_az if network.private_subnets_by_az is not None else existing_by_zone
+        placement = NodeGroupPlacement(cluster.name, plane.eks.name, node_role.arn, network.private_subnet_ids, by_zone)
         system_args = system_node_group_args(cluster.system_nodes)
         system = node_group(
             "system", placement, system_args, cluster.system_nodes.disk_gib, facts.cost_tags, nodes_opts

@@ -36,6 +36,7 @@ def cluster_args(
     role_arn: pulumi.Input[str],
     subnet_ids: list[pulumi.Input[str]],
     kms_key_arn: pulumi.Input[str],
+    api_group_id: pulumi.Input[str] | None = None,
 ) -> dict[str, Any]:
     public = cluster.endpoint_access == "public-and-private"
     return {
@@ -44,6 +45,7 @@ def cluster_args(
         "role_arn": role_arn,
         "vpc_config": aws.eks.ClusterVpcConfigArgs(
             subnet_ids=subnet_ids,
+            security_group_ids=[api_group_id] if api_group_id is not None else None,
             endpoint_private_access=True,
             endpoint_public_access=public,
             public_access_cidrs=list(cluster.public_access_cidrs or []) if public else None,
@@ -70,8 +72,8 @@ def log_group_name(cluster_name: str) -> str:
 
 
 def api_ingress_rules(cluster: ClusterConfig) -> list[tuple[str, dict[str, str]]]:
-    """(suffix, source) of each port-443 ingress rule on the cluster security group: the declared private path
-    to the API (the group admits only itself otherwise, so a runner in a peered network could not connect)."""
+    """(suffix, source) of each port-443 ingress rule of the API access security group: the declared private path
+    to the API (the cluster security group admits only itself, so a runner in a peered network could not connect)."""
     rules = [(f"cidr-{cidr.replace('/', '-')}", {"cidr_ipv4": cidr}) for cidr in cluster.api_access.cidrs]
     rules += [(group, {"referenced_security_group_id": group}) for group in cluster.api_access.security_group_ids]
     return rules
@@ -95,9 +97,10 @@ def principal_key(arn: str) -> tuple[str, str, str] | None:
     if match is None:
         return None
     account, kind, rest = match.groups()
+    # IAM names are unique per account case-insensitively (SSO roles carry a path, e.g. /aws-reserved/...).
     if kind == "assumed-role":
-        return account, "role", rest.split("/", 1)[0]
-    return account, kind, rest.rsplit("/", 1)[-1]
+        return account, "role", rest.split("/", 1)[0].lower()
+    return account, kind, rest.rsplit("/", 1)[-1].lower()
 
 
 def entries_naming_the_creator(settings: AwsSettings, caller_arn: str) -> list[int]:
@@ -112,9 +115,10 @@ def entries_naming_the_creator(settings: AwsSettings, caller_arn: str) -> list[i
 def creator_conflict_message(settings: AwsSettings, caller_arn: str, indexes: list[int]) -> str:
     lines = [
         f"{key_path(['cluster', 'aws', 'accessEntries', i, 'principalArn'])}: got "
-        f'"{settings.access_entries[i].principal_arn}"; this is the identity running `pulumi up` ({caller_arn}), '
+        f'"{settings.access_entries[i].principal_arn}"; this is the identity creating the cluster ({caller_arn}), '
         "which bootstrapCreatorAdmin already makes cluster-admin, so EKS would reject this entry "
-        "(ResourceInUseException): remove it, or set cluster.aws.bootstrapCreatorAdmin: false and keep it"
+        "(ResourceInUseException): create the cluster without the entry and add it in a later `pulumi up`, or "
+        "create it with cluster.aws.bootstrapCreatorAdmin: false"
         for i in indexes
     ]
     return "\n".join(lines)
@@ -172,6 +176,16 @@ def control_plane(
         partition,
         opts,
     )
+    # The API path gets its own security group on the control plane's network interfaces: rules on the cluster
+    # security group would also open every node that carries it. Created even without rules, so a path added
+    # later never touches the cluster's vpc_config.
+    api_group = aws.ec2.SecurityGroup(
+        f"{name}-api-access",
+        vpc_id=network.vpc_id,
+        description=f"Kubernetes API of {cluster.name} from declared paths (cluster.apiAccess)",
+        tags={"Name": f"{cluster.name}-api-access"},
+        opts=opts,
+    )
     logs = aws.cloudwatch.LogGroup(
         f"{name}-control-plane-logs",
         name=log_group_name(cluster.name),
@@ -180,16 +194,22 @@ def control_plane(
     )
     eks = aws.eks.Cluster(
         f"{name}-eks",
-        **cluster_args(cluster, settings, role.arn, network.private_subnet_ids, key.arn),
+        **cluster_args(cluster, settings, role.arn, network.private_subnet_ids, key.arn, api_group.id),
         # The log group first, or EKS creates its own that never expires; on destroy the cluster goes first.
+        # bootstrapCreatorAdmin acts once, at creation (and changing it would replace the cluster).
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(protect=bool(cluster.protect), depends_on=[logs])
+            opts,
+            pulumi.ResourceOptions(
+                protect=bool(cluster.protect),
+                depends_on=[logs],
+                ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+            ),
         ),
     )
     api_path = [
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-api-{suffix}",
-            security_group_id=eks.vpc_config.cluster_security_group_id.apply(lambda v: v or ""),
+            security_group_id=api_group.id,
             ip_protocol="tcp",
             from_port=443,
             to_port=443,

@@ -7,7 +7,8 @@ role through IMDS) and an encrypted gp3 root volume.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -15,6 +16,7 @@ import pulumi_aws as aws
 
 from components.config.base import CapacityType
 from components.config.cluster import SystemNodes
+from components.config.errors import key_path
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from vocabulary.labels import LABEL_ROLE
 from vocabulary.resources import GPU_RESOURCE
@@ -113,7 +115,11 @@ def gpu_node_group_args(pool: ResolvedGpuPool, group: CapacityGroup) -> dict[str
         "scaling_config": aws.eks.NodeGroupScalingConfigArgs(
             min_size=group.min_nodes, max_size=group.max_nodes, desired_size=group.min_nodes
         ),
-        "update_config": aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        # A reservation has no room for the surge node the default update launches first: MINIMAL replaces a node
+        # after draining it (EKS's strategy for capacity reservations).
+        "update_config": aws.eks.NodeGroupUpdateConfigArgs(
+            max_unavailable=1, update_strategy="MINIMAL" if pool.reservation_target(capacity) else None
+        ),
         # The group resource itself; provider default tags add the stack's, the launch template tags the nodes.
         "tags": {k: v for k, v in pool.cost_tags(capacity).items() if k not in pool.platform.cost_tags},
     }
@@ -127,6 +133,16 @@ class NodeGroupPlacement:
     cluster_name: pulumi.Input[str]  # the EKS cluster resource's name (an output: groups wait for the cluster)
     node_role_arn: pulumi.Input[str]
     subnet_ids: list[pulumi.Input[str]]
+    # The private subnet of each AZ, for groups bound to one AZ (a capacity reservation is zonal).
+    subnets_by_zone: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def zone_subnets(self, zone: str, where: str) -> list[pulumi.Input[str]]:
+        if zone not in self.subnets_by_zone:
+            raise pulumi.RunError(
+                f"{where}: got {zone!r}; the cluster's private subnets are in "
+                + ", ".join(sorted(self.subnets_by_zone))
+            )
+        return [self.subnets_by_zone[zone]]
 
 
 def node_group(
@@ -137,6 +153,7 @@ def node_group(
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
     reservation: str | None = None,
+    subnet_ids: list[pulumi.Input[str]] | None = None,
 ) -> aws.eks.NodeGroup:
     """`name` is also the logical name: no cluster prefix (one cluster per stack), so the auto-named node
     group (name + 8 random characters) stays within EKS's 63-character limit for a 30-character pool.
@@ -149,7 +166,7 @@ def node_group(
         name,
         cluster_name=placement.cluster_name,
         node_role_arn=placement.node_role_arn,
-        subnet_ids=placement.subnet_ids,
+        subnet_ids=subnet_ids if subnet_ids is not None else placement.subnet_ids,
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
         **args,
         # The autoscaler owns the current size; Pulumi must not scale groups back on the next `up`.
@@ -160,21 +177,30 @@ def node_group(
 def gpu_node_groups(
     pools: tuple[ResolvedGpuPool, ...], placement: NodeGroupPlacement, opts: pulumi.ResourceOptions
 ) -> tuple[tuple[ResolvedGpuPool, CapacityGroup, aws.eks.NodeGroup], ...]:
-    """The managed node groups of every GPU pool (`ResolvedGpuPool.node_groups`)."""
-    return tuple(
-        (
-            pool,
-            group,
-            node_group(
-                group.name,
-                placement,
-                gpu_node_group_args(pool, group),
-                pool.config.disk_gib,
-                pool.cost_tags(group.capacity),
-                opts,
-                pool.reservation_target(group.capacity),
-            ),
-        )
-        for pool in pools
-        for group in pool.node_groups
-    )
+    """The managed node groups of every GPU pool (`ResolvedGpuPool.node_groups`); a group launching into a capacity
+    reservation uses the reservation's AZ only."""
+    groups = []
+    for index, pool in enumerate(pools):
+        for group in pool.node_groups:
+            target = pool.reservation_target(group.capacity)
+            subnets = None
+            if target is not None:
+                where = key_path(["gpuPools", index, "reservations", "availabilityZone"])
+                subnets = placement.zone_subnets(target[1], where)
+            groups.append(
+                (
+                    pool,
+                    group,
+                    node_group(
+                        group.name,
+                        placement,
+                        gpu_node_group_args(pool, group),
+                        pool.config.disk_gib,
+                        pool.cost_tags(group.capacity),
+                        opts,
+                        target[0] if target else None,
+                        subnets,
+                    ),
+                )
+            )
+    return tuple(groups)

@@ -17,6 +17,7 @@ from components.config.errors import Problem, key_path
 from components.ip_ranges import is_private_cidr
 
 SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+ROUTE_TARGET = re.compile(r"^(pcx|tgw)-[0-9a-f]{8}([0-9a-f]{9})?$")
 # Blocks wider than a /8 open the API to a large part of the internet (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1).
 WIDEST_OUTSIDE_DEV = 8
 ACCESS_DOC = "docs/networking.md"
@@ -96,16 +97,32 @@ def _private_path_rules(c: ClusterConfig, mode: EndpointAccess) -> Iterator[Prob
             yield Problem(key_path([*where, "securityGroupIds", i]), group, "aws only (gcp: use apiAccess.cidrs)")
         elif not SECURITY_GROUP_ID.match(group):
             yield Problem(key_path([*where, "securityGroupIds", i]), group, "a security group id such as sg-0123abcd")
+    if access.route_via is not None:
+        path = key_path([*where, "routeVia"])
+        if c.cloud != "aws" or c.vpc.existing is not None:
+            yield Problem(
+                path, access.route_via, "only for a VPC this stack creates on aws (an existing VPC's routes are yours)"
+            )
+        elif not ROUTE_TARGET.match(access.route_via):
+            yield Problem(path, access.route_via, "a VPC peering connection (pcx-...) or transit gateway (tgw-...) id")
+        elif not access.cidrs:
+            yield Problem(path, access.route_via, "routes apiAccess.cidrs: list them")
     has_path = bool(access.cidrs or access.security_group_ids)
     if mode == "private" and c.vpc.existing is None and not has_path:
         yield Problem(
             key_path(where),
             None,
             "a private API endpoint in a new network is unreachable from where `pulumi up` runs, so nothing "
-            "in-cluster could be installed. Either declare the path (apiAccess.cidrs of a peered network or VPN "
-            "that holds the runner, or apiAccess.securityGroupIds), or bootstrap in two phases: first "
-            'endpointAccess: public-and-private with publicAccessCidrs: ["<runner IP>/32"], then private. '
-            f"See {ACCESS_DOC}",
+            "in-cluster could be installed. Either bootstrap in two phases (first endpointAccess: "
+            'public-and-private with publicAccessCidrs: ["<runner IP>/32"], then private), or declare the path: '
+            + (
+                "apiAccess.cidrs of a network peered (or attached through a transit gateway or VPN) that holds the "
+                "runner, or apiAccess.securityGroupIds. "
+                if c.cloud == "aws"
+                else "apiAccess.cidrs of a network connected by Cloud VPN or Interconnect that exports routes to the "
+                "control plane (VPC peering is not transitive: a peered network cannot reach it). "
+            )
+            + f"See {ACCESS_DOC}",
         )
 
 

@@ -80,6 +80,11 @@ class ApiAccess(ConfigModel):
         default_factory=list,
         description="aws: security groups (sg-...) of runners, bastions or VPN endpoints allowed to port 443.",
     )
+    route_via: str | None = Field(
+        None,
+        description="aws, a new VPC: a VPC peering connection (pcx-...) or transit gateway (tgw-...) the private "
+        "route tables send `cidrs` to (the return path; set it once the peering exists).",
+    )
 
 
 class SystemNodes(ConfigModel):

@@ -28,6 +28,11 @@ class Reservations(ConfigModel):
     tags: dict[str, str] = Field(
         default_factory=dict, description="Karpenter: select reservations by tags instead of (or as well as) ids."
     )
+    availability_zone: str | None = Field(
+        None,
+        description="The reservations' AZ (a reservation is zonal), e.g. us-west-2a: required when a managed node "
+        "group launches into them (cluster-autoscaler, or minNodes with reserved first); the group uses that AZ only.",
+    )
     capacity_block: bool = Field(
         False,
         description="The reservations are Capacity Blocks for ML (Karpenter only: it launches into a block only "

@@ -80,13 +80,19 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
     return problems
 
 
+class _UndecodableError(ValueError):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def _decode(key: str, value: Any) -> Any:
     """Pulumi hands every config value over as a string; objects and arrays arrive JSON-encoded."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ConfigError([Problem(key_path([key]), value, f"not valid JSON/YAML structure: {exc}")]) from None
+            raise _UndecodableError(Problem(key_path([key]), value, f"not valid JSON/YAML structure: {exc}")) from None
     return value
 
 
@@ -94,21 +100,30 @@ def load_platform_config(raw: Mapping[str, Any], stack_file: str = "the stack fi
     """Validate the `ml-platform:*` config of one stack; raise ConfigError listing every problem."""
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
+    undecodable: set[str] = set()
     for full_key, value in raw.items():
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
+        try:
+            decoded = _decode(key, value)
+        except _UndecodableError as exc:
+            if key in STACK_KEYS:
+                # Text that opens like JSON but is not: say so, and check the other keys all the same.
+                problems.append(exc.problem)
+                undecodable.add(key_path([key]))
+                continue
+            decoded = value
         if key not in STACK_KEYS:
-            problems.append(
-                Problem(key_path([key]), _decode(key, value), "unknown key; allowed keys: " + ", ".join(STACK_KEYS))
-            )
+            problems.append(Problem(key_path([key]), decoded, "unknown key; allowed keys: " + ", ".join(STACK_KEYS)))
             continue
-        sections[key] = _decode(key, value)
+        sections[key] = decoded
 
     try:
         config = PlatformConfig.model_validate(sections)
     except ValidationError as exc:
-        problems += _problems_from(exc, ())
+        # A key that did not decode is not missing: its problem is said already.
+        problems += [p for p in _problems_from(exc, ()) if not (p.value is MISSING and p.path in undecodable)]
         # Semantic rules still run on whatever parsed, so one run shows every problem.
         problems += check_rules(sections, None)
         raise ConfigError(problems, stack_file) from None

@@ -74,7 +74,9 @@ def capacity_rules(
 RESERVATION_ID = re.compile(r"^cr-[0-9a-z]+$")
 
 
-def reservation_rules(i: int, pool: GpuPool, cloud: str | None, autoscaler: str | None) -> Iterator[Problem]:
+def reservation_rules(
+    i: int, pool: GpuPool, cloud: str | None, autoscaler: str | None, region: str | None = None
+) -> Iterator[Problem]:
     """`reserved` capacity and the reservations it launches into, as EC2, Karpenter and managed node groups take
     them."""
     base: list[int | str] = ["gpuPools", i]
@@ -105,6 +107,19 @@ def reservation_rules(i: int, pool: GpuPool, cloud: str | None, autoscaler: str 
     for key, value in r.tags.items():
         if not key or not value:
             yield Problem(key_path([*where, "tags", key]), value, "tag keys and values must not be empty")
+    node_group = "reserved" in pool.capacity and (
+        autoscaler == "cluster-autoscaler" or (pool.capacity[0] == "reserved" and pool.min_nodes > 0)
+    )
+    zone = r.availability_zone
+    if node_group and zone is None:
+        yield Problem(
+            key_path([*where, "availabilityZone"]),
+            None,
+            "required: a managed node group launches into these reservations, and a reservation is zonal (the "
+            "group must use that AZ's subnet only), e.g. " + (f"{region}a" if region else "us-west-2a"),
+        )
+    elif zone is not None and region and not re.fullmatch(re.escape(region) + "[a-z]", zone):
+        yield Problem(key_path([*where, "availabilityZone"]), zone, f"an AZ of {region}, e.g. {region}a")
     if autoscaler == "cluster-autoscaler":
         # A managed node group's launch template targets exactly one reservation, by id.
         if len(r.ids) != 1 or r.tags:

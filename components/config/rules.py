@@ -221,7 +221,7 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         problems += pool_rules(i, pool, parsed.cloud, region)
         problems += pool_gpu_rules(i, pool, parsed.cloud, parsed.autoscaler, parsed.gpu, parsed.scaling)
         problems += reservation_rules(
-            i, pool, parsed.cloud, parsed.autoscaler or DEFAULT_AUTOSCALER.get(parsed.cloud or "")
+            i, pool, parsed.cloud, parsed.autoscaler or DEFAULT_AUTOSCALER.get(parsed.cloud or ""), region
         )
     problems += gpu_section_rules(parsed.gpu, parsed.cloud)
     if parsed.scaling is not None:

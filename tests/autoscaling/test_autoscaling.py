@@ -512,6 +512,8 @@ def test_prods_always_on_mig_node_launches_into_its_reservation() -> None:
     groups = {g.name: g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
     mig = groups["serve-mig-baseline"]
     assert mig.inputs["capacityType"] == "ON_DEMAND"  # a targeted ODCR runs on-demand instances
+    assert mig.inputs["subnetIds"] == ["<ml-prod-private-us-west-2a.id>"]  # the reservation's AZ
+    assert mig.inputs["updateConfig"]["updateStrategy"] == "MINIMAL"
     assert mig.inputs["labels"][LABEL_CAPACITY] == "reserved"
     [template] = [t for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name == "serve-mig-baseline-lt"]
     target = template.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
@@ -524,11 +526,19 @@ def test_cluster_autoscaler_scales_the_reserved_group_first(tmp_path: Path) -> N
     def change(config: dict[str, Any]) -> None:
         config["ml-platform:autoscaler"] = "cluster-autoscaler"
         reserved_first(config)
-        config["ml-platform:gpuPools"][1]["reservations"] = {"ids": [RESERVATION]}
+        config["ml-platform:gpuPools"][1]["reservations"] = {"ids": [RESERVATION], "availabilityZone": "us-east-1b"}
 
     plan = plan_variant(tmp_path, "dev", change)
+    assert plan.error is None, plan.error
     groups = {g.name: g.inputs for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
     assert groups["train-a100-reserved"]["capacityType"] == "ON_DEMAND"
+    # a reservation is zonal: its group launches in that AZ only, and replaces a node without a surge node
+    assert groups["train-a100-reserved"]["subnetIds"] == ["<ml-dev-private-us-east-1b.id>"]
+    assert groups["train-a100-reserved"]["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}
+    assert (
+        len(groups["train-a100-spot"]["subnetIds"]) == 3
+        and "updateStrategy" not in groups["train-a100-spot"]["updateConfig"]
+    )
     [template] = [
         t for t in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate") if t.name == "train-a100-reserved-lt"
     ]
@@ -551,9 +561,35 @@ def test_ec2_quotas_a_pool_needs() -> None:
     quotas = {p.name: p.ec2_quotas() for p in resolve_gpu_pools(load_platform_config(plan_of("prod").stack.config))}
     # p5.48xlarge: 192 vCPUs; train-h100 reaches 4 nodes of each capacity type
     assert quotas["train-h100"] == {"All P5 Spot Instance Requests": 768, "Running On-Demand P instances": 768}
-    assert quotas["serve-mig"] == {}  # the reservation already holds its quota
+    assert quotas["serve-mig"] == {"Running On-Demand P instances": 192}  # creating the reservation takes it
     assert quotas["serve-a100"] == {"Running On-Demand P instances": 2 * 96}
     dev = {p.name: p.ec2_quotas() for p in resolve_gpu_pools(load_platform_config(plan_of("dev").stack.config))}
     # g5: the largest allowed size (g5.4xlarge, 16 vCPUs) x 4 nodes
     assert dev["notebooks"] == {"All G and VT Spot Instance Requests": 64, "Running On-Demand G and VT instances": 64}
     assert dev["train-a100"] == {"All P4, P3 and P2 Spot Instance Requests": 192, "Running On-Demand P instances": 192}
+
+
+def test_a_reservation_in_an_az_the_cluster_has_no_subnet_in(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        mig = next(p for p in config["ml-platform:gpuPools"] if p["name"] == "serve-mig")
+        mig["reservations"]["availabilityZone"] = "us-west-2d"
+
+    plan = plan_variant(tmp_path, "prod", change)
+    assert plan.error is not None
+    assert plan.error.startswith("ml-platform:gpuPools[1].reservations.availabilityZone: got 'us-west-2d'")
+    assert "us-west-2a, us-west-2b, us-west-2c" in plan.error
+    assert not plan.of_type("aws:eks/nodeGroup:NodeGroup")
+
+
+def test_existing_subnets_are_placed_by_the_az_ec2_reports(tmp_path: Path) -> None:
+    def change(config: dict[str, Any]) -> None:
+        subnets = ["subnet-0aaa", "subnet-0bbb", "subnet-0ccc"]
+        config["ml-platform:cluster"]["vpc"] = {"existing": {"vpcId": "vpc-1", "privateSubnetIds": subnets}}
+        config["ml-platform:cluster"].pop("apiAccess")
+
+    plan = plan_variant(tmp_path, "prod", change)
+    assert plan.error is None, plan.error
+    lookups = [a["id"] for token, a in plan.invokes if token == "aws:ec2/getSubnet:getSubnet"]
+    assert lookups == ["subnet-0aaa", "subnet-0bbb", "subnet-0ccc"]
+    [mig] = [g for g in plan.of_type("aws:eks/nodeGroup:NodeGroup") if g.name == "serve-mig-baseline"]
+    assert len(mig.inputs["subnetIds"]) == 1 and mig.inputs["subnetIds"][0] in lookups

@@ -114,6 +114,12 @@ def test_endpoint_public_and_private_in_dev_private_only_in_prod() -> None:
     [rule] = plan_of("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
     assert rule.inputs["cidrIpv4"] == "10.20.0.0/16"
+    # on a security group of its own that only the control plane's network interfaces carry, not on the cluster
+    # security group every node carries
+    [group] = plan_of("prod").of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert group.name == "ml-prod-api-access" and group.inputs.get("ingress") is None
+    assert rule.inputs["securityGroupId"] == "<ml-prod-api-access.id>"
+    assert prod["securityGroupIds"] == ["<ml-prod-api-access.id>"]
 
 
 def test_endpoint_access_is_configurable(tmp_path: Path) -> None:
@@ -121,10 +127,18 @@ def test_endpoint_access_is_configurable(tmp_path: Path) -> None:
         c["ml-platform:cluster"].update(
             endpointAccess="private",
             publicAccessCidrs=None,
-            apiAccess={"cidrs": ["10.9.0.0/16"], "securityGroupIds": ["sg-0123456789abcdef0"]},
+            apiAccess={
+                "cidrs": ["10.9.0.0/16"],
+                "securityGroupIds": ["sg-0123456789abcdef0"],
+                "routeVia": "pcx-0123456789abcdef0",
+            },
         )
 
     plan = plan_variant(tmp_path, "dev", private)
+    # the return path: a route to the runners' network on every private route table, through the peering
+    returns = [r.inputs for r in plan.of_type("aws:ec2/route:Route") if "vpcPeeringConnectionId" in r.inputs]
+    assert len(returns) == 3 and {r["destinationCidrBlock"] for r in returns} == {"10.9.0.0/16"}
+    assert {r["vpcPeeringConnectionId"] for r in returns} == {"pcx-0123456789abcdef0"}
     assert only(plan, EKS).inputs["vpcConfig"]["endpointPublicAccess"] is False
     rules = plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     sources = {(r.inputs.get("cidrIpv4"), r.inputs.get("referencedSecurityGroupId")) for r in rules}
@@ -503,13 +517,11 @@ def test_s3_traffic_skips_the_nat_through_the_free_gateway_endpoint(stack: str) 
     region = json.loads(plan.stack.config["ml-platform:cluster"])["region"]
     assert s3.inputs["serviceName"] == f"com.amazonaws.{region}.s3" and s3.inputs["vpcEndpointType"] == "Gateway"
     # on every private route table (the ones that route 0.0.0.0/0 to a NAT gateway), none of the public one
-    private = {
-        r.urn
-        for r in plan.of_type("aws:ec2/routeTable:RouteTable")
-        if any("natGatewayId" in route for route in r.inputs["routes"])
-    }
-    assert len(private) == 3 and len(s3.inputs["routeTableIds"]) == 3
-    assert private <= set(s3.dependencies)
+    nat_routes = [r for r in plan.of_type("aws:ec2/route:Route") if "natGatewayId" in r.inputs]
+    private = {r.inputs["routeTableId"] for r in nat_routes}
+    assert len(private) == 3 and sorted(s3.inputs["routeTableIds"]) == sorted(private)
+    # routes are resources of their own: inline routes would remove a peering's return route added beside them
+    assert all("routes" not in t.inputs for t in plan.of_type("aws:ec2/routeTable:RouteTable") if "private" in t.name)
 
 
 def test_ecr_interface_endpoints_are_opt_in(tmp_path: Path) -> None:
@@ -520,7 +532,7 @@ def test_ecr_interface_endpoints_are_opt_in(tmp_path: Path) -> None:
         "com.amazonaws.us-east-1.ecr.api",
         "com.amazonaws.us-east-1.ecr.dkr",
     }
-    [group] = plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+    [group] = [g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "ml-dev-endpoints"]
     [ingress] = group.inputs["ingress"]
     assert (ingress["protocol"], ingress["fromPort"], ingress["toPort"]) == ("tcp", 443, 443)
     assert ingress["cidrBlocks"] == ["10.40.0.0/16"]  # the VPC only
@@ -590,3 +602,29 @@ def test_the_program_stops_with_the_message_when_the_deployer_is_listed(tmp_path
         offline.PlanMocks.call = original  # type: ignore[method-assign]
     assert plan.error is not None and "accessEntries[0].principalArn" in plan.error
     assert not [r for r in plan.registrations if r.type.startswith("aws:") and r.type != "pulumi:providers:aws"]
+
+
+def test_the_deployer_check_runs_only_when_the_cluster_is_created(tmp_path: Path) -> None:
+    """bootstrapCreatorAdmin acts once; later the deployer listed in accessEntries is the normal hand-over."""
+    import tools.offline as offline
+
+    entries = [{"principalArn": "arn:aws:iam::111122223333:role/deployer", "access": "cluster-admin"}]
+    original = offline.PlanMocks.call
+
+    def call(self: Any, args: Any) -> Any:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = "arn:aws:sts::111122223333:assumed-role/Deployer/session"  # IAM names ignore case
+            return {"id": "111122223333", "accountId": "111122223333", "arn": arn, "userId": "AROA"}
+        if args.token == "aws:eks/getClusters:getClusters":
+            return {"id": "us-east-1", "names": ["ml-dev"]}
+        return original(self, args)
+
+    offline.PlanMocks.call = call  # type: ignore[method-assign]
+    try:
+        plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
+    finally:
+        offline.PlanMocks.call = original  # type: ignore[method-assign]
+    assert plan.error is None, plan.error
+    eks = only(plan, EKS)
+    # changing bootstrapCreatorAdmin later would replace the cluster: Pulumi never acts on it after creation
+    assert "accessConfig.bootstrapClusterCreatorAdminPermissions" in eks.ignore_changes

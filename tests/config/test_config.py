@@ -218,6 +218,48 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "gpuPools[0].reservations.ids",
         "the fixed node group's launch template targets it",
     ),
+    "a reserved node group without the reservation's AZ": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:autoscaler": "cluster-autoscaler"}),
+            pool(d, capacity="reserved", reservations={"ids": ["cr-0123456789abcdef0"]}),
+        ),
+        "gpuPools[0].reservations.availabilityZone",
+        "a reservation is zonal",
+    ),
+    "a reservation AZ of another region": (
+        "aws",
+        lambda d: pool(
+            d,
+            capacity="reserved",
+            minNodes=1,
+            reservations={"ids": ["cr-0123456789abcdef0"], "availabilityZone": "us-west-2a"},
+        ),
+        "gpuPools[0].reservations.availabilityZone",
+        "an AZ of us-east-1, e.g. us-east-1a",
+    ),
+    "a route target that is not one": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.9.0.0/16"], "routeVia": "igw-0123abcd"}),
+        "cluster.apiAccess.routeVia",
+        "a VPC peering connection (pcx-...) or transit gateway (tgw-...) id",
+    ),
+    "a route with nothing to route": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"routeVia": "pcx-0123abcd"}),
+        "cluster.apiAccess.routeVia",
+        "routes apiAccess.cidrs",
+    ),
+    "routes in an existing vpc": (
+        "aws",
+        lambda d: cluster(
+            d,
+            apiAccess={"cidrs": ["10.9.0.0/16"], "routeVia": "tgw-0123abcd"},
+            vpc={"existing": {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-1", "subnet-2"]}},
+        ),
+        "cluster.apiAccess.routeVia",
+        "an existing VPC's routes are yours",
+    ),
     "reserved cpu capacity": (
         "aws",
         lambda d: d.update({"ml-platform:scaling": {"cpuPool": {"capacity": ["reserved"]}}}),
@@ -677,7 +719,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "gcp",
         lambda d: cluster(d, endpointAccess="private", publicAccessCidrs=None, apiAccess={"cidrs": []}),
         "cluster.apiAccess",
-        "apiAccess.cidrs of a peered network or VPN",
+        "Cloud VPN or Interconnect that exports routes to the control plane (VPC peering is not transitive",
     ),
     "security groups on gcp": (
         "gcp",

@@ -25,7 +25,13 @@ def _eks_paths(plan: PlanView, cluster: PlannedResource) -> Iterator[Violation]:
         if not vpc.get("publicAccessCidrs"):
             yield Violation("api-endpoint-reachable", name, "public endpoint with no publicAccessCidrs")
         return
-    rules = [r for r in plan.of_type(API_INGRESS) if r.inputs.get("fromPort", 0) <= 443 <= r.inputs.get("toPort", 0)]
+    # Rules of a security group the control plane's network interfaces carry.
+    groups = set(vpc.get("securityGroupIds") or [])
+    rules = [
+        r
+        for r in plan.of_type(API_INGRESS)
+        if r.inputs.get("fromPort", 0) <= 443 <= r.inputs.get("toPort", 0) and r.inputs.get("securityGroupId") in groups
+    ]
     new_vpc = bool(plan.of_type("aws:ec2/vpc:Vpc"))
     if new_vpc and not rules:
         yield Violation(
