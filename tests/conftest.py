@@ -55,7 +55,7 @@ TEST_API_ACCESS = {"cidrs": ["10.200.0.0/16"]}
 def with_api_path(cluster: dict[str, Any], environment: str = "dev") -> dict[str, Any]:
     if cluster.get("cloud") not in ("aws", "gcp"):
         return cluster
-    mode = cluster.get("endpointAccess") or ("public-and-private" if environment == "dev" else "private")
+    mode = cluster.get("endpointAccess") or ("private" if environment in ("staging", "prod") else "public-and-private")
     if mode == "private":
         return {"apiAccess": TEST_API_ACCESS, **cluster}
     return {"publicAccessCidrs": TEST_PUBLIC_CIDRS, **cluster}

@@ -45,10 +45,13 @@ class VpcEndpoints(ConfigModel):
     """aws: VPC endpoints of a new VPC, so image pulls, datasets and checkpoints skip the NAT gateway."""
 
     s3: bool = Field(
-        True, description="The S3 gateway endpoint on the private route tables (free; ECR image layers live in S3)."
+        True,
+        strict=True,
+        description="The S3 gateway endpoint on the private route tables (free; ECR image layers live in S3).",
     )
     ecr: bool = Field(
         False,
+        strict=True,
         description="ECR interface endpoints (ecr.api, ecr.dkr) in the private subnets: pulls from ECR skip the NAT; "
         "each costs about $7.30 a month per AZ plus $0.01 per GB.",
     )
@@ -114,6 +117,7 @@ class AwsSettings(ConfigModel):
     )
     log_retention_days: int = Field(
         90,
+        strict=True,  # true would read as 1 day
         description="Days CloudWatch keeps control-plane logs (the log group is created with it before the "
         "cluster; EKS's own would never expire). One of CloudWatch's values: "
         + ", ".join(map(str, LOG_RETENTION_DAYS))

@@ -24,6 +24,10 @@ def _cidr_problem(path: str, value: str) -> Problem | None:
     if network.version != 4:
         # The VPCs, subnets and GKE ranges the platform creates are IPv4 (IPv6 clusters are not supported).
         return Problem(path, value, "expected an IPv4 CIDR block such as 10.0.0.0/16")
+    if value != network.with_prefixlen:
+        # Python reads 10.20.0.1, 10.0.0.0/255.0.0.0 and /016 too; the clouds take the canonical form only, and
+        # two spellings of one block would make two rules AWS refuses as duplicates.
+        return Problem(path, value, f"write the block as {network.with_prefixlen}")
     return None
 
 
@@ -40,7 +44,7 @@ def cluster_rules(c: ClusterConfig) -> Iterator[Problem]:
         example = "us-east-1" if c.cloud == "aws" else "us-central1"
         if c.region is None:
             yield Problem(key_path([p, "region"]), None, f"required on {c.cloud}: a region such as {example}")
-        elif not pattern.match(c.region):
+        elif not pattern.fullmatch(c.region):
             yield Problem(key_path([p, "region"]), c.region, f"expected a {c.cloud} region such as {example}")
     for block in ("aws", "gcp", "existing"):
         if getattr(c, block) is not None and block != c.cloud:

@@ -35,6 +35,7 @@ class Reservations(ConfigModel):
     )
     capacity_block: bool = Field(
         False,
+        strict=True,
         description="The reservations are Capacity Blocks for ML (Karpenter only: it launches into a block only "
         "while the block is active).",
     )

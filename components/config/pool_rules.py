@@ -71,16 +71,33 @@ def capacity_rules(
         )
 
 
-RESERVATION_ID = re.compile(r"^cr-[0-9a-z]+$")
+RESERVATION_ID = re.compile(r"cr-[0-9a-z]+")
+# The pinned Karpenter CRD: at most 30 capacityReservationSelectorTerms, 20 tags in a term.
+MAX_RESERVATION_TERMS, MAX_RESERVATION_TAGS = 30, 20
 
 
 def reservation_rules(
-    i: int, pool: GpuPool, cloud: str | None, autoscaler: str | None, region: str | None = None
+    i: int,
+    pool: GpuPool,
+    cloud: str | None,
+    autoscaler: str | None,
+    region: str | None = None,
+    raw: object = None,
 ) -> Iterator[Problem]:
     """`reserved` capacity and the reservations it launches into, as EC2, Karpenter and managed node groups take
-    them."""
+    them. `raw` is the pool as written: a `reservations` that did not parse is reported already."""
     base: list[int | str] = ["gpuPools", i]
     r = pool.reservations
+    if not pool.capacity or (isinstance(raw, dict) and "reservations" in raw and r is None):
+        return  # reported by the capacity rules / the schema
+    if cloud in ("gcp", "existing") and "reserved" in pool.capacity:
+        if cloud == "gcp":  # existing clusters: reported with spot
+            yield Problem(
+                key_path([*base, "capacity"]),
+                list(pool.capacity),
+                "reserved is aws only (EC2 capacity reservations; GKE reservations are not supported yet)",
+            )
+        return
     if "reserved" in pool.capacity and r is None:
         yield Problem(
             key_path([*base, "capacity"]),
@@ -102,8 +119,13 @@ def reservation_rules(
     if not r.ids and not r.tags:
         yield Problem(key_path(where), "{}", "name the reservations: ids [cr-...] or tags")
     for j, rid in enumerate(r.ids):
-        if not RESERVATION_ID.match(rid):
+        if not RESERVATION_ID.fullmatch(rid):
             yield Problem(key_path([*where, "ids", j]), rid, "a capacity reservation id such as cr-0123456789abcdef0")
+    terms = len(r.ids) + (1 if r.tags else 0)
+    if terms > MAX_RESERVATION_TERMS:
+        yield Problem(key_path([*where, "ids"]), f"{len(r.ids)} ids", f"at most {MAX_RESERVATION_TERMS} selector terms")
+    if len(r.tags) > MAX_RESERVATION_TAGS:
+        yield Problem(key_path([*where, "tags"]), f"{len(r.tags)} tags", f"at most {MAX_RESERVATION_TAGS}")
     for key, value in r.tags.items():
         if not key or not value:
             yield Problem(key_path([*where, "tags", key]), value, "tag keys and values must not be empty")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from components.catalog import CLOUDS
 from components.config.access_rules import access_rules, access_warnings
-from components.config.base import Autoscaler
+from components.config.base import Autoscaler, Environment
 from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.cluster_rules import cluster_rules
 from components.config.errors import Problem, key_path
@@ -84,7 +84,8 @@ def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
     autoscaler = sections.get("autoscaler")
     return _Parsed(
         cloud if cloud in CLOUDS else None,
-        str(sections.get("environment", "dev")),
+        # A bad environment is reported by the schema; judging the rest as dev adds no made-up problems.
+        env if (env := sections.get("environment", "dev")) in get_args(Environment) else "dev",
         cluster,
         _parse_list(GpuPool, sections.get("gpuPools")),
         _parse_list(Team, sections.get("teams")),
@@ -92,6 +93,10 @@ def _gather(sections: dict[str, Any], config: PlatformConfig | None) -> _Parsed:
         _parse(GpuStackConfig, sections.get("gpu", {})) or GpuStackConfig(),
         _parse(ScalingConfig, sections.get("scaling", {})),
     )
+
+
+def _item(raw: Any, i: int) -> Any:
+    return raw[i] if isinstance(raw, list) and i < len(raw) else None
 
 
 def _duplicates(section: str, names: list[tuple[int, str]]) -> Iterator[Problem]:
@@ -182,13 +187,15 @@ def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
 AMI_RELEASE_EXAMPLE = "v20260714"
 
 
-def _ami_rules(parsed: _Parsed) -> Iterator[Problem]:
+def _ami_rules(parsed: _Parsed, sections: dict[str, Any]) -> Iterator[Problem]:
     """Karpenter resolves `@latest` on every AMI release and then replaces every node (drift): fine in dev, an
     unplanned fleet-wide GPU restart elsewhere (Karpenter's docs: latest is not for production)."""
     karpenter = parsed.cloud == "aws" and (parsed.autoscaler or "karpenter") == "karpenter"
     if not karpenter or parsed.environment == "dev" or parsed.scaling is None:
         return
-    if parsed.scaling.ami_version == "latest":
+    raw = sections.get("scaling")
+    written = raw.get("amiVersion", "latest") if isinstance(raw, dict) else "latest"
+    if parsed.scaling.ami_version == "latest" and written == "latest":  # not a default standing in for a typo
         yield Problem(
             key_path(["scaling", "amiVersion"]),
             "latest",
@@ -215,13 +222,18 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
     problems: list[Problem] = []
     if parsed.cluster is not None:
         problems += cluster_rules(parsed.cluster)
-        problems += access_rules(parsed.cluster, parsed.environment)
+        problems += access_rules(parsed.cluster, parsed.environment, sections.get("cluster"))
     region = parsed.cluster.region if parsed.cluster else None
     for i, pool in parsed.pools:
         problems += pool_rules(i, pool, parsed.cloud, region)
         problems += pool_gpu_rules(i, pool, parsed.cloud, parsed.autoscaler, parsed.gpu, parsed.scaling)
         problems += reservation_rules(
-            i, pool, parsed.cloud, parsed.autoscaler or DEFAULT_AUTOSCALER.get(parsed.cloud or ""), region
+            i,
+            pool,
+            parsed.cloud,
+            parsed.autoscaler or DEFAULT_AUTOSCALER.get(parsed.cloud or ""),
+            region,
+            _item(sections.get("gpuPools"), i),
         )
     problems += gpu_section_rules(parsed.gpu, parsed.cloud)
     if parsed.scaling is not None:
@@ -236,7 +248,7 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
         )
         problems += _version_rules(config)
     problems += _autoscaler_rules(parsed)
-    problems += _ami_rules(parsed)
+    problems += _ami_rules(parsed, sections)
     return problems
 
 

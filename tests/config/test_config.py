@@ -176,7 +176,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
     ),
     "reservations on gcp": (
         "gcp",
-        lambda d: pool(d, capacity="reserved", reservations={"ids": ["cr-0123456789abcdef0"]}),
+        lambda d: pool(d, reservations={"ids": ["cr-0123456789abcdef0"]}),
         "gpuPools[0].reservations",
         "aws only",
     ),
@@ -1074,3 +1074,131 @@ def test_latest_ami_is_for_dev_and_karpenter_only() -> None:
 def test_prod_pins_its_ami_release() -> None:
     prod = stack_document("prod")["config"]
     assert re.fullmatch(r"v20\d{6}", prod["ml-platform:scaling"]["amiVersion"])
+
+
+# Found by trying to break the new keys: each input gives exactly these problems, nothing more (no follow-on
+# problems about defaults standing in for a value that did not parse), and no traceback.
+EXACTLY: dict[str, tuple[str, Mutation, list[str]]] = {
+    "a block listed twice": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.20.0.0/16", "10.20.0.0/16"]}),
+        ['cluster.apiAccess.cidrs[1]: got "10.20.0.0/16"; listed twice'],
+    ),
+    "a security group listed twice": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"securityGroupIds": ["sg-0123abcd", "sg-0123abcd"]}),
+        ['cluster.apiAccess.securityGroupIds[1]: got "sg-0123abcd"; listed twice'],
+    ),
+    "a block without its prefix": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.20.0.1"]}),
+        ['cluster.apiAccess.cidrs[0]: got "10.20.0.1"; write the block as 10.20.0.1/32'],
+    ),
+    "a netmask instead of a prefix": (
+        "gcp",
+        lambda d: cluster(d, publicAccessCidrs=["0.0.0.0/0.0.0.0"]),
+        ['cluster.publicAccessCidrs[0]: got "0.0.0.0/0.0.0.0"; write the block as 0.0.0.0/0'],
+    ),
+    "a prefix with a leading zero": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": ["10.20.0.0/016"]}),
+        ['cluster.apiAccess.cidrs[0]: got "10.20.0.0/016"; write the block as 10.20.0.0/16'],
+    ),
+    "true as a retention": (
+        "aws",
+        lambda d: cluster(d, aws={"logRetentionDays": True}),
+        ["cluster.aws.logRetentionDays: got true; expected a valid integer"],
+    ),
+    "yes as a switch": (
+        "aws",
+        lambda d: cluster(d, vpc={"endpoints": {"s3": "yes"}}),
+        ['cluster.vpc.endpoints.s3: got "yes"; expected a valid boolean'],
+    ),
+    "no capacity with reservations": (
+        "aws",
+        lambda d: pool(d, capacity=[], reservations={"ids": ["cr-0123456789abcdef0"]}),
+        ["gpuPools[0].capacity: got []; at least one of reserved, spot, on-demand"],
+    ),
+    "a reservation id with a newline": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={"ids": ["cr-0a1b2c3d4e5f67890\n"]}),
+        ['gpuPools[0].reservations.ids[0]: got "cr-0a1b2c3d4e5f67890\\n"; a capacity reservation id'],
+    ),
+    "more reservations than Karpenter takes": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={"ids": [f"cr-{i:017x}" for i in range(31)]}),
+        ['gpuPools[0].reservations.ids: got "31 ids"; at most 30 selector terms'],
+    ),
+    "more reservation tags than Karpenter takes": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={"tags": {f"k{i}": "v" for i in range(21)}}),
+        ['gpuPools[0].reservations.tags: got "21 tags"; at most 20'],
+    ),
+    "a reservations block that does not parse": (
+        "aws",
+        lambda d: pool(d, capacity="reserved", reservations={"tags": {"k": None}}),
+        ["gpuPools[0].reservations.tags.k: got null; expected a valid string"],
+    ),
+    "reserved on gcp": (
+        "gcp",
+        lambda d: pool(d, capacity=["reserved", "on-demand"]),
+        ['gpuPools[0].capacity: got ["reserved", "on-demand"]; reserved is aws only'],
+    ),
+    "a private range as an EKS public access CIDR": (
+        "aws",
+        lambda d: cluster(d, publicAccessCidrs=["10.0.0.0/8"]),
+        ['cluster.publicAccessCidrs[0]: got "10.0.0.0/8"; EKS public access CIDRs are public addresses'],
+    ),
+    "the internet in /8 slices outside dev": (
+        "aws",
+        lambda d: (
+            d.update({"ml-platform:environment": "staging", "ml-platform:scaling": {"amiVersion": "v20260714"}}),
+            cluster(d, endpointAccess="public-and-private", publicAccessCidrs=[f"{i}.0.0.0/8" for i in (1, 2)]),
+        ),
+        ['cluster.publicAccessCidrs: got "2 blocks"; together open the API to 33554432 addresses, more than a /8'],
+    ),
+    "more public CIDRs than EKS takes": (
+        "aws",
+        lambda d: cluster(d, publicAccessCidrs=[f"203.0.{i}.0/24" for i in range(41)]),
+        ['cluster.publicAccessCidrs: got "41 blocks"; at most 40 on aws'],
+    ),
+    "more path rules than a security group takes": (
+        "aws",
+        lambda d: cluster(d, apiAccess={"cidrs": [f"10.20.{i}.0/24" for i in range(61)]}),
+        ['cluster.apiAccess: got "61 CIDRs and groups"; at most 60 on aws'],
+    ),
+    "a path inside the cluster's own new network": (
+        "aws",
+        lambda d: cluster(d, vpc={"cidr": "10.50.0.0/16"}, apiAccess={"cidrs": ["10.50.1.0/24"]}),
+        ['cluster.apiAccess.cidrs[0]: got "10.50.1.0/24"; overlaps the cluster\'s own new network (vpc.cidr)'],
+    ),
+    "a misspelt latest": (
+        "aws",
+        lambda d: d.update({"ml-platform:environment": "dev", "ml-platform:scaling": {"amiVersion": "Latest"}}),
+        ['scaling.amiVersion: got "Latest"; expected latest or an AMI release version such as v20260714'],
+    ),
+    "a path that does not parse": (
+        "aws",
+        lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, apiAccess={"cidrs": "10.20.0.0/16"})),
+        [
+            'cluster.apiAccess.cidrs: got "10.20.0.0/16"; expected a valid list',
+            'scaling.amiVersion: got "latest"; pin an AMI release outside dev (this stack is prod)',
+        ],
+    ),
+    "an environment that does not parse": (
+        "aws",
+        lambda d: d.update({"ml-platform:environment": "Prod"}),
+        ["environment: got \"Prod\"; expected 'dev', 'staging' or 'prod'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EXACTLY))
+def test_bad_input_gives_exactly_its_own_problems(case: str) -> None:
+    cloud, mutate, expected = EXACTLY[case]
+    doc = copy.deepcopy(BASE[cloud])
+    mutate(doc)
+    found = problems(doc)
+    assert len(found) == len(expected), found
+    for text in expected:
+        assert sum(p.startswith("ml-platform:" + text) for p in found) == 1, (text, found)

@@ -318,6 +318,14 @@ def test_a_private_gke_endpoint_that_authorizes_only_its_own_range() -> None:
     assert broken(edit(view("gke"), lambda r: r.type == GKE, private)) == {
         ("api-endpoint-reachable", "GKE cluster ml-gke")
     }
+
+    def pods_range(inputs: dict[str, Any]) -> None:  # a block of the pods range is the cluster's own too
+        private(inputs)
+        inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"].append({"cidrBlock": "10.64.0.0/16"})
+
+    assert broken(edit(view("gke"), lambda r: r.type == GKE, pods_range)) == {
+        ("api-endpoint-reachable", "GKE cluster ml-gke")
+    }
     ok = edit(
         view("gke"),
         lambda r: r.type == GKE,

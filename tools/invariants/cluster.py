@@ -3,7 +3,8 @@ can be destroyed and created again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ipaddress
+from collections.abc import Iterable, Iterator
 
 from tools.invariants.base import Invariant, Violation
 from tools.invariants.plan import PlannedResource, PlanView
@@ -65,13 +66,32 @@ def _gke_paths(plan: PlanView, cluster: PlannedResource) -> Iterator[Violation]:
         if "masterAuthorizedNetworksConfig" in cluster.inputs and not blocks:
             yield Violation("api-endpoint-reachable", name, "public endpoint with no authorized network")
         return
-    own = {s.inputs.get("ipCidrRange") for s in plan.of_type("gcp:compute/subnetwork:Subnetwork")}
-    if own and not [b for b in blocks if b not in own]:
+    own = _networks(
+        cidr
+        for s in plan.of_type("gcp:compute/subnetwork:Subnetwork")
+        for cidr in [
+            s.inputs.get("ipCidrRange"),
+            *(r.get("ipCidrRange") for r in s.inputs.get("secondaryIpRanges", [])),
+        ]
+    )
+    # A block inside the cluster's own new network (nodes, pods, services) holds no runner before the first `up`.
+    outside = [b for b in _networks(blocks) if not any(b.overlaps(o) for o in own)]
+    if own and not outside:
         yield Violation(
             "api-endpoint-reachable",
             name,
             "private endpoint in a new network authorizes only the cluster's own range (cluster.apiAccess.cidrs)",
         )
+
+
+def _networks(cidrs: Iterable[object]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    found = []
+    for cidr in cidrs:
+        try:
+            found.append(ipaddress.ip_network(str(cidr), strict=False))
+        except ValueError:
+            continue  # a placeholder or no range
+    return found
 
 
 def check_api_reachable(plan: PlanView) -> Iterator[Violation]:
