@@ -51,12 +51,13 @@ class ConfigError(Exception):
 
 def key_path(loc: Iterable[int | str]) -> str:
     """('gpuPools', 1, 'maxNodes') -> 'ml-platform:gpuPools[1].maxNodes'; a key that is not a plain name (a MIG
-    profile, a tag with dots or slashes) is quoted: 'ml-platform:gpu.migConfigs.small["1g.10gb"]'."""
+    profile, a tag with dots or slashes, an unknown stack key with a space) is quoted:
+    'ml-platform:gpu.migConfigs.small["1g.10gb"]', 'ml-platform:["gpu pools"]'."""
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif text and not _PLAIN_KEY.fullmatch(part):
+        elif not _PLAIN_KEY.fullmatch(part):
             text += f"[{json.dumps(part)}]"
         else:
             text += f".{part}" if text else part
