@@ -36,7 +36,7 @@ from rules import RULES, Finding, Rule, Settings, check_resource, describe, kube
 from rules.mounts import clean_path
 from rules.podspecs import PodSite, pod_sites
 from rules.workload import check_shm_volume
-from settings import settings_from_config
+from settings import ENVIRONMENTS, SHM_MIN_SIZE_PATTERN, settings_from_config
 from vocabulary.policy_rules import SHM_PATH, SHM_RULE
 from vocabulary.workloads import WORKLOAD_KINDS_BY_KIND
 
@@ -54,7 +54,7 @@ CONFIG_SCHEMAS: dict[str, PolicyConfigSchema] = {
                 "type": "string",
                 "default": "8Gi",
                 "description": "Smallest /dev/shm sizeLimit that does not draw a warning (a Kubernetes quantity).",
-                "pattern": r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
+                "pattern": SHM_MIN_SIZE_PATTERN,
             }
         }
     ),
@@ -62,7 +62,7 @@ CONFIG_SCHEMAS: dict[str, PolicyConfigSchema] = {
         properties={
             "environment": {
                 "type": "string",
-                "enum": ["dev", "staging", "prod"],
+                "enum": list(ENVIRONMENTS),
                 "default": "dev",
                 "description": "The stack's environment: time-slicing is reported on every pool in prod.",
             }
@@ -186,17 +186,32 @@ def _mounts(container: dict[str, Any]) -> list[Any]:
     return mounts if isinstance(mounts, list) else []
 
 
-def _only_shm_users(name: str, users: list[dict[str, Any]], everyone: list[dict[str, Any]]) -> bool:
-    """True when every mount of volume `name` in the pod is a /dev/shm mount of one of `users`."""
-    for container in everyone:
-        for mount in _mounts(container):
-            if (
-                isinstance(mount, dict)
-                and mount.get("name") == name
-                and (not _is_shm_path(mount.get("mountPath")) or not any(container is u for u in users))
-            ):
-                return False
-    return True
+class _Uses:
+    """Who mounts each volume of a pod spec, and where: built once and kept up to date as the remediation names or
+    adds mounts, so that asking about every mount stays linear (10,000 mounts each scanning 10,000 would not)."""
+
+    def __init__(self, everyone: list[dict[str, Any]]) -> None:
+        self.by_name: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        self.answers: dict[str, dict[frozenset[int], bool]] = {}  # by volume name, then by users asked about
+        for container in everyone:
+            for mount in _mounts(container):
+                if isinstance(mount, dict) and isinstance(mount.get("name"), str):
+                    self.add(container, mount)
+
+    def add(self, container: dict[str, Any], mount: dict[str, Any]) -> None:
+        name = mount["name"]
+        self.by_name.setdefault(name, []).append((id(container), mount))
+        self.answers.pop(name, None)
+
+    def only_shm_users(self, name: str, users: frozenset[int]) -> bool:
+        """True when every mount of volume `name` in the pod is a /dev/shm mount of a container in `users` (ids)."""
+        answers = self.answers.setdefault(name, {})
+        if users not in answers:
+            answers[users] = all(
+                _is_shm_path(mount.get("mountPath")) and container in users
+                for container, mount in self.by_name.get(name, ())
+            )
+        return answers[users]
 
 
 def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
@@ -211,6 +226,8 @@ def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
         return False  # e.g. unknown during preview: leave it to validation
     everyone = _all_containers(site)
     gpu = [c.spec for c in site.containers if c.name in offending and isinstance(c.spec, dict)]
+    uses = _Uses(everyone)
+    everyone_ids, gpu_ids = frozenset(map(id, everyone)), frozenset(map(id, gpu))
     # Volumes without a name cannot be mounted: they are left alone and never reused.
     by_name: dict[str, list[int]] = {}
     for i, v in enumerate(volumes):
@@ -236,7 +253,7 @@ def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
         nonlocal chosen
         if chosen is None:
             name, n = SHM_VOLUME, 0
-            while name in by_name and not (memory(name) and _only_shm_users(name, everyone, everyone)):
+            while name in by_name and not (memory(name) and uses.only_shm_users(name, everyone_ids)):
                 n += 1
                 name = f"{SHM_VOLUME}-{n}"
             if name not in by_name:
@@ -252,6 +269,7 @@ def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
         at_shm = [m for m in mounts if isinstance(m, dict) and _is_shm_path(m.get("mountPath"))]
         if not at_shm:
             mounts.append({"name": memory_volume(), "mountPath": SHM_PATH})
+            uses.add(container, mounts[-1])
             container["volumeMounts"] = mounts
             changed = True
             continue
@@ -259,8 +277,9 @@ def _fix_pod_spec(site: PodSite, offending: set[str]) -> bool:
             name = mount.get("name")
             if not isinstance(name, str) or not name:
                 mount["name"] = memory_volume()  # a mount must name a volume: ours
+                uses.add(container, mount)
                 changed = True
-            elif not memory(name) and len(by_name.get(name, ())) <= 1 and _only_shm_users(name, gpu, everyone):
+            elif not memory(name) and len(by_name.get(name, ())) <= 1 and uses.only_shm_users(name, gpu_ids):
                 # Not memory-backed (or missing), and nothing else uses it: make it the memory emptyDir. A volume
                 # other containers use is left, and validation fails.
                 set_volume(name)

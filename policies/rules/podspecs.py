@@ -24,7 +24,7 @@ from vocabulary.workloads import (
 )
 
 from .defaulting import Resources, effective_resources
-from .mounts import mount_path, volumes_named
+from .mounts import is_memory_backed, mount_path, volumes_named
 from .values import get, mapping, sequence
 
 
@@ -67,6 +67,34 @@ class PodSite:
     @property
     def volumes(self) -> list[Any]:
         return list(sequence(self.spec.get("volumes"))) + list(self.added_volumes)
+
+    @cached_property  # once per pod spec: rules look up the volume of every mount, and a pod may have thousands
+    def volumes_by_name(self) -> dict[str, VolumesNamed]:
+        """The pod's volumes (the operator's included) by name. Nameless volumes cannot be mounted: left out."""
+        named: dict[str, list[Mapping[str, Any]]] = {}
+        for volume in map(mapping, self.volumes):
+            name = volume.get("name")
+            if isinstance(name, str) and name:
+                named.setdefault(name, []).append(volume)
+        return {name: VolumesNamed(tuple(volumes)) for name, volumes in named.items()}
+
+    def volumes_named(self, name: Any) -> VolumesNamed:
+        """Every volume called `name` (the API server rejects duplicates, but a template may still have them)."""
+        return self.volumes_by_name.get(name, NO_VOLUMES) if isinstance(name, str) else NO_VOLUMES
+
+
+@dataclass(frozen=True)
+class VolumesNamed:
+    """The volumes of one name in a pod spec, and whether they are all memory-backed (asked once, not per mount)."""
+
+    volumes: tuple[Mapping[str, Any], ...]
+
+    @cached_property
+    def memory(self) -> bool:
+        return bool(self.volumes) and all(is_memory_backed(v) for v in self.volumes)
+
+
+NO_VOLUMES = VolumesNamed(())
 
 
 def containers_of(spec: Mapping[str, Any], extras: tuple[str, ...] = ()) -> tuple[Container, ...]:

@@ -24,13 +24,19 @@ def _limits_gpus(quota: Mapping[str, Any]) -> bool:
 
 def check_team_quotas(objects: Sequence[Mapping[str, Any]], settings: Settings) -> Iterator[Finding]:
     del settings
-    quotas = {get(o, "metadata", "namespace") for o in objects if o.get("kind") == "ResourceQuota" and _limits_gpus(o)}
+    # Only a string names a namespace (a list or mapping there is malformed: it limits nothing, and is unhashable).
+    quotas = {
+        namespace
+        for o in objects
+        if o.get("kind") == "ResourceQuota" and _limits_gpus(o)
+        if isinstance(namespace := get(o, "metadata", "namespace"), str)
+    }
     for obj in objects:
         if obj.get("kind") != "Namespace":
             continue  # read nothing else: other objects' names may be unknown during a preview
         labels = mapping(get(obj, "metadata", "labels"))
         name = get(obj, "metadata", "name")
-        if LABEL_TEAM in labels and name not in quotas:
+        if LABEL_TEAM in labels and not (isinstance(name, str) and name in quotas):
             yield Finding(
                 "team-namespace-gpu-quota",
                 describe(obj),

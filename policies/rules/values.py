@@ -6,10 +6,9 @@ are floats. Everything here works on the abstract types, never `dict`/`list`/`in
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 _SUFFIX = {
@@ -30,8 +29,10 @@ _SUFFIX = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
-# Kubernetes quantities stay below 2^63 (about 9.2e18): anything with a larger exponent is not one (and would make
-# Decimal arithmetic raise).
+# Kubernetes quantities stay below 2^63 (about 9.2e18): a number of larger magnitude (10**19 or more, however it is
+# spelt: `1e999`, thirty digits, `10000000000Ei`) is not one. Bounding the magnitude also keeps every Decimal
+# operation on quantities exact within the default 28-digit context (`% 1` of a 29-digit number raises
+# DivisionImpossible).
 MAX_EXPONENT = 18
 _QUANTITY = re.compile(
     r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
@@ -56,25 +57,41 @@ def get(value: Any, *path: str) -> Any:
 
 
 def quantity(value: Any) -> Decimal | None:
-    """A Kubernetes quantity as a number: "1", 1, 1.0, "500m", "16Gi", "1e3". None when it is not one."""
+    """A Kubernetes quantity as a number: "1", 1, 1.0, "500m", "16Gi", "1e3". None when it is not one, or when its
+    magnitude is 10**19 or more (no quantity is)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None  # .nan and .inf are not quantities
-        amount = Decimal(str(value))
-        return amount if abs(amount.adjusted()) <= MAX_EXPONENT else None
-    match = _QUANTITY.match(str(value).strip())
-    if match is None:
-        return None
-    number, exponent, suffix = match.groups()
     try:
+        if isinstance(value, int):
+            return _bounded(Decimal(value))  # not via str(): a huge int has no str()
+        if isinstance(value, float):
+            return _bounded(Decimal(str(value)))  # .nan and .inf are not quantities
+        match = _QUANTITY.match(str(value).strip())
+        if match is None:
+            return None
+        number, exponent, suffix = match.groups()
         base = Decimal(number)
         if exponent and abs(int(exponent[1:])) > MAX_EXPONENT:
             return None
-        return base * Decimal(f"1{exponent}") if exponent else base * _SUFFIX[suffix or ""]
-    except (InvalidOperation, ValueError):
+        if _bounded(base) is None:
+            return None  # before the multiplication, which would overflow
+        return _bounded(base * Decimal(f"1{exponent}") if exponent else base * _SUFFIX[suffix or ""])
+    except (ArithmeticError, ValueError):  # decimal's errors are ArithmeticErrors
         return None
+
+
+def _bounded(amount: Decimal) -> Decimal | None:
+    """The amount when a quantity can be that large (finite, magnitude below 10**19), else None."""
+    if not amount.is_finite():
+        return None
+    if amount.is_zero():
+        return Decimal(0)  # `0e30` is zero, however large its exponent
+    return amount if amount.adjusted() <= MAX_EXPONENT else None
+
+
+def is_whole(amount: Decimal) -> bool:
+    """A whole number (of devices): exact for every amount quantity() returns."""
+    return amount == amount.to_integral_value()
 
 
 def describe(obj: Mapping[str, Any]) -> str:

@@ -13,9 +13,9 @@ from vocabulary.resources import is_gpu_resource
 from vocabulary.workloads import KUBERAY_VERSION
 
 from .findings import Finding, Settings
-from .mounts import ShmPath, is_memory_backed, shm_path, volume_kind, volumes_named
-from .podspecs import Container, PodSite, pod_sites
-from .values import describe, get, mapping, quantity, sequence, show
+from .mounts import ShmPath, shm_path, volume_kind
+from .podspecs import Container, PodSite, VolumesNamed, pod_sites
+from .values import describe, get, is_whole, mapping, quantity, sequence, show
 
 # Node labels that pin a GPU model: ours, GPU Feature Discovery's, GKE's, Karpenter's, the instance type.
 GPU_TYPE_LABELS = (
@@ -59,12 +59,16 @@ class ShmMount:
 
     mount: Mapping[str, Any]
     at: ShmPath
-    volumes: list[Mapping[str, Any]]
+    named: VolumesNamed
     added: bool  # added by the operator (KubeRay), not written in the manifest
 
     @property
+    def volumes(self) -> tuple[Mapping[str, Any], ...]:
+        return self.named.volumes
+
+    @property
     def memory(self) -> bool:
-        return bool(self.volumes) and all(is_memory_backed(v) for v in self.volumes)
+        return self.named.memory
 
     def problem(self) -> str:
         name, path = self.mount.get("name"), self.mount.get("mountPath")
@@ -84,10 +88,10 @@ class ShmMount:
 
 
 def shm_mounts(site: PodSite, container: Container) -> list[ShmMount]:
-    """Every mount of the container at /dev/shm or maybe there, in the pod that runs."""
-    volumes = site.volumes
+    """Every mount of the container at /dev/shm or maybe there, in the pod that runs. Linear in mounts and volumes:
+    the volumes are looked up by name in the site's index."""
     return [
-        ShmMount(m, at, volumes_named(volumes, m.get("name")), any(m is a for a in container.added_mounts))
+        ShmMount(m, at, site.volumes_named(m.get("name")), any(m is a for a in container.added_mounts))
         for m in container.mounts
         if (at := shm_path(m.get("mountPath"))) != "other"
     ]
@@ -138,7 +142,11 @@ def check_shm_size(obj: Mapping[str, Any], settings: Settings) -> Iterator[Findi
             if shm_problem(site, container) is not None:
                 continue  # the mandatory rule reports it
             seen: set[int] = set()
+            named: set[int] = set()
             for shm in shm_mounts(site, container):
+                if id(shm.named) in named:
+                    continue  # another mount of the same volumes (each volume is judged once)
+                named.add(id(shm.named))
                 for volume in shm.volumes:
                     if id(volume) in seen:
                         continue
@@ -173,7 +181,7 @@ def _amount_problem(name: str, request: Any, limit: Any, defaulted: bool) -> str
         return f"requests {name}: {show(request)} but limits it to {show(limit)}"
     if wanted is None:
         return f"{said}, not a quantity"
-    if wanted < 0 or wanted % 1 != 0:
+    if wanted < 0 or not is_whole(wanted):
         return f"{said or f'requests {name}: {show(request)}'}, not a whole number of devices"
     return None
 
