@@ -7,6 +7,7 @@ with the inputs plus readable placeholders for what only the cloud can compute (
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -262,6 +263,17 @@ def _collecting_logger(into: list[str]) -> logging.Logger:
     return logger
 
 
+def drain_event_loop() -> None:
+    """Cancel what a failed program left running in Pulumi's shared event loop: its pending registrations would
+    otherwise land in the next run of this process (tests, the fuzz test)."""
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def _run_program(program: Path) -> None:
     runpy.run_path(str(program), run_name="__main__")
 
@@ -295,4 +307,6 @@ def run_stack(stack_file: StackFile, program: Path | None = None, partition: str
         _sync_await(run_pulumi_func(lambda: _run_program(program)))
     except RunError as exc:
         error = str(exc)
+    finally:
+        drain_event_loop()
     return PlanResult(stack_file, monitor.registrations, error, plan_mocks.invokes, warnings)

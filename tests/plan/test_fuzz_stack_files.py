@@ -36,7 +36,6 @@ Failures found by soak runs and fixed keep their minimal reproducer in FOUND bel
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import faulthandler
@@ -66,7 +65,7 @@ from hypothesis import strategies as st
 
 import tools.plan
 from components.config.platform import STACK_KEYS
-from tools.offline import PROJECT_DIR
+from tools.offline import PROJECT_DIR, drain_event_loop
 from tools.stack_file import read_stack_file
 
 STACKS = ("dev", "gke", "local", "prod")
@@ -525,16 +524,6 @@ def writes_recorded() -> Iterator[list[tuple[str, Path]]]:
         yield recorded
     finally:
         _writes = None
-
-
-def drain_event_loop() -> None:
-    """Cancel what a failed plan left running in Pulumi's event loop, so that it cannot fail the next example."""
-    loop = asyncio.get_event_loop()
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 class Records(logging.Handler):
