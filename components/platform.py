@@ -15,6 +15,7 @@ from components.config.platform import PlatformConfig
 from components.gpu.layer import GpuStack
 from components.monitoring.layer import Monitoring
 from components.platform_base import PlatformBase
+from components.teams import Teams
 
 
 def cluster_layer(config: PlatformConfig, opts: pulumi.ResourceOptions) -> ClusterHandle:
@@ -48,4 +49,5 @@ class MlPlatform(pulumi.ComponentResource):
         Monitoring("monitoring", config.monitoring, handle, child)
         GpuStack("gpu", config.gpu, handle, child)
         AdmissionPolicies("admission", config.policies, handle, child)
+        Teams("teams", config.teams, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

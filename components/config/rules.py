@@ -160,6 +160,40 @@ def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
                 )
 
 
+def _team_quota_rules(config: PlatformConfig) -> Iterator[Problem]:
+    """A team's GPU quota names what its pools offer: GPU models for whole GPUs, MIG resources for slices."""
+    from components.gpu_pools import resolve_gpu_pools
+    from components.teams import offered_keys
+
+    try:
+        pools = resolve_gpu_pools(config)
+    except (KeyError, ValueError):
+        return  # a pool problem, reported by the pool rules
+    for i, team in enumerate(config.teams):
+        offered = offered_keys(team, pools)
+        where: list[int | str] = ["teams", i, "gpuQuota"]
+        shown = ", ".join(sorted(offered)) or "nothing (the team has no GPU pools)"
+        if isinstance(team.gpu_quota, dict):
+            for key in team.gpu_quota:
+                if key not in offered:
+                    yield Problem(key_path([*where, key]), key, f"not offered by the team's pools; offered: {shown}")
+        elif team.gpu_quota and len(offered) > 1:
+            example = ", ".join(f"{k}: <n>" for k in sorted(offered))
+            yield Problem(
+                key_path(where),
+                team.gpu_quota,
+                f"a number is ambiguous: the team's pools offer {shown}; write {{{example}}}",
+            )
+        elif team.gpu_quota and not offered:
+            yield Problem(key_path(where), team.gpu_quota, "the team has no GPU pools to hold GPUs on")
+        if team.priority_classes is not None and team.priority not in team.priority_classes:
+            yield Problem(
+                key_path(["teams", i, "priority"]),
+                team.priority,
+                "must be one of the team's priorityClasses: " + ", ".join(team.priority_classes),
+            )
+
+
 def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
     """What the cluster's Kubernetes version allows: the cluster-autoscaler image, MutatingAdmissionPolicy."""
     version = config.cluster.kubernetes_version
@@ -247,6 +281,7 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
             ["scaling", "cpuPool", "capacity"], config.scaling.cpu_pool.capacity, ("spot", "on-demand")
         )
         problems += _version_rules(config)
+        problems += _team_quota_rules(config)
     problems += _autoscaler_rules(parsed)
     problems += _ami_rules(parsed, sections)
     return problems

@@ -569,11 +569,49 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "monitoring.prometheus.retention",
         "expected a Prometheus duration such as 15d",
     ),
+    "an ambiguous team quota": (
+        "aws",
+        lambda d: (
+            d["ml-platform:gpuPools"].append({"name": "nb", "gpu": "a10g", "gpusPerNode": 1, "maxNodes": 2}),
+            d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": 4}]}),
+        ),
+        "teams[0].gpuQuota",
+        "a number is ambiguous: the team's pools offer a100-40gb, a10g; write {a100-40gb: <n>, a10g: <n>}",
+    ),
+    "a team quota for a GPU its pools do not offer": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": {"h100-80gb": 8}}]}),
+        "teams[0].gpuQuota.h100-80gb",
+        "not offered by the team's pools; offered: a100-40gb",
+    ),
+    "a team quota of whole GPUs on a MIG pool": (
+        "aws",
+        lambda d: (
+            pool(d, gpu="h100-80gb", minNodes=1, maxNodes=1, sharing={"mode": "mig", "profile": "1g.10gb"}),
+            d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": {"h100-80gb": 8}}]}),
+        ),
+        "teams[0].gpuQuota.h100-80gb",
+        "offered: nvidia.com/mig-1g.10gb",
+    ),
+    "a fractional team quota": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": {"a100-40gb": 1.5}}]}),
+        "teams[0].gpuQuota",
+        "GPU counts are whole numbers",
+    ),
+    "a default priority the team may not use": (
+        "aws",
+        lambda d: d.update(
+            {"ml-platform:teams": [{"name": "a", "priority": "training-critical", "priorityClasses": ["development"]}]}
+        ),
+        "teams[0].priority",
+        "must be one of the team's priorityClasses: development",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),
         "teams[0].gpuQuota",
-        "greater than or equal to 0",
+        "GPU counts are whole numbers from 0 to 100000",
     ),
     "disk too small": ("aws", lambda d: pool(d, diskGiB=10), "gpuPools[0].diskGiB", "greater than or equal to 50"),
     "zone outside region": (

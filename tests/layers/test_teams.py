@@ -1,0 +1,173 @@
+"""Teams: PriorityClasses, and per team a namespace, quotas per GPU resource, defaults, access and isolation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components.config.loading import load_platform_config
+from components.gpu_pools import resolve_gpu_pools
+from components.teams import allowed_priorities, gpu_quota, gpu_requests, team_objects
+from conftest import plan_of, with_api_path
+from tools.offline import PlanResult
+
+AWS = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
+H100 = {"name": "train", "gpu": "h100-80gb", "gpusPerNode": 8, "maxNodes": 2}
+MIG = {
+    "name": "mig",
+    "gpu": "h100-80gb",
+    "gpusPerNode": 8,
+    "minNodes": 1,
+    "maxNodes": 1,
+    "sharing": {"mode": "mig", "profile": "1g.10gb"},
+}
+A10G = {
+    "name": "nb",
+    "gpu": "a10g",
+    "gpusPerNode": 1,
+    "maxNodes": 4,
+    "sharing": {"mode": "time-slicing", "replicas": 4},
+}
+
+
+def objects(plan: PlanResult, kind: str, namespace: str | None = None) -> dict[str, dict[str, Any]]:
+    found = {}
+    for r in plan.registrations:
+        inputs = r.inputs
+        if isinstance(inputs, dict) and inputs.get("kind") == kind:
+            meta = inputs["metadata"]
+            if namespace is None or meta.get("namespace") == namespace:
+                found[meta["name"]] = inputs
+    return found
+
+
+def config(teams: list[dict[str, Any]], *pools: dict[str, Any]) -> Any:
+    raw = {
+        "ml-platform:cluster": json.dumps(with_api_path(AWS)),
+        "ml-platform:gpuPools": json.dumps(list(pools)),
+        "ml-platform:teams": json.dumps(teams),
+    }
+    return load_platform_config(raw)
+
+
+def test_three_priority_classes_none_global_development_never_preempts() -> None:
+    classes = objects(plan_of("prod"), "PriorityClass")
+    assert {n: (c["value"], c["preemptionPolicy"], c["globalDefault"]) for n, c in classes.items()} == {
+        "production-serving": (1000, "PreemptLowerPriority", False),
+        "training-critical": (500, "PreemptLowerPriority", False),
+        "development": (100, "Never", False),
+    }
+
+
+def test_a_namespace_per_team_with_pod_security_and_the_team_label() -> None:
+    ns = objects(plan_of("prod"), "Namespace")
+    for team in ("research", "serving"):
+        labels = ns[team]["metadata"]["labels"]
+        assert labels["ml-platform.io/team"] == team
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+
+
+def test_quota_per_gpu_resource_name_mig_included() -> None:
+    plan = plan_of("prod")
+    serving = objects(plan, "ResourceQuota", "serving")["team-quota"]["spec"]["hard"]
+    # {nvidia.com/mig-1g.10gb: 56, a100-80gb: 16}: MIG slices and whole A100s, each under its resource name
+    assert serving["requests.nvidia.com/mig-1g.10gb"] == "56" and serving["requests.nvidia.com/gpu"] == "16"
+    research = objects(plan, "ResourceQuota", "research")["team-quota"]["spec"]["hard"]
+    assert research["requests.nvidia.com/gpu"] == "32"
+    assert {"requests.cpu", "requests.memory", "requests.storage", "pods"} <= set(research)
+    # quota counts extended resources by request only; a limits.* key would be refused by the API server
+    assert not [k for k in {**serving, **research} if k.startswith("limits.nvidia.com")]
+
+
+def test_whole_gpus_of_several_models_add_up_under_one_resource_name() -> None:
+    cfg = config([{"name": "a", "gpuQuota": {"h100-80gb": 8, "a10g": 4}}], H100, A10G)
+    pools = resolve_gpu_pools(cfg)
+    [team] = cfg.teams
+    assert gpu_quota(team, pools) == {"h100-80gb": 8, "a10g": 4}
+    assert gpu_requests(team, pools) == {"nvidia.com/gpu": 12}
+
+
+def test_a_number_stands_for_the_one_kind_of_gpu_and_every_offered_resource_is_covered() -> None:
+    cfg = config([{"name": "a", "gpuQuota": 14, "pools": ["mig"]}, {"name": "b", "pools": ["train", "mig"]}], H100, MIG)
+    pools = resolve_gpu_pools(cfg)
+    a, b = cfg.teams
+    assert gpu_requests(a, pools) == {"nvidia.com/mig-1g.10gb": 14}
+    # no quota: 0 of everything its pools offer (not unlimited)
+    assert gpu_requests(b, pools) == {"nvidia.com/gpu": 0, "nvidia.com/mig-1g.10gb": 0}
+
+
+@pytest.mark.parametrize(
+    ("team", "allowed"),
+    [
+        ({"priority": "development"}, ["development"]),
+        ({"priority": "training-critical"}, ["training-critical", "development"]),
+        ({"priority": "production-serving"}, ["production-serving", "training-critical", "development"]),
+        ({"priority": "development", "priorityClasses": ["development", "production-serving"]}, None),
+    ],
+)
+def test_priority_classes_a_team_may_use(team: dict[str, Any], allowed: list[str] | None) -> None:
+    cfg = config([{"name": "a", **team}], H100)
+    [t] = cfg.teams
+    expected = allowed or team["priorityClasses"]
+    assert sorted(allowed_priorities(t)) == sorted(expected)
+    scoped = {
+        o["metadata"]["name"]: o["spec"]
+        for o in team_objects(t, resolve_gpu_pools(cfg))
+        if o["kind"] == "ResourceQuota" and "scopeSelector" in o["spec"]
+    }
+    denied = {"production-serving", "training-critical", "development"} - set(expected)
+    assert set(scoped) == {f"no-{name}" for name in denied}
+    for name in denied:
+        spec = scoped[f"no-{name}"]
+        assert spec["hard"] == {"pods": "0"}
+        assert spec["scopeSelector"]["matchExpressions"] == [
+            {"scopeName": "PriorityClass", "operator": "In", "values": [name]}
+        ]
+
+
+def test_only_the_serving_team_may_use_production_serving_in_prod() -> None:
+    plan = plan_of("prod")
+    assert "no-production-serving" in objects(plan, "ResourceQuota", "research")
+    assert not [n for n in objects(plan, "ResourceQuota", "serving") if n.startswith("no-")]
+
+
+def test_network_policies_allow_exactly_the_namespace_and_monitoring() -> None:
+    policies = objects(plan_of("prod"), "NetworkPolicy", "research")
+    assert set(policies) == {"default-deny-ingress", "allow-same-namespace", "allow-monitoring"}
+    deny = policies["default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}  # no ingress rule: nothing allowed
+    assert policies["allow-same-namespace"]["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert policies["allow-monitoring"]["spec"]["ingress"] == [
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}
+    ]
+    assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies.values())  # egress stays open
+
+
+def test_groups_edit_their_namespace_and_containers_get_defaults() -> None:
+    cfg = config([{"name": "a", "groups": ["ml-research", "oncall"]}], H100)
+    [t] = cfg.teams
+    objs = {(o["kind"], o["metadata"]["name"]): o for o in team_objects(t, resolve_gpu_pools(cfg))}
+    binding = objs[("RoleBinding", "team-edit")]
+    assert binding["metadata"]["namespace"] == "a"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}
+    assert [s["name"] for s in binding["subjects"]] == ["ml-research", "oncall"]
+    [limits] = objs[("LimitRange", "container-defaults")]["spec"]["limits"]
+    assert limits["type"] == "Container" and limits["defaultRequest"] == {"cpu": "250m", "memory": "512Mi"}
+    assert "cpu" not in limits["default"]  # no CPU limit by default: throttling starves data loaders
+    no_groups = config([{"name": "b"}], H100)
+    assert not [o for o in team_objects(no_groups.teams[0], resolve_gpu_pools(no_groups)) if o["kind"] == "RoleBinding"]
+
+
+def test_team_objects_wait_for_their_namespace_and_the_priority_classes() -> None:
+    plan = plan_of("prod")
+    ns = next(r for r in plan.registrations if r.type == "kubernetes:core/v1:Namespace" and r.name.endswith("research"))
+    classes = {r.urn for r in plan.registrations if r.type == "kubernetes:scheduling.k8s.io/v1:PriorityClass"}
+    quota = next(
+        r
+        for r in plan.registrations
+        if r.type == "kubernetes:core/v1:ResourceQuota" and r.name.endswith("research/team-quota")
+    )
+    assert ns.urn in quota.dependencies and classes <= set(quota.dependencies)
