@@ -339,3 +339,27 @@ def test_a_key_ring_with_a_fixed_name() -> None:
     plan = without(view("gke"), lambda r: r.type == "random:index/randomId:RandomId")
     [(invariant, subject)] = broken(plan)
     assert invariant == "names-survive-destroy" and subject.startswith("KeyRing ml-gke-gke-")
+
+
+# ---------------------------------------------------------------- teams
+
+
+def team_quota(namespace: str) -> Callable[[PlannedResource], bool]:
+    return lambda r: (
+        r.type == "kubernetes:core/v1:ResourceQuota"
+        and r.inputs["metadata"]["name"] == "team-quota"
+        and r.inputs["metadata"]["namespace"] == namespace
+    )
+
+
+def test_a_team_whose_quota_leaves_a_gpu_resource_unbounded() -> None:
+    """Without requests.nvidia.com/mig-1g.10gb the serving team could take every MIG slice."""
+    plan = edit(view("prod"), team_quota("serving"), lambda i: i["spec"]["hard"].pop("requests.nvidia.com/mig-1g.10gb"))
+    violations = [v for v in check_plan(plan)]
+    assert [(v.invariant, v.subject) for v in violations] == [("team-gpu-quota-covers-pools", "team serving")]
+    assert "serve-mig" in violations[0].message and "requests.nvidia.com/mig-1g.10gb" in violations[0].message
+
+
+def test_a_team_without_a_quota_at_all() -> None:
+    plan = without(view("dev"), team_quota("applied"))
+    assert broken(plan) == {("team-gpu-quota-covers-pools", "team applied")}

@@ -43,7 +43,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     # Per pool: what serves its GPUs, and what one node advertises.
     assert "GPU Operator: 56 x nvidia.com/mig-1g.10gb (MIG all-1g.10gb) per node" in out
     assert "GPU Operator: 8 x nvidia.com/gpu per node" in out
-    assert "Platform invariants: 9 hold" in out
+    assert "Platform invariants: 10 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

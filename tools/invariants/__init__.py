@@ -11,10 +11,11 @@ from __future__ import annotations
 import tools.invariants.cluster as cluster
 import tools.invariants.gpu as gpu
 import tools.invariants.monitoring as monitoring
+import tools.invariants.teams as teams
 from tools.invariants.base import Invariant, Violation
 from tools.invariants.plan import PlanView
 
-INVARIANTS: tuple[Invariant, ...] = (*cluster.INVARIANTS, *gpu.INVARIANTS, *monitoring.INVARIANTS)
+INVARIANTS: tuple[Invariant, ...] = (*cluster.INVARIANTS, *gpu.INVARIANTS, *monitoring.INVARIANTS, *teams.INVARIANTS)
 
 
 def check_plan(plan: PlanView, invariants: tuple[Invariant, ...] = INVARIANTS) -> list[Violation]:
