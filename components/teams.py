@@ -26,11 +26,11 @@ from vocabulary.priorities import (
 )
 from vocabulary.resources import GPU_RESOURCE
 
-# Containers that set nothing still land with sane values; no default CPU limit (throttling hurts data loaders).
-LIMIT_RANGE_DEFAULTS = {
-    "defaultRequest": {"cpu": "250m", "memory": "512Mi"},
-    "default": {"memory": "2Gi"},
-}
+# Containers that set nothing still land with sane requests (so the scheduler and the quota count them). No default
+# limits: the LimitRanger gives a container without a limit the default one, and a container that requests more
+# memory than that (a 64Gi data loader) is then rejected as request > limit. No CPU limit either: throttling starves
+# data loaders.
+LIMIT_RANGE_DEFAULTS = {"defaultRequest": {"cpu": "250m", "memory": "512Mi"}}
 
 
 def priority_classes() -> list[dict[str, Any]]:
