@@ -28,6 +28,8 @@ DURATION = r"^([0-9]+(s|m|h))+$"
 EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
 AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
 CLUSTER_AUTOSCALER_TAG = r"^v1\.[0-9]+\.[0-9]+$"
+# A non-negative Kubernetes quantity (resource.Quantity), e.g. 64, 500m, 256Gi, 1.5T.
+QUANTITY = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([numkMGTPE]|[KMGTPE]i|[eE][0-9]+)?$"
 PROMETHEUS_DURATION = r"^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
 
 # What each pattern means, for error messages.
@@ -38,6 +40,7 @@ PATTERN_HELP: dict[str, str] = {
     AMI_VERSION: "expected latest or an AMI release version such as v20260714",
     PROMETHEUS_DURATION: "expected a Prometheus duration such as 15d, 1d12h or 4w",
     CLUSTER_AUTOSCALER_TAG: "expected a cluster-autoscaler image tag such as v1.35.0",
+    QUANTITY: "expected a Kubernetes quantity such as 64, 500m or 256Gi",
 }
 
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from components.config.base import DNS_LABEL, ConfigModel
+from components.config.base import DNS_LABEL, QUANTITY, ConfigModel
 from vocabulary.priorities import PriorityClassName
 
 
 class TeamResources(ConfigModel):
     """Non-GPU quota of the team's namespace (ResourceQuota hard limits)."""
 
-    cpu: str = Field("64", description="CPU requests of all the team's pods together (a Kubernetes quantity).")
-    memory: str = Field("256Gi", description="Memory requests of all the team's pods together.")
-    storage: str = Field("1Ti", description="PersistentVolumeClaim storage requests together.")
+    cpu: str = Field(
+        "64", pattern=QUANTITY, description="CPU requests of all the team's pods together (a Kubernetes quantity)."
+    )
+    memory: str = Field("256Gi", pattern=QUANTITY, description="Memory requests of all the team's pods together.")
+    storage: str = Field("1Ti", pattern=QUANTITY, description="PersistentVolumeClaim storage requests together.")
     pods: int = Field(200, ge=1, le=100_000, description="Pods at once.")
 
 
@@ -30,10 +32,11 @@ class Team(ConfigModel):
     priority: PriorityClassName = Field("development", description="Default PriorityClass of the team's pods.")
     priority_classes: list[PriorityClassName] | None = Field(
         None,
+        min_length=1,
         description="PriorityClasses the team may use; default: its priority and every class below it "
         "(production-serving only when named).",
     )
-    groups: list[str] = Field(
+    groups: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
         default_factory=list, description="Identity-provider groups that get edit in the team's namespace."
     )
     resources: TeamResources = Field(default_factory=TeamResources, description="CPU, memory, storage and pods.")

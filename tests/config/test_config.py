@@ -607,6 +607,24 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "teams[0].priority",
         "must be one of the team's priorityClasses: development",
     ),
+    "a team quantity Kubernetes would refuse": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "resources": {"memory": "-1Gi"}}]}),
+        "teams[0].resources.memory",
+        "expected a Kubernetes quantity such as 64, 500m or 256Gi",
+    ),
+    "an empty list of allowed priorities": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "priorityClasses": []}]}),
+        "teams[0].priorityClasses",
+        "at least 1 item",
+    ),
+    "a group with no name": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "groups": [""]}]}),
+        "teams[0].groups[0]",
+        "at least 1 character",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),
