@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from components.config.loading import load_platform_config
+from components.config.platform import PlatformConfig
 from tools.offline import PROJECT_DIR, PlanResult, read_stack_file, run_stack
 
 STACKS = sorted(p.name.split(".")[1] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
@@ -59,3 +61,24 @@ def with_api_path(cluster: dict[str, Any], environment: str = "dev") -> dict[str
     if mode == "private":
         return {"apiAccess": TEST_API_ACCESS, **cluster}
     return {"publicAccessCidrs": TEST_PUBLIC_CIDRS, **cluster}
+
+
+# A MIG pool (7 x 1g.10gb per H100) as several layers' tests use it.
+H100_MIG = {
+    "name": "mig",
+    "gpu": "h100-80gb",
+    "gpusPerNode": 8,
+    "minNodes": 1,
+    "maxNodes": 1,
+    "sharing": {"mode": "mig", "profile": "1g.10gb"},
+}
+
+
+def platform_config(cluster: dict[str, Any], pools: Sequence[dict[str, Any]], **stack: Any) -> PlatformConfig:
+    """The config of a stack with this cluster (given a path to its API), these GPU pools and other stack keys
+    (`teams=[...]`, `environment="prod"`), as the CLI hands it to the program."""
+    raw = {
+        "ml-platform:cluster": json.dumps(with_api_path(cluster, str(stack.get("environment", "dev")))),
+        "ml-platform:gpuPools": json.dumps(list(pools)),
+    }
+    return load_platform_config(raw | raw_config({f"ml-platform:{k}": v for k, v in stack.items()}))

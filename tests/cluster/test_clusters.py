@@ -583,47 +583,46 @@ def test_an_access_entry_for_the_deploying_identity_is_refused_before_anything_i
         assert "ResourceInUseException" in message and "bootstrapCreatorAdmin: false" in message
 
 
-def test_the_program_stops_with_the_message_when_the_deployer_is_listed(tmp_path: Path) -> None:
+DEPLOYER_ENTRIES = [{"principalArn": "arn:aws:iam::111122223333:role/deployer", "access": "cluster-admin"}]
+
+
+def plan_as_deployer(tmp_path: Path, caller_arn: str, existing_clusters: list[str]) -> PlanResult:
+    """The dev plan with DEPLOYER_ENTRIES, the mocks answering as STS and EKS would for this caller and account."""
     import tools.offline as offline
 
-    entries = [{"principalArn": "arn:aws:iam::111122223333:role/deployer", "access": "cluster-admin"}]
     original = offline.PlanMocks.call
+    answers = {
+        "aws:index/getCallerIdentity:getCallerIdentity": {
+            "id": "111122223333",
+            "accountId": "111122223333",
+            "arn": caller_arn,
+            "userId": "AROA",
+        },
+        "aws:eks/getClusters:getClusters": {"id": "us-east-1", "names": existing_clusters},
+    }
 
     def call(self: Any, args: Any) -> Any:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            arn = "arn:aws:sts::111122223333:assumed-role/deployer/session"
-            return {"id": "111122223333", "accountId": "111122223333", "arn": arn, "userId": "AROA"}
-        return original(self, args)
+        return answers[args.token] if args.token in answers else original(self, args)
 
     offline.PlanMocks.call = call  # type: ignore[method-assign]
     try:
-        plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
+        return plan_variant(
+            tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": DEPLOYER_ENTRIES})
+        )
     finally:
         offline.PlanMocks.call = original  # type: ignore[method-assign]
+
+
+def test_the_program_stops_with_the_message_when_the_deployer_is_listed(tmp_path: Path) -> None:
+    plan = plan_as_deployer(tmp_path, "arn:aws:sts::111122223333:assumed-role/deployer/session", [])
     assert plan.error is not None and "accessEntries[0].principalArn" in plan.error
     assert not [r for r in plan.registrations if r.type.startswith("aws:") and r.type != "pulumi:providers:aws"]
 
 
 def test_the_deployer_check_runs_only_when_the_cluster_is_created(tmp_path: Path) -> None:
     """bootstrapCreatorAdmin acts once; later the deployer listed in accessEntries is the normal hand-over."""
-    import tools.offline as offline
-
-    entries = [{"principalArn": "arn:aws:iam::111122223333:role/deployer", "access": "cluster-admin"}]
-    original = offline.PlanMocks.call
-
-    def call(self: Any, args: Any) -> Any:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            arn = "arn:aws:sts::111122223333:assumed-role/Deployer/session"  # IAM names ignore case
-            return {"id": "111122223333", "accountId": "111122223333", "arn": arn, "userId": "AROA"}
-        if args.token == "aws:eks/getClusters:getClusters":
-            return {"id": "us-east-1", "names": ["ml-dev"]}
-        return original(self, args)
-
-    offline.PlanMocks.call = call  # type: ignore[method-assign]
-    try:
-        plan = plan_variant(tmp_path, "dev", lambda c: c["ml-platform:cluster"].update(aws={"accessEntries": entries}))
-    finally:
-        offline.PlanMocks.call = original  # type: ignore[method-assign]
+    # IAM names ignore case: Deployer is the role deployer
+    plan = plan_as_deployer(tmp_path, "arn:aws:sts::111122223333:assumed-role/Deployer/session", ["ml-dev"])
     assert plan.error is None, plan.error
     eks = only(plan, EKS)
     # changing bootstrapCreatorAdmin later would replace the cluster: Pulumi never acts on it after creation

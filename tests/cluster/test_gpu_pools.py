@@ -13,7 +13,7 @@ import pytest
 
 from components.config.loading import load_platform_config
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool, resolve_gpu_pools
-from conftest import STACKS, plan_of, with_api_path
+from conftest import STACKS, plan_of, platform_config
 from tools.offline import PlanResult
 
 AWS = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
@@ -23,12 +23,7 @@ TRAIN = {"name": "train", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": ["sp
 
 
 def pools(cluster: dict[str, Any], *pool_list: dict[str, Any], **stack: Any) -> dict[str, ResolvedGpuPool]:
-    raw = {
-        "ml-platform:cluster": json.dumps(with_api_path(cluster, str(stack.get("environment", "dev")))),
-        "ml-platform:gpuPools": json.dumps(list(pool_list)),
-        **{f"ml-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()},
-    }
-    return {p.name: p for p in resolve_gpu_pools(load_platform_config(raw))}
+    return {p.name: p for p in resolve_gpu_pools(platform_config(cluster, pool_list, **stack))}
 
 
 def test_karpenter_keeps_min_nodes_in_a_fixed_group_and_caps_the_preferred_nodepool_at_the_rest() -> None:

@@ -14,7 +14,7 @@ from components.config.gpu import GpuStackConfig
 from components.config.loading import load_platform_config
 from components.gpu.operator import mig_parted_config, operator_values
 from components.gpu_pools import resolve_gpu_pools
-from conftest import plan_of, plan_variant, with_api_path
+from conftest import H100_MIG, plan_of, plan_variant, platform_config, with_api_path
 from schemas import crd_schema_dir, validate_custom_resource
 from tools.offline import PlanResult, redact
 
@@ -39,20 +39,7 @@ def pools(cloud: str, *specs: dict[str, Any], **stack: Any) -> dict[str, Any]:
         "gcp": {"cloud": "gcp", "name": "ml", "region": "us-central1", "gcp": {"project": "ml-proj"}},
         "existing": {"cloud": "existing", "name": "ml", "existing": {"context": "kind-ml"}},
     }[cloud]
-    cluster = with_api_path(cluster, str(stack.get("environment", "dev")))
-    raw = {"ml-platform:cluster": json.dumps(cluster), "ml-platform:gpuPools": json.dumps(list(specs))}
-    raw |= {f"ml-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in stack.items()}
-    return {p.name: p for p in resolve_gpu_pools(load_platform_config(raw))}
-
-
-H100_MIG = {
-    "name": "mig",
-    "gpu": "h100-80gb",
-    "gpusPerNode": 8,
-    "minNodes": 1,
-    "maxNodes": 1,
-    "sharing": {"mode": "mig", "profile": "1g.10gb"},
-}
+    return {p.name: p for p in resolve_gpu_pools(platform_config(cluster, specs, **stack))}
 
 
 # ---------------------------------------------------------------- the operator per cloud

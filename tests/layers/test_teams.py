@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from components.config.loading import load_platform_config
+from components.config.platform import PlatformConfig
 from components.gpu_pools import resolve_gpu_pools
 from components.teams import allowed_priorities, gpu_quota, gpu_requests, team_objects
-from conftest import plan_of, with_api_path
+from conftest import H100_MIG, plan_of, platform_config
 from tools.offline import PlanResult
 
 AWS = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
 H100 = {"name": "train", "gpu": "h100-80gb", "gpusPerNode": 8, "maxNodes": 2}
-MIG = {
-    "name": "mig",
-    "gpu": "h100-80gb",
-    "gpusPerNode": 8,
-    "minNodes": 1,
-    "maxNodes": 1,
-    "sharing": {"mode": "mig", "profile": "1g.10gb"},
-}
+MIG = H100_MIG
 A10G = {
     "name": "nb",
     "gpu": "a10g",
@@ -43,13 +35,8 @@ def objects(plan: PlanResult, kind: str, namespace: str | None = None) -> dict[s
     return found
 
 
-def config(teams: list[dict[str, Any]], *pools: dict[str, Any]) -> Any:
-    raw = {
-        "ml-platform:cluster": json.dumps(with_api_path(AWS)),
-        "ml-platform:gpuPools": json.dumps(list(pools)),
-        "ml-platform:teams": json.dumps(teams),
-    }
-    return load_platform_config(raw)
+def config(teams: list[dict[str, Any]], *pools: dict[str, Any]) -> PlatformConfig:
+    return platform_config(AWS, pools, teams=teams)
 
 
 def test_three_priority_classes_none_global_development_never_preempts() -> None:
