@@ -273,6 +273,12 @@ class ResolvedGpuPool:
         return tuple(g for g in groups if g.max_nodes > 0)
 
     @property
+    def quota_keys(self) -> dict[str, str]:
+        """Team quota key -> the resource it counts: whole GPUs by model (`h100-80gb` -> nvidia.com/gpu), MIG
+        slices by their resource name."""
+        return {(self.model.key if resource == GPU_RESOURCE else resource): resource for resource in self.advertised}
+
+    @property
     def gpu_resource(self) -> str:
         """The (first) extended resource pods request on this pool: nvidia.com/gpu or nvidia.com/mig-<profile>."""
         return next(iter(self.advertised))

@@ -14,6 +14,7 @@ from components.config.teams import Team
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import register_all
 from components.layer import Layer
+from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
 from vocabulary.priorities import (
@@ -24,7 +25,6 @@ from vocabulary.priorities import (
     RESTRICTED_PRIORITY,
     PriorityClassName,
 )
-from vocabulary.resources import GPU_RESOURCE
 
 # Containers that set nothing still land with sane requests (so the scheduler and the quota count them). No default
 # limits: the LimitRanger gives a container without a limit the default one, and a container that requests more
@@ -47,43 +47,6 @@ def priority_classes() -> list[dict[str, Any]]:
         }
         for name in PRIORITY_CLASS_NAMES
     ]
-
-
-def team_pools(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> tuple[ResolvedGpuPool, ...]:
-    return tuple(p for p in pools if team.name in p.teams)
-
-
-def quota_keys(pool: ResolvedGpuPool) -> dict[str, str]:
-    """Quota key -> the resource it counts: whole GPUs by model (`h100-80gb` -> nvidia.com/gpu), MIG slices by
-    their resource name."""
-    return {(pool.model.key if resource == GPU_RESOURCE else resource): resource for resource in pool.advertised}
-
-
-def offered_keys(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    for pool in team_pools(team, pools):
-        keys |= quota_keys(pool)
-    return keys
-
-
-def gpu_quota(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, int]:
-    """The team's quota per key; a number stands for the one kind of GPU its pools offer (0: none of any)."""
-    offered = offered_keys(team, pools)
-    if isinstance(team.gpu_quota, dict):
-        return {key: team.gpu_quota.get(key, 0) for key in offered} | dict(team.gpu_quota)
-    if team.gpu_quota == 0 or len(offered) != 1:
-        return dict.fromkeys(offered, 0)  # a number with several kinds is a config error (components/config/rules)
-    return {next(iter(offered)): team.gpu_quota}
-
-
-def gpu_requests(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, int]:
-    """Resource name -> count: what the namespace's ResourceQuota holds for every GPU resource its pools offer."""
-    offered = offered_keys(team, pools)
-    totals = dict.fromkeys(offered.values(), 0)
-    for key, count in gpu_quota(team, pools).items():
-        if key in offered:
-            totals[offered[key]] += count
-    return totals
 
 
 def allowed_priorities(team: Team) -> list[PriorityClassName]:

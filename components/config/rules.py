@@ -23,7 +23,8 @@ from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER,
 from components.config.pool_rules import capacity_rules, pool_rules, reservation_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
-from components.gpu_pools import SHARED_TEAM, is_fixed_group
+from components.gpu_pools import SHARED_TEAM, is_fixed_group, resolve_gpu_pools
+from components.team_quotas import offered_keys
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 
@@ -162,9 +163,6 @@ def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
 
 def _team_quota_rules(config: PlatformConfig) -> Iterator[Problem]:
     """A team's GPU quota names what its pools offer: GPU models for whole GPUs, MIG resources for slices."""
-    from components.gpu_pools import resolve_gpu_pools
-    from components.teams import offered_keys
-
     try:
         pools = resolve_gpu_pools(config)
     except (KeyError, ValueError):

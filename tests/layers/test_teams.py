@@ -8,7 +8,8 @@ import pytest
 
 from components.config.platform import PlatformConfig
 from components.gpu_pools import resolve_gpu_pools
-from components.teams import allowed_priorities, gpu_quota, gpu_requests, team_objects
+from components.team_quotas import gpu_quota, gpu_requests
+from components.teams import allowed_priorities, team_objects
 from conftest import H100_MIG, plan_of, platform_config
 from tools.offline import PlanResult
 
