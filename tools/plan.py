@@ -134,6 +134,7 @@ def pool_lines(plan: PlanView) -> list[str]:
 
     kind_width = max([14, *(len(kind_of(p.summary())) for p in plan.pools)])
     capacity_width = max([15, *(len("/".join(p.capacity_types)) for p in plan.pools)])
+    totals: Counter[str] = Counter()  # EC2 quota -> vCPUs, over every pool
     for pool in plan.pools:
         s = pool.summary()
         kind = kind_of(s)
@@ -149,7 +150,9 @@ def pool_lines(plan: PlanView) -> list[str]:
             kind = "Capacity Blocks" if r.capacity_block else "capacity reservations"
             zone = f" in {r.availability_zone}" if r.availability_zone else ""
             lines.append(f"  {'':<{width}} reserved: {kind} " + ", ".join(named) + zone)
-        if quotas := pool.ec2_quotas():
+        quotas = pool.ec2_quotas()
+        totals.update(quotas)
+        if quotas:
             lines.append(
                 f"  {'':<{width}} EC2 quota at maxNodes: "
                 + "; ".join(f"{name} {vcpus} vCPUs" for name, vcpus in quotas.items())
@@ -163,9 +166,6 @@ def pool_lines(plan: PlanView) -> list[str]:
                     + " ".join(f"{k}={v}" for k, v in labels.items())
                     + f"; taint {taint.key}={taint.value}:{taint.effect}"
                 )
-    totals: Counter[str] = Counter()
-    for pool in plan.pools:
-        totals.update(pool.ec2_quotas())
     if totals:
         lines.append(
             f"EC2 vCPU quotas to request in {config.cluster.region} (every pool at maxNodes; new accounts have 0): "

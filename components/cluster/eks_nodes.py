@@ -16,7 +16,6 @@ import pulumi_aws as aws
 
 from components.config.base import CapacityType
 from components.config.cluster import SystemNodes
-from components.config.errors import key_path
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from vocabulary.labels import LABEL_ROLE
 from vocabulary.resources import GPU_RESOURCE
@@ -133,16 +132,9 @@ class NodeGroupPlacement:
     cluster_name: pulumi.Input[str]  # the EKS cluster resource's name (an output: groups wait for the cluster)
     node_role_arn: pulumi.Input[str]
     subnet_ids: list[pulumi.Input[str]]
-    # The private subnet of each AZ, for groups bound to one AZ (a capacity reservation is zonal).
+    # The private subnet of each AZ, for groups bound to one AZ (a capacity reservation is zonal); every zone a
+    # reservation names is among them (eks.reservation_zones checks that before anything is created).
     subnets_by_zone: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-
-    def zone_subnets(self, zone: str, where: str) -> list[pulumi.Input[str]]:
-        if zone not in self.subnets_by_zone:
-            raise pulumi.RunError(
-                f"{where}: got {zone!r}; the cluster's private subnets are in "
-                + ", ".join(sorted(self.subnets_by_zone))
-            )
-        return [self.subnets_by_zone[zone]]
 
 
 def node_group(
@@ -180,27 +172,12 @@ def gpu_node_groups(
     """The managed node groups of every GPU pool (`ResolvedGpuPool.node_groups`); a group launching into a capacity
     reservation uses the reservation's AZ only."""
     groups = []
-    for index, pool in enumerate(pools):
+    for pool in pools:
         for group in pool.node_groups:
             target = pool.reservation_target(group.capacity)
-            subnets = None
-            if target is not None:
-                where = key_path(["gpuPools", index, "reservations", "availabilityZone"])
-                subnets = placement.zone_subnets(target[1], where)
-            groups.append(
-                (
-                    pool,
-                    group,
-                    node_group(
-                        group.name,
-                        placement,
-                        gpu_node_group_args(pool, group),
-                        pool.config.disk_gib,
-                        pool.cost_tags(group.capacity),
-                        opts,
-                        target[0] if target else None,
-                        subnets,
-                    ),
-                )
-            )
+            reservation, subnets = (target[0], [placement.subnets_by_zone[target[1]]]) if target else (None, None)
+            args = gpu_node_group_args(pool, group)
+            tags = pool.cost_tags(group.capacity)
+            created = node_group(group.name, placement, args, pool.config.disk_gib, tags, opts, reservation, subnets)
+            groups.append((pool, group, created))
     return tuple(groups)

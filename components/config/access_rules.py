@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 
 from components.config.base import EndpointAccess
-from components.config.cluster import LOG_RETENTION_DAYS, ClusterConfig
+from components.config.cluster import LOG_RETENTION_DAYS, ClusterConfig, default_endpoint_access
 from components.config.errors import Problem, key_path
 from components.ip_ranges import is_private_cidr
 
@@ -31,9 +31,7 @@ ACCESS_DOC = "docs/networking.md"
 
 def endpoint_access(c: ClusterConfig, environment: str) -> EndpointAccess:
     """The endpoint mode with the environment default applied (rules may run before the whole config parses)."""
-    if c.endpoint_access is not None:
-        return c.endpoint_access
-    return "public-and-private" if environment == "dev" else "private"
+    return c.endpoint_access if c.endpoint_access is not None else default_endpoint_access(environment)
 
 
 def _networks(path: Sequence[str | int], cidrs: list[str]) -> Iterator[tuple[str, str, ipaddress.IPv4Network]]:

@@ -27,6 +27,11 @@ LOG_RETENTION_DAYS = (
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
 
 
+def default_endpoint_access(environment: str) -> EndpointAccess:
+    """Public and private in dev, private only in staging and prod."""
+    return "public-and-private" if environment == "dev" else "private"
+
+
 class ExistingVpc(ConfigModel):
     """A network created outside this stack."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from components.config.base import Autoscaler, ConfigModel, Environment
-from components.config.cluster import AwsSettings, ClusterConfig
+from components.config.cluster import AwsSettings, ClusterConfig, default_endpoint_access
 from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
 from components.config.monitoring import MonitoringConfig
@@ -35,7 +35,7 @@ class PlatformConfig(ConfigModel):
         prod_like = self.environment != "dev"
         cluster = self.cluster
         if cluster.endpoint_access is None and cluster.cloud != "existing":
-            cluster.endpoint_access = "private" if prod_like else "public-and-private"
+            cluster.endpoint_access = default_endpoint_access(self.environment)
         if cluster.protect is None:
             cluster.protect = self.environment == "prod"
         if cluster.vpc.nat_gateways is None:
