@@ -161,3 +161,20 @@ def test_team_objects_wait_for_their_namespace_and_the_priority_classes() -> Non
         if r.type == "kubernetes:core/v1:ResourceQuota" and r.name.endswith("research/team-quota")
     )
     assert ns.urn in quota.dependencies and classes <= set(quota.dependencies)
+
+
+def test_every_team_object_validates_strictly_even_those_no_stack_plans() -> None:
+    """The stacks' teams name no groups, so the plan-wide schema test never sees a RoleBinding: check them here."""
+    from schemas import validate_builtin
+
+    cfg = config(
+        [{"name": "a", "groups": ["ml-research"], "gpuQuota": {"h100-80gb": 4}, "priorityClasses": ["development"]}],
+        H100,
+        MIG,
+    )
+    objs = team_objects(cfg.teams[0], resolve_gpu_pools(cfg))
+    assert {o["kind"] for o in objs} >= {"Namespace", "ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy"}
+    for obj in objs:
+        assert validate_builtin(obj, "1.35") == [], (obj["kind"], obj["metadata"]["name"])
+    broken = {**objs[1], "spec": {"hardd": {"pods": "1"}}}  # a misspelt field: strict validation refuses it
+    assert validate_builtin(broken, "1.35") != []
