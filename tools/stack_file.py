@@ -90,6 +90,15 @@ def _no_set(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 
 # The CLI reads dates and binary scalars as the text written.
+# Booleans as the CLI's YAML 1.2 reader (go-yaml v3) has them: true and false only. PyYAML's YAML 1.1 also reads
+# yes/no/on/off as booleans, which the CLI hands to the program as text ("yes"): the offline plan must not accept
+# `capacityBlock: yes` that `pulumi up` then refuses.
+BOOL_TAG = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _as_text)
 _Loader.add_constructor("tag:yaml.org,2002:set", _no_set)

@@ -3,6 +3,7 @@ ends in a clear message (exit 1), never a traceback, a hang or a deleted file.""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -116,6 +117,12 @@ def test_dates_and_binary_read_as_the_text_written(tmp_path: Path) -> None:
         "ml-platform:b": '{"expires": "2025-12-31"}',
         "ml-platform:c": "aGVsbG8=",
     }
+
+
+def test_booleans_are_yaml_1_2_ones_as_the_cli_reads_them(tmp_path: Path) -> None:
+    """go-yaml v3 reads yes/no/on/off as text: a switch written `yes` must fail the plan as it fails `pulumi up`."""
+    config = read(tmp_path, "config:\n  ml-platform:b: {a: yes, b: off, c: true, d: False, e: n}\n")
+    assert json.loads(config["ml-platform:b"]) == {"a": "yes", "b": "off", "c": True, "d": False, "e": "n"}
 
 
 def test_an_alias_bomb_fails_fast(tmp_path: Path) -> None:
