@@ -3,8 +3,8 @@ instead of a traceback or a hang.
 
 - UTF-8 only; one YAML document, a mapping with a `config:` mapping.
 - Duplicate keys are errors (the CLI rejects them); keys are strings.
-- Scalars the CLI reads as text stay text: dates, `!!binary`. Sets and other shapes a config value cannot hold
-  are errors naming the key.
+- Scalars the CLI reads as text stay text: dates, `!!binary`, yes/no/on/off (YAML 1.2 booleans are true and
+  false). Sets and other shapes a config value cannot hold are errors naming the key.
 - Alias expansion is bounded: a "billion laughs" document fails fast instead of hanging the plan, and an alias
   inside the node it names (a recursive value) is an error.
 - `secure:` values (the CLI decrypts them) become placeholders, and the plan says where.
