@@ -279,6 +279,16 @@ class ResolvedGpuPool:
         return {(self.model.key if resource == GPU_RESOURCE else resource): resource for resource in self.advertised}
 
     @property
+    def kueue_flavors(self) -> dict[str, str]:
+        """Resource -> the Kueue ResourceFlavor its quota is held in: whole GPUs per model (`h100-80gb`, which
+        selects the model's nodes), MIG slices per resource (`mig-1g.10gb`: the resource alone finds its nodes, and
+        one profile can come from pools of two models)."""
+        return {
+            resource: self.model.key if resource == GPU_RESOURCE else resource.removeprefix("nvidia.com/")
+            for resource in self.advertised
+        }
+
+    @property
     def gpu_resource(self) -> str:
         """The (first) extended resource pods request on this pool: nvidia.com/gpu or nvidia.com/mig-<profile>."""
         return next(iter(self.advertised))
@@ -287,6 +297,11 @@ class ResolvedGpuPool:
     def allocatable_per_node(self) -> int:
         """How many units of `gpu_resource` one node advertises."""
         return next(iter(self.advertised.values()))
+
+    @property
+    def ceiling_nodes(self) -> int:
+        """Nodes the pool can ever have: maxNodes of every capacity type (each has its own group or NodePool)."""
+        return self.config.max_nodes * len(self.capacity_types)
 
     @property
     def max_gpus(self) -> int:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -31,6 +32,8 @@ SHORT_KIND = {
 # Groups without a dot that pulumi-kubernetes has a module for; dotted built-in groups end in .k8s.io.
 _BUILTIN_GROUPS = ("apps", "autoscaling", "batch", "policy")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+# The provider plugin a custom resource registered without the SDK's class must ask for (the SDK's own version).
+_PROVIDER_VERSION = importlib.metadata.version("pulumi_kubernetes")
 
 
 def logical_name(obj: dict[str, Any]) -> str:
@@ -66,10 +69,22 @@ def register(obj: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Custom
     fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
     cls = _typed_class(obj["apiVersion"], obj["kind"])
     if cls is None:
-        return k8s.apiextensions.CustomResource(
-            logical_name(obj), api_version=obj["apiVersion"], kind=obj["kind"], **fields, opts=opts
-        )
+        if set(fields) <= {"metadata", "spec"}:
+            return k8s.apiextensions.CustomResource(
+                logical_name(obj), api_version=obj["apiVersion"], kind=obj["kind"], **fields, opts=opts
+            )
+        return _CustomResourceWithFields(obj, opts)
     return cls(logical_name(obj), **{_CAMEL.sub("_", k).lower(): v for k, v in fields.items()}, opts=opts)
+
+
+class _CustomResourceWithFields(k8s.apiextensions.CustomResource):
+    """A custom resource with top-level fields besides spec (a WorkloadPriorityClass's `value`): the Python
+    `CustomResource` takes only `spec`, the provider takes any field (the Node SDK's `otherFields`)."""
+
+    def __init__(self, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        typ = f"kubernetes:{obj['apiVersion']}:{obj['kind']}"
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=_PROVIDER_VERSION))
+        pulumi.CustomResource.__init__(self, typ, logical_name(obj), dict(obj), opts)
 
 
 def register_all(objects: Iterable[dict[str, Any]], opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:

@@ -12,8 +12,9 @@ from typing import Any
 
 from components.config.teams import Team
 from components.gpu_pools import ResolvedGpuPool
-from components.kube import register_all
-from components.layer import Layer
+from components.kube import register, register_all
+from components.layer import KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
+from components.queueing import cluster_queue, local_queue
 from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
@@ -25,6 +26,7 @@ from vocabulary.priorities import (
     RESTRICTED_PRIORITY,
     PriorityClassName,
 )
+from vocabulary.workloads import KSERVE_INFERENCESERVICE_LABEL
 
 # Containers that set nothing still land with sane requests (so the scheduler and the quota count them). No default
 # limits: the LimitRanger gives a container without a limit the default one, and a container that requests more
@@ -132,18 +134,34 @@ def limit_range(team: Team) -> dict[str, Any]:
 
 
 def role_bindings(team: Team) -> list[dict[str, Any]]:
-    """The team's groups edit its namespace (Kubernetes' built-in `edit` ClusterRole, bound per namespace)."""
+    """The team's groups edit its namespace (Kubernetes' built-in `edit` ClusterRole, to which Kueue's chart
+    aggregates LocalQueue and Workload access) and view the shared dashboards and alert rules in the monitoring
+    namespace (`view`: no Secrets)."""
     if not team.groups:
         return []
     subjects = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in team.groups]
-    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}
-    spec = {"subjects": subjects, "roleRef": role_ref}
-    return [_namespaced("RoleBinding", "rbac.authorization.k8s.io/v1", "team-edit", team, spec)]
+
+    def binding(role: str) -> dict[str, Any]:
+        return {
+            "subjects": subjects,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        }
+
+    edit = _namespaced("RoleBinding", "rbac.authorization.k8s.io/v1", "team-edit", team, binding("edit"))
+    view = _namespaced("RoleBinding", "rbac.authorization.k8s.io/v1", f"team-{team.name}-view", team, binding("view"))
+    view["metadata"]["namespace"] = MONITORING_NAMESPACE
+    return [edit, view]
+
+
+def serves_models(team: Team) -> bool:
+    """A team that may run production inference serves models: its InferenceServices take traffic."""
+    return RESTRICTED_PRIORITY in allowed_priorities(team)
 
 
 def network_policies(team: Team) -> list[dict[str, Any]]:
     """Ingress denied by default; allowed from the same namespace and from the monitoring namespace (Prometheus
-    scrapes). Egress is left open (images, datasets, checkpoints)."""
+    scrapes), and, for a team that serves models, to its KServe model-server pods from anywhere in the cluster
+    (callers and ingress gateways live in other namespaces). Egress is left open (images, datasets, checkpoints)."""
     api = "networking.k8s.io/v1"
 
     def policy(name: str, ingress: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -153,11 +171,18 @@ def network_policies(team: Team) -> list[dict[str, Any]]:
         return _namespaced("NetworkPolicy", api, name, team, {"spec": spec})
 
     monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
-    return [
+    policies = [
         policy("default-deny-ingress", None),
         policy("allow-same-namespace", [{"from": [{"podSelector": {}}]}]),
         policy("allow-monitoring", [{"from": [monitoring]}]),
     ]
+    if serves_models(team):
+        serving = policy("allow-serving-ingress", [{"from": [{"namespaceSelector": {}}]}])
+        serving["spec"]["podSelector"] = {
+            "matchExpressions": [{"key": KSERVE_INFERENCESERVICE_LABEL, "operator": "Exists"}]
+        }
+        policies.append(serving)
+    return policies
 
 
 def team_objects(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> list[dict[str, Any]]:
@@ -179,8 +204,15 @@ class Teams(Layer[list[Team]]):
     def build(self) -> dict[str, Any]:
         classes = register_all(priority_classes(), self.in_cluster())
         pools = self.handle.gpu_pools
+        kueue = self.handle.installed(KUEUE_QUEUES)
+        # The dashboards' namespace comes with the monitoring stack.
+        monitoring = self.handle.installed(PROMETHEUS_CRDS)
         for team in self.section:
             [ns, *inside] = team_objects(team, pools)
             [created] = register_all([ns], self.in_cluster())
-            register_all(inside, self.in_cluster(created, *classes))
+            for obj in inside:
+                elsewhere = obj["metadata"]["namespace"] != team.name
+                register(obj, self.in_cluster(*(monitoring if elsewhere else [created]), *classes))
+            [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
+            register_all([local_queue(team)], self.in_cluster(created, queue))
         return {"teams": [t.name for t in self.section]}

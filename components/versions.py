@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vocabulary.namespaces import GPU_NAMESPACE, MONITORING_NAMESPACE
+from vocabulary.namespaces import GPU_NAMESPACE, KUEUE_NAMESPACE, MONITORING_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ DCGM_EXPORTER = HelmChart("dcgm-exporter", "4.8.2", "https://nvidia.github.io/dc
 KUBE_PROMETHEUS_STACK = HelmChart(
     "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", MONITORING_NAMESPACE
 )
+# Job queueing and GPU fair sharing; its CRDs are chart templates, so Helm upgrades them with the chart.
+KUEUE = HelmChart("kueue", "0.19.2", "oci://registry.k8s.io/kueue/charts", KUEUE_NAMESPACE)
 
 # The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
 CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
@@ -45,4 +47,5 @@ CHARTS: tuple[HelmChart, ...] = (
     GPU_OPERATOR,
     DCGM_EXPORTER,
     KUBE_PROMETHEUS_STACK,
+    KUEUE,
 )

@@ -31,9 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 
 from components.gpu_pools import ResolvedGpuPool
+from components.queueing import team_flavor_quotas
+from components.team_quotas import capacity_rows
+from components.teams import allowed_priorities
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
+from vocabulary.queues import COHORT, LOCAL_QUEUE
 
 # Stack names are DNS labels here: they become folder names (build/<stack>) and must never climb out of build/.
 STACK_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -174,12 +178,40 @@ def pool_lines(plan: PlanView) -> list[str]:
     return lines
 
 
+def team_lines(plan: PlanView) -> list[str]:
+    """Per team: its namespace, GPU quota by resource name (guaranteed + borrowable), priorities and queue; then
+    the teams' quotas next to what the pools can ever provide."""
+    config, pools = plan.config, plan.pools
+    lines = [f"Teams (Kueue cohort {COHORT}; each submits to the LocalQueue {LOCAL_QUEUE!r} in its namespace):"]
+    if not config.teams:
+        lines.append("  (none)")
+    width = max([10, *(len(t.name) for t in config.teams)])
+    for team in config.teams:
+        flavors = team_flavor_quotas(team, pools)
+        gpus = ", ".join(f"{res} {n} (+{b}) in {f}" for f, (res, n, b) in sorted(flavors.items())) or "no GPU pools"
+        lines.append(
+            f"  {team.name:<{width}} namespace {team.name}; GPUs (quota + borrowable): {gpus}; priority "
+            f"{team.priority} (may use {', '.join(allowed_priorities(team))})"
+        )
+    rows = capacity_rows(config.teams, pools)
+    if rows:
+        lines.append("GPU capacity (teams' quotas vs the pools with every capacity type at maxNodes):")
+        key_width = max(len(r.key) for r in rows)
+        for r in rows:
+            flag = "  OVERCOMMITTED" if r.overcommitted else ""
+            lines.append(
+                f"  {r.key:<{key_width}} {r.resource:<24} promised {r.promised:5d}  pools {r.available:5d}{flag}"
+            )
+    return lines
+
+
 def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: float) -> str:
     lines = [f"Offline plan of stack '{result.stack.stack}' ({seconds:.1f}s): {len(result.registrations)} resources"]
     by_type = Counter(r.type for r in result.registrations)
     lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
     lines.append(f"Kubernetes manifests: {len(manifests)}")
     lines += pool_lines(plan)
+    lines += team_lines(plan)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
     lines += [f"warning: {w}" for w in result.warnings]
     if result.stack.placeholders:

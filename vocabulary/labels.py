@@ -31,3 +31,7 @@ NVIDIA_DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 NVIDIA_MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 NVIDIA_MIG_CONFIG_STATE_LABEL = "nvidia.com/mig.config.state"
 NVIDIA_DEPLOY_LABEL = "nvidia.com/gpu.deploy"
+
+# Where platform controllers run (every cloud's system node group carries the role label; existing clusters label
+# theirs, docs/configuration.md).
+SYSTEM_NODE_SELECTOR = {"kubernetes.io/os": "linux", LABEL_ROLE: "system"}

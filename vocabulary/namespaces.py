@@ -8,6 +8,14 @@ PLATFORM_NAMESPACE = "ml-platform-system"
 GPU_NAMESPACE = "gpu-operator"
 # kube-prometheus-stack: Prometheus, Alertmanager, Grafana, kube-state-metrics, node-exporter.
 MONITORING_NAMESPACE = "monitoring"
+# Kueue's controller (the job queueing and GPU fair-sharing layer).
+KUEUE_NAMESPACE = "kueue-system"
 KUBERNETES_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # Never a team's namespace, never checked by the admission policies.
-PLATFORM_OWNED_NAMESPACES = (*KUBERNETES_SYSTEM_NAMESPACES, PLATFORM_NAMESPACE, GPU_NAMESPACE, MONITORING_NAMESPACE)
+PLATFORM_OWNED_NAMESPACES = (
+    *KUBERNETES_SYSTEM_NAMESPACES,
+    PLATFORM_NAMESPACE,
+    GPU_NAMESPACE,
+    MONITORING_NAMESPACE,
+    KUEUE_NAMESPACE,
+)

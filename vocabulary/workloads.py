@@ -37,6 +37,9 @@ KUBERAY_SHM_SKIP_PARAM = "plasma-directory"  # PlasmaDirectoryParamKey
 # this name: the existing one, whatever it is, or else a new emptyDir with medium Memory and sizeLimit = the Ray
 # container's memory limit, else its memory request, else none.
 KUBERAY_SHM_VOLUME = "shared-mem"  # SharedMemoryVolumeName
+# KServe labels every pod of an InferenceService with its name (constants.InferenceServicePodLabelKey): the
+# serving ingress NetworkPolicy of a team that serves models selects on it.
+KSERVE_INFERENCESERVICE_LABEL = "serving.kserve.io/inferenceservice"
 # The Ray container is the first of `containers` (utils.RayContainerIndex); no other container gets anything.
 KUBERAY_RAY_CONTAINER_INDEX = 0
 

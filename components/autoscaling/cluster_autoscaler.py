@@ -25,7 +25,7 @@ from components.gpu_pools import ResolvedGpuPool
 from components.kube import helm_release
 from components.layer import Layer
 from components.versions import CLUSTER_AUTOSCALER
-from vocabulary.labels import LABEL_ROLE
+from vocabulary.labels import SYSTEM_NODE_SELECTOR
 from vocabulary.resources import GPU_RESOURCE
 
 SERVICE_ACCOUNT = "cluster-autoscaler"
@@ -114,7 +114,7 @@ def autoscaler_values(scaling: ScalingConfig, handle: ClusterHandle) -> dict[str
             # GPU pods mount /dev/shm as emptyDir: that must not pin an idle GPU node.
             "skip-nodes-with-local-storage": False,
         },
-        "nodeSelector": {"kubernetes.io/os": "linux", LABEL_ROLE: "system"},
+        "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
         "replicaCount": 1,
     }
     if scaling.expander == "priority":

@@ -15,7 +15,7 @@ from components.autoscaling.karpenter_iam import SERVICE_ACCOUNT
 from components.cluster.handle import ClusterHandle, aws_info
 from components.kube import helm_release
 from components.versions import KARPENTER, KARPENTER_CRD
-from vocabulary.labels import LABEL_ROLE
+from vocabulary.labels import SYSTEM_NODE_SELECTOR
 
 
 def karpenter_values(
@@ -38,7 +38,7 @@ def karpenter_values(
         "replicas": 2,
         "podDisruptionBudget": {"name": "karpenter", "maxUnavailable": 1},
         # Never on capacity Karpenter itself manages: the system managed node group.
-        "nodeSelector": {"kubernetes.io/os": "linux", LABEL_ROLE: "system"},
+        "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
         "controller": {
             "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         },

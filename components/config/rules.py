@@ -24,7 +24,7 @@ from components.config.pool_rules import capacity_rules, pool_rules, reservation
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
 from components.gpu_pools import SHARED_TEAM, is_fixed_group, resolve_gpu_pools
-from components.team_quotas import offered_keys
+from components.team_quotas import capacity_rows, offered_keys
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
 
@@ -162,34 +162,47 @@ def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
 
 
 def _team_quota_rules(config: PlatformConfig) -> Iterator[Problem]:
-    """A team's GPU quota names what its pools offer: GPU models for whole GPUs, MIG resources for slices."""
+    """A team's GPU quota (and borrowing limit) names what its pools offer: GPU models for whole GPUs, MIG
+    resources for slices."""
     try:
         pools = resolve_gpu_pools(config)
     except (KeyError, ValueError):
         return  # a pool problem, reported by the pool rules
     for i, team in enumerate(config.teams):
         offered = offered_keys(team, pools)
-        where: list[int | str] = ["teams", i, "gpuQuota"]
-        shown = ", ".join(sorted(offered)) or "nothing (the team has no GPU pools)"
-        if isinstance(team.gpu_quota, dict):
-            for key in team.gpu_quota:
-                if key not in offered:
-                    yield Problem(key_path([*where, key]), key, f"not offered by the team's pools; offered: {shown}")
-        elif team.gpu_quota and len(offered) > 1:
-            example = ", ".join(f"{k}: <n>" for k in sorted(offered))
-            yield Problem(
-                key_path(where),
-                team.gpu_quota,
-                f"a number is ambiguous: the team's pools offer {shown}; write {{{example}}}",
-            )
-        elif team.gpu_quota and not offered:
-            yield Problem(key_path(where), team.gpu_quota, "the team has no GPU pools to hold GPUs on")
+        for field, amount in (("gpuQuota", team.gpu_quota), ("gpuBorrowingLimit", team.gpu_borrowing_limit)):
+            if amount is not None:
+                yield from _quota_keys(["teams", i, field], amount, offered)
         if team.priority_classes is not None and team.priority not in team.priority_classes:
             yield Problem(
                 key_path(["teams", i, "priority"]),
                 team.priority,
                 "must be one of the team's priorityClasses: " + ", ".join(team.priority_classes),
             )
+    if config.kueue.overcommit == "error":
+        for row in capacity_rows(config.teams, pools):
+            if row.overcommitted:
+                yield Problem(
+                    key_path(["kueue", "overcommit"]),
+                    "error",
+                    f"the teams' {row.key} quotas add up to {row.promised}, more than the pools can ever provide "
+                    f"({row.available} at maxNodes): lower the teams' gpuQuota or raise the pools' maxNodes",
+                )
+
+
+def _quota_keys(where: list[int | str], amount: int | dict[str, int], offered: dict[str, str]) -> Iterator[Problem]:
+    shown = ", ".join(sorted(offered)) or "nothing (the team has no GPU pools)"
+    if isinstance(amount, dict):
+        for key in amount:
+            if key not in offered:
+                yield Problem(key_path([*where, key]), key, f"not offered by the team's pools; offered: {shown}")
+    elif amount and len(offered) > 1:
+        example = ", ".join(f"{k}: <n>" for k in sorted(offered))
+        yield Problem(
+            key_path(where), amount, f"a number is ambiguous: the team's pools offer {shown}; write {{{example}}}"
+        )
+    elif amount and not offered:
+        yield Problem(key_path(where), amount, "the team has no GPU pools to hold GPUs on")
 
 
 def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
@@ -287,7 +300,18 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
 
 def config_warnings(config: PlatformConfig) -> list[str]:
     """Risky but allowed: shown by `make plan` and, under the Pulumi CLI, as warnings."""
-    return access_warnings(config.cluster, config.environment) + gpu_warnings(config)
+    return access_warnings(config.cluster, config.environment) + gpu_warnings(config) + capacity_warnings(config)
+
+
+def capacity_warnings(config: PlatformConfig) -> list[str]:
+    if config.kueue.overcommit == "error":
+        return []  # then a config error (_team_quota_rules)
+    return [
+        f"teams are promised {row.promised} {row.key} GPUs ({row.resource}) but the pools can ever provide "
+        f"{row.available} (at maxNodes): quota beyond that only queues (kueue.overcommit: error refuses it)"
+        for row in capacity_rows(config.teams, resolve_gpu_pools(config))
+        if row.overcommitted
+    ]
 
 
 __all__ = ["check_rules", "config_warnings"]

@@ -28,6 +28,12 @@ class Team(ConfigModel):
         description="GPUs the team may hold at once, per GPU model (whole GPUs: {h100-80gb: 16}) and per MIG "
         "resource ({nvidia.com/mig-1g.10gb: 14}); a number only when the team's pools offer one kind of GPU.",
     )
+    gpu_borrowing_limit: int | dict[str, int] | None = Field(
+        None,
+        description="GPUs the team may borrow beyond gpuQuota while other teams' GPUs are idle (Kueue), in the "
+        "shape of gpuQuota; default: as many as gpuQuota, so a team can at most double its guarantee. The "
+        "namespace's ResourceQuota allows gpuQuota + gpuBorrowingLimit.",
+    )
     pools: list[str] = Field(default_factory=list, description="GPU pools the team may use; empty = all.")
     priority: PriorityClassName = Field("development", description="Default PriorityClass of the team's pods.")
     priority_classes: list[PriorityClassName] | None = Field(
@@ -41,10 +47,10 @@ class Team(ConfigModel):
     )
     resources: TeamResources = Field(default_factory=TeamResources, description="CPU, memory, storage and pods.")
 
-    @field_validator("gpu_quota", mode="before")
+    @field_validator("gpu_quota", "gpu_borrowing_limit", mode="before")
     @classmethod
     def _quota_counts(cls, value: Any) -> Any:
-        counts = value.values() if isinstance(value, dict) else [value]
+        counts = value.values() if isinstance(value, dict) else [] if value is None else [value]
         for count in counts:
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100_000:
                 raise ValueError("GPU counts are whole numbers from 0 to 100000")

@@ -20,7 +20,7 @@ import yaml
 from components.config.gpu import GpuStackConfig
 from components.gpu.dcgm import dcgm_metrics_csv
 from components.gpu_pools import ResolvedGpuPool
-from vocabulary.labels import GPU_TAINT_KEY, LABEL_ROLE, MANAGED_BY
+from vocabulary.labels import GPU_TAINT_KEY, MANAGED_BY, SYSTEM_NODE_SELECTOR
 from vocabulary.namespaces import GPU_NAMESPACE
 from vocabulary.resources import GPU_RESOURCE
 
@@ -28,7 +28,7 @@ DEVICE_PLUGIN_CONFIG_MAP = "ml-platform-device-plugin-configs"
 MIG_CONFIG_MAP = "ml-platform-mig-configs"
 DCGM_METRICS_CONFIG_MAP = "ml-platform-dcgm-metrics"
 MIG_DISABLED = "all-disabled"
-SYSTEM_NODES = {"kubernetes.io/os": "linux", LABEL_ROLE: "system"}
+SYSTEM_NODES = SYSTEM_NODE_SELECTOR
 # Every operand DaemonSet gets exactly these (the value replaces the chart's list): GPU nodes only.
 GPU_TOLERATIONS = [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
 

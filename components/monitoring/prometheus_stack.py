@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from components.config.monitoring import MonitoringConfig
-from vocabulary.labels import LABEL_GPU, LABEL_POOL, LABEL_ROLE, NVIDIA_MIG_CONFIG_STATE_LABEL
+from vocabulary.labels import LABEL_GPU, LABEL_POOL, NVIDIA_MIG_CONFIG_STATE_LABEL, SYSTEM_NODE_SELECTOR
 
-SYSTEM_NODES = {"kubernetes.io/os": "linux", LABEL_ROLE: "system"}
+SYSTEM_NODES = SYSTEM_NODE_SELECTOR
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 # The datasource kube-prometheus-stack provisions for Grafana.
 PROMETHEUS_DATASOURCE = "Prometheus"

@@ -625,6 +625,35 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "teams[0].groups[0]",
         "at least 1 character",
     ),
+    "a borrowing limit on a GPU the team's pools do not offer": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuBorrowingLimit": {"h100-80gb": 8}}]}),
+        "teams[0].gpuBorrowingLimit.h100-80gb",
+        "not offered by the team's pools; offered: a100-40gb",
+    ),
+    "a negative borrowing limit": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuBorrowingLimit": -2}]}),
+        "teams[0].gpuBorrowingLimit",
+        "GPU counts are whole numbers from 0 to 100000",
+    ),
+    "teams promised more GPUs than the pools have, as an error": (
+        "aws",
+        lambda d: d.update(
+            {
+                "ml-platform:teams": [{"name": "a", "gpuQuota": 10}, {"name": "b", "gpuQuota": 30}],
+                "ml-platform:kueue": {"overcommit": "error"},
+            }
+        ),
+        "kueue.overcommit",
+        "the teams' a100-40gb quotas add up to 40, more than the pools can ever provide (16 at maxNodes)",
+    ),
+    "an unknown overcommit setting": (
+        "aws",
+        lambda d: d.update({"ml-platform:kueue": {"overcommit": "ignore"}}),
+        "kueue.overcommit",
+        "'warn' or 'error'",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),
@@ -1114,6 +1143,22 @@ def test_risky_api_access_warns() -> None:
     assert warning.startswith("ml-platform:cluster.apiAccess: private endpoint and no declared path")
     narrowed = copy.deepcopy(BASE["gcp"])
     assert config_warnings(load(narrowed)) == []
+
+
+def test_teams_promised_more_gpus_than_the_pools_have_warns() -> None:
+    from components.config.rules import config_warnings
+
+    document = copy.deepcopy(BASE["aws"])  # a100-40gb x8, maxNodes 2: 16 GPUs at most
+    document["ml-platform:teams"] = [{"name": "a", "gpuQuota": 10}, {"name": "b", "gpuQuota": 6}]
+    assert config_warnings(load(document)) == []  # exactly what exists is fine
+    document["ml-platform:teams"][1]["gpuQuota"] = 7
+    assert config_warnings(load(document)) == [
+        "teams are promised 17 a100-40gb GPUs (nvidia.com/gpu) but the pools can ever provide 16 (at maxNodes): "
+        "quota beyond that only queues (kueue.overcommit: error refuses it)"
+    ]
+    # a second capacity type is a second group of maxNodes: 32
+    document["ml-platform:gpuPools"][0]["capacity"] = ["spot", "on-demand"]
+    assert config_warnings(load(document)) == []
 
 
 def test_latest_ami_is_for_dev_and_karpenter_only() -> None:

@@ -71,6 +71,7 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             "gpu-operator",
             "kube-prometheus-stack",
             "dcgm-exporter",
+            "kueue",
         )
         # A failed install is purged and a failed upgrade rolled back, inside 10 minutes; history is bounded.
         assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["timeout"], inputs["maxHistory"]) == (
@@ -81,7 +82,7 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
         )
         # kube-system exists on every cluster, and the platform creates its own namespaces (with Pod Security
         # labels): Helm creates none.
-        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring")
+        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring", "kueue-system")
         assert inputs["createNamespace"] is False
         if inputs["chart"].startswith("oci://"):
             assert "repositoryOpts" not in inputs

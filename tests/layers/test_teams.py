@@ -8,7 +8,7 @@ import pytest
 
 from components.config.platform import PlatformConfig
 from components.gpu_pools import resolve_gpu_pools
-from components.team_quotas import gpu_quota, gpu_requests
+from components.team_quotas import gpu_borrowing, gpu_quota, gpu_requests
 from components.teams import allowed_priorities, team_objects
 from conftest import H100_MIG, plan_of, platform_config
 from tools.offline import PlanResult
@@ -61,25 +61,32 @@ def test_a_namespace_per_team_with_pod_security_and_the_team_label() -> None:
 def test_quota_per_gpu_resource_name_mig_included() -> None:
     plan = plan_of("prod")
     serving = objects(plan, "ResourceQuota", "serving")["team-quota"]["spec"]["hard"]
-    # {nvidia.com/mig-1g.10gb: 56, a100-80gb: 16}: MIG slices and whole A100s, each under its resource name
-    assert serving["requests.nvidia.com/mig-1g.10gb"] == "56" and serving["requests.nvidia.com/gpu"] == "16"
+    # {nvidia.com/mig-1g.10gb: 56, a100-80gb: 16}: MIG slices and whole A100s, each under its resource name, and
+    # as much again borrowable by default (the hard backstop allows what Kueue may admit: quota + borrowing limit)
+    assert serving["requests.nvidia.com/mig-1g.10gb"] == "112" and serving["requests.nvidia.com/gpu"] == "32"
     research = objects(plan, "ResourceQuota", "research")["team-quota"]["spec"]["hard"]
-    assert research["requests.nvidia.com/gpu"] == "32"
+    assert research["requests.nvidia.com/gpu"] == "48"  # 32 guaranteed, gpuBorrowingLimit 16
     assert {"requests.cpu", "requests.memory", "requests.storage", "pods"} <= set(research)
     # quota counts extended resources by request only; a limits.* key would be refused by the API server
     assert not [k for k in {**serving, **research} if k.startswith("limits.nvidia.com")]
 
 
 def test_whole_gpus_of_several_models_add_up_under_one_resource_name() -> None:
-    cfg = config([{"name": "a", "gpuQuota": {"h100-80gb": 8, "a10g": 4}}], H100, A10G)
+    team_config = {"name": "a", "gpuQuota": {"h100-80gb": 8, "a10g": 4}, "gpuBorrowingLimit": {"h100-80gb": 2}}
+    cfg = config([team_config], H100, A10G)
     pools = resolve_gpu_pools(cfg)
     [team] = cfg.teams
     assert gpu_quota(team, pools) == {"h100-80gb": 8, "a10g": 4}
-    assert gpu_requests(team, pools) == {"nvidia.com/gpu": 12}
+    assert gpu_borrowing(team, pools) == {"h100-80gb": 2, "a10g": 0}
+    assert gpu_requests(team, pools) == {"nvidia.com/gpu": 14}
 
 
 def test_a_number_stands_for_the_one_kind_of_gpu_and_every_offered_resource_is_covered() -> None:
-    cfg = config([{"name": "a", "gpuQuota": 14, "pools": ["mig"]}, {"name": "b", "pools": ["train", "mig"]}], H100, MIG)
+    teams = [
+        {"name": "a", "gpuQuota": 14, "gpuBorrowingLimit": 0, "pools": ["mig"]},
+        {"name": "b", "pools": ["train", "mig"]},
+    ]
+    cfg = config(teams, H100, MIG)
     pools = resolve_gpu_pools(cfg)
     a, b = cfg.teams
     assert gpu_requests(a, pools) == {"nvidia.com/mig-1g.10gb": 14}
@@ -134,6 +141,17 @@ def test_network_policies_allow_exactly_the_namespace_and_monitoring() -> None:
     assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies.values())  # egress stays open
 
 
+def test_a_team_that_serves_models_admits_traffic_to_its_model_servers_only() -> None:
+    serving = objects(plan_of("prod"), "NetworkPolicy", "serving")
+    assert set(serving) == {"default-deny-ingress", "allow-same-namespace", "allow-monitoring", "allow-serving-ingress"}
+    spec = serving["allow-serving-ingress"]["spec"]
+    # KServe's model-server pods (every pod of an InferenceService carries its name), from any namespace
+    assert spec["podSelector"] == {
+        "matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]
+    }
+    assert spec["ingress"] == [{"from": [{"namespaceSelector": {}}]}]
+
+
 def test_groups_edit_their_namespace_and_containers_get_defaults() -> None:
     cfg = config([{"name": "a", "groups": ["ml-research", "oncall"]}], H100)
     [t] = cfg.teams
@@ -147,6 +165,9 @@ def test_groups_edit_their_namespace_and_containers_get_defaults() -> None:
     # no default limits: a container requesting more memory than a default limit (and setting none) would be
     # rejected as request > limit; no CPU limit: throttling starves data loaders
     assert "default" not in limits
+    view = objs[("RoleBinding", "team-a-view")]
+    assert view["metadata"]["namespace"] == "monitoring"  # the shared dashboards and alert rules; view has no Secrets
+    assert view["roleRef"]["name"] == "view" and view["subjects"] == binding["subjects"]
     no_groups = config([{"name": "b"}], H100)
     assert not [o for o in team_objects(no_groups.teams[0], resolve_gpu_pools(no_groups)) if o["kind"] == "RoleBinding"]
 
@@ -161,6 +182,9 @@ def test_team_objects_wait_for_their_namespace_and_the_priority_classes() -> Non
         if r.type == "kubernetes:core/v1:ResourceQuota" and r.name.endswith("research/team-quota")
     )
     assert ns.urn in quota.dependencies and classes <= set(quota.dependencies)
+    view = next(r for r in plan.registrations if r.name == "rolebinding-monitoring/team-research-view")
+    stack = next(r for r in plan.registrations if r.name == "kube-prometheus-stack")
+    assert stack.urn in view.dependencies  # the monitoring namespace exists by then
 
 
 def test_every_team_object_validates_strictly_even_those_no_stack_plans() -> None:

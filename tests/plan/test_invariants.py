@@ -363,3 +363,53 @@ def test_a_team_whose_quota_leaves_a_gpu_resource_unbounded() -> None:
 def test_a_team_without_a_quota_at_all() -> None:
     plan = without(view("dev"), team_quota("applied"))
     assert broken(plan) == {("team-gpu-quota-covers-pools", "team applied")}
+
+
+# ---------------------------------------------------------------- every team can queue work on flavors that exist
+
+
+def kueue_object(kind: str, name: str, namespace: str | None = None) -> Callable[[PlannedResource], bool]:
+    def match(r: PlannedResource) -> bool:
+        meta = r.inputs.get("metadata", {}) if isinstance(r.inputs, dict) else {}
+        return r.inputs.get("kind") == kind and meta.get("name") == name and meta.get("namespace") == namespace
+
+    return match
+
+
+def test_a_team_without_a_local_queue() -> None:
+    plan = without(view("prod"), kueue_object("LocalQueue", "default", "research"))
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [("team-can-queue", "team research")]
+    assert "no LocalQueue" in violations[0].message
+
+
+def test_a_local_queue_pointing_at_a_missing_cluster_queue() -> None:
+    plan = without(view("dev"), kueue_object("ClusterQueue", "applied"))
+    assert broken(plan) == {("team-can-queue", "team applied")}
+
+
+def test_a_cluster_queue_that_does_not_accept_its_teams_namespace() -> None:
+    def other_team(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["namespaceSelector"] = {"matchLabels": {"ml-platform.io/team": "research"}}
+
+    plan = edit(view("prod"), kueue_object("ClusterQueue", "serving"), other_team)
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [("team-can-queue", "team serving")]
+    assert "namespaceSelector" in violations[0].message
+
+
+def test_a_cluster_queue_naming_a_flavor_that_does_not_exist() -> None:
+    plan = without(view("prod"), kueue_object("ResourceFlavor", "mig-1g.10gb"))
+    assert broken(plan) == {("queue-flavors-exist", "ClusterQueue serving")}
+
+
+def test_a_gpu_flavor_whose_node_labels_match_no_pool() -> None:
+    """Jobs admitted on quota of a flavor no node matches would wait for nodes that never come."""
+
+    def typo(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["nodeLabels"] = {"ml-platform.io/gpu": "h100-80g"}
+
+    plan = edit(view("prod"), kueue_object("ResourceFlavor", "h100-80gb"), typo)
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [("queue-flavors-exist", "ClusterQueue research")]
+    assert "nvidia.com/gpu" in violations[0].message and "h100-80gb" in violations[0].message

@@ -34,7 +34,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 63 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 80 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out
@@ -43,7 +43,14 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     # Per pool: what serves its GPUs, and what one node advertises.
     assert "GPU Operator: 56 x nvidia.com/mig-1g.10gb (MIG all-1g.10gb) per node" in out
     assert "GPU Operator: 8 x nvidia.com/gpu per node" in out
-    assert "Platform invariants: 10 hold" in out
+    # Per team: namespace, GPU quota by resource name and flavor, priorities; then quotas against the pools.
+    assert (
+        "  serving    namespace serving; GPUs (quota + borrowable): nvidia.com/gpu 16 (+16) in a100-80gb, "
+        "nvidia.com/mig-1g.10gb 56 (+56) in mig-1g.10gb; priority production-serving" in out
+    )
+    assert "  h100-80gb              nvidia.com/gpu           promised    32  pools    64" in out
+    assert "OVERCOMMITTED" not in out
+    assert "Platform invariants: 12 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

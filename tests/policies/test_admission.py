@@ -29,6 +29,7 @@ PLATFORM_NAMESPACES = [
     "ml-platform-system",
     "gpu-operator",
     "monitoring",
+    "kueue-system",
 ]
 
 
