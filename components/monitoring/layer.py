@@ -1,6 +1,6 @@
 """`Monitoring` (`ml-platform:monitoring`): kube-prometheus-stack (Prometheus, Alertmanager, Grafana,
 kube-state-metrics, node-exporter and the Prometheus operator's CRDs), Grafana's admin credentials as a generated
-secret, the GPU dashboards and the GPU alerts.
+secret, the GPU dashboards (allocation vs use, showback by team), the GPU alerts and the showback recording rules.
 
 It provides the Prometheus operator's CRDs to later layers (`PROMETHEUS_CRDS`): the GPU stack's ServiceMonitor and
 every PrometheusRule wait for them.
@@ -19,6 +19,7 @@ from components.layer import PROMETHEUS_CRDS, Layer
 from components.monitoring.alerts import gpu_alert_rule
 from components.monitoring.dashboards import dashboard_config_map
 from components.monitoring.prometheus_stack import GRAFANA_ADMIN_SECRET, prometheus_stack_values
+from components.monitoring.showback import showback_config_map, showback_rule
 from components.versions import KUBE_PROMETHEUS_STACK
 from vocabulary.labels import MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
@@ -59,5 +60,7 @@ class Monitoring(Layer[MonitoringConfig]):
         )
         self.handle.provide(PROMETHEUS_CRDS, stack)
         register(dashboard_config_map(), self.in_cluster(namespace))
+        register(showback_config_map(), self.in_cluster(namespace))
         register(gpu_alert_rule(self.section.alerts, self.handle.cloud), self.in_cluster(stack))
+        register(showback_rule(), self.in_cluster(stack))
         return {"chart": KUBE_PROMETHEUS_STACK.name}

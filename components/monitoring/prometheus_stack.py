@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.config.monitoring import MonitoringConfig
-from vocabulary.labels import LABEL_GPU, LABEL_POOL, NVIDIA_MIG_CONFIG_STATE_LABEL, SYSTEM_NODE_SELECTOR
+from vocabulary.labels import LABEL_GPU, LABEL_POOL, LABEL_TEAM, NVIDIA_MIG_CONFIG_STATE_LABEL, SYSTEM_NODE_SELECTOR
 
 SYSTEM_NODES = SYSTEM_NODE_SELECTOR
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -92,7 +92,8 @@ def prometheus_stack_values(section: MonitoringConfig, cloud: str) -> dict[str, 
         },
         "kube-state-metrics": {
             "nodeSelector": SYSTEM_NODES,
-            "metricLabelsAllowlist": [f"nodes=[{','.join(NODE_LABELS_EXPOSED)}]"],
+            # Node labels for the GPU alerts; the namespaces' team label for showback (monitoring/showback.py).
+            "metricLabelsAllowlist": [f"nodes=[{','.join(NODE_LABELS_EXPOSED)}]", f"namespaces=[{LABEL_TEAM}]"],
         },
         "grafana": grafana_values(),
     }

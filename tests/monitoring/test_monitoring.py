@@ -111,12 +111,14 @@ def test_every_stack_gets_monitoring_the_alerts_and_the_dashboards(stack: str) -
     # NVIDIA's dashboard by grafana.com id and revision, not a copy.
     assert grafana["dashboards"]["gpu"]["nvidia-dcgm-exporter"]["gnetId"] == 12239
     assert values["prometheus"]["prometheusSpec"]["ruleSelectorNilUsesHelmValues"] is False
-    [rule] = plan.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    assert release.urn in rule.dependencies
-    [dashboard] = [
+    rules = plan.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    assert {r.inputs["metadata"]["name"] for r in rules} == {"ml-platform-gpu", "ml-platform-showback"}
+    assert all(release.urn in rule.dependencies for rule in rules)
+    dashboards = [
         r for r in plan.of_type("kubernetes:core/v1:ConfigMap") if "grafana_dashboard" in r.inputs["metadata"]["labels"]
     ]
-    assert json.loads(next(iter(dashboard.inputs["data"].values())))["uid"] == "ml-platform-gpu-allocation"
+    uids = {json.loads(next(iter(d.inputs["data"].values())))["uid"] for d in dashboards}
+    assert uids == {"ml-platform-gpu-allocation", "ml-platform-gpu-showback"}
 
 
 def test_retention_and_storage_come_from_the_stack(tmp_path: Path) -> None:
@@ -140,3 +142,46 @@ def test_the_allocation_dashboard_is_generated_and_its_queries_parse() -> None:
     for query in dashboard_queries():
         # Grafana fills the variables in before Prometheus sees the query.
         assert metric_names(query.replace("$namespace", ".*").replace("$pool", ".*")) <= EXPORTED
+
+
+# kube-state-metrics v2.20.0 docs/metrics/cluster/namespace-metrics.md; Kueue v0.19.2 pkg/metrics/metrics.go
+# (Subsystem "kueue"); and the showback recording rules themselves.
+SHOWBACK_METRICS = frozenset(
+    {
+        "kube_namespace_labels",
+        "kueue_cluster_queue_resource_usage",
+        "kueue_pending_workloads",
+        "team_resource:gpu_requests:sum",
+        "team:gpu_utilization:avg",
+    }
+)
+
+
+def test_showback_rules_and_dashboard_parse_and_name_exported_metrics() -> None:
+    from components.monitoring.showback import RECORDING_RULES, showback_dashboard, showback_queries
+
+    for query in showback_queries():
+        # Grafana fills $__range in before Prometheus sees the query.
+        assert metric_names(query.replace("$__range", "30d")) <= EXPORTED | SHOWBACK_METRICS, query
+    model = showback_dashboard()
+    assert len(model["panels"]) == 5 and all(p["datasource"]["uid"] == "${datasource}" for p in model["panels"])
+    # every series is joined to the namespace's team label, which kube-state-metrics must expose
+    for _, expr in RECORDING_RULES:
+        assert "label_ml_platform_io_team" in expr and "by (team" in expr
+
+
+def test_the_team_label_of_namespaces_reaches_prometheus(stack: str) -> None:
+    plan = plan_of(stack)
+    [chart] = [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kube-prometheus-stack"]
+    allow = chart.inputs["values"]["kube-state-metrics"]["metricLabelsAllowlist"]
+    assert "namespaces=[ml-platform.io/team]" in allow
+    rules = [
+        r.inputs for r in plan.registrations if isinstance(r.inputs, dict) and r.inputs.get("kind") == "PrometheusRule"
+    ]
+    showback = next(r for r in rules if r["metadata"]["name"] == "ml-platform-showback")
+    assert [rule["record"] for rule in showback["spec"]["groups"][0]["rules"]] == [
+        "team_resource:gpu_requests:sum",
+        "team:gpu_utilization:avg",
+    ]
+    maps = [r.inputs for r in plan.registrations if r.name == "configmap-monitoring/ml-platform-gpu-showback-dashboard"]
+    assert maps and maps[0]["metadata"]["labels"]["grafana_dashboard"] == "1"

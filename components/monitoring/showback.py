@@ -1,0 +1,137 @@
+"""GPU showback by team: recording rules that put the namespace's team label on GPU allocation and on the DCGM
+utilisation of the pods, and a Grafana dashboard of GPU-hours, GPU use and Kueue queueing per team.
+
+kube-state-metrics exposes the namespaces' `ml-platform.io/team` label (components/monitoring/prometheus_stack.py)
+as `kube_namespace_labels{label_ml_platform_io_team}`; every series below is joined to it on `namespace`, so a pod
+in a team's namespace counts for that team wherever it runs. Kueue names each team's ClusterQueue after the team.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard, prometheus, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from vocabulary.labels import MANAGED_BY
+from vocabulary.namespaces import MONITORING_NAMESPACE
+
+SHOWBACK_UID = "ml-platform-gpu-showback"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+# A namespace's team, as a `team` label to join on (kube-state-metrics: label_<name with _>).
+TEAM_OF_NAMESPACE = (
+    'label_replace(kube_namespace_labels{label_ml_platform_io_team!=""}, "team", "$1", '
+    '"label_ml_platform_io_team", "(.+)")'
+)
+GPU_RESOURCES = 'resource=~"nvidia_com_gpu|nvidia_com_mig_.+"'
+RUNNING = '(kube_pod_status_phase{phase="Running"} == 1)'
+
+# (record, expression): GPUs held by the team's running pods, per resource; how busy the GPUs its pods hold are
+# (DCGM, per pod, then averaged over the team).
+RECORDING_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "team_resource:gpu_requests:sum",
+        f"sum by (team, resource) (kube_pod_container_resource_requests{{{GPU_RESOURCES}}} "
+        f"* on (namespace, pod) group_left () {RUNNING} * on (namespace) group_left (team) {TEAM_OF_NAMESPACE})",
+    ),
+    (
+        "team:gpu_utilization:avg",
+        '(avg by (team) ((avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{pod!=""}) or avg by (namespace, pod) '
+        '(DCGM_FI_PROF_GR_ENGINE_ACTIVE{pod!=""} * 100)) '
+        f"* on (namespace) group_left (team) {TEAM_OF_NAMESPACE}))",
+    ),
+)
+
+# GPU-hours over the dashboard's range: the GPUs held, sampled every minute, summed, in hours.
+GPU_HOURS = "sum by (team, resource) (sum_over_time(team_resource:gpu_requests:sum[$__range:1m])) / 60"
+# (title, unit, legend, query) of the time series.
+PANELS: tuple[tuple[str, str, str, str], ...] = (
+    ("GPUs held by team", "short", "{{team}} {{resource}}", "sum by (team, resource) (team_resource:gpu_requests:sum)"),
+    ("GPU busy % by team (DCGM)", "percent", "{{team}}", "team:gpu_utilization:avg"),
+    (
+        "Kueue: GPUs admitted per team's ClusterQueue",
+        "short",
+        "{{cluster_queue}} {{flavor}}",
+        'sum by (cluster_queue, flavor) (kueue_cluster_queue_resource_usage{resource=~"nvidia.com/.+"})',
+    ),
+    (
+        "Kueue: jobs waiting per team's ClusterQueue",
+        "short",
+        "{{cluster_queue}} {{status}}",
+        "sum by (cluster_queue, status) (kueue_pending_workloads)",
+    ),
+)
+
+
+def showback_queries() -> list[str]:
+    """Every PromQL expression of the dashboard and the rules (tests parse them)."""
+    return [GPU_HOURS] + [query for *_, query in PANELS] + [expr for _, expr in RECORDING_RULES]
+
+
+def showback_rule() -> dict[str, Any]:
+    rules = [{"record": record, "expr": expr} for record, expr in RECORDING_RULES]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "ml-platform-showback", "namespace": MONITORING_NAMESPACE, "labels": dict(MANAGED_BY)},
+        "spec": {"groups": [{"name": "ml-platform-showback", "interval": "1m", "rules": rules}]},
+    }
+
+
+def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id("A").datasource(DATASOURCE)
+
+
+def showback_dashboard() -> dict[str, Any]:
+    builder = (
+        dashboard.Dashboard("GPU showback by team")
+        .uid(SHOWBACK_UID)
+        .tags(["gpu", "ml-platform", "showback"])
+        .time("now-30d", "now")
+        .refresh("5m")
+        .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+        .with_panel(
+            table.Panel()
+            .id(1)
+            .title("GPU-hours by team and resource (dashboard time range)")
+            .show_header(True)
+            .height(8)
+            .span(24)
+            .datasource(DATASOURCE)
+            .with_target(_query(GPU_HOURS).instant().format(PromQueryFormat.TABLE))
+        )
+    )
+    legend = common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE).show_legend(True)
+    for panel_id, (title, unit, legend_format, query) in enumerate(PANELS, start=2):
+        builder = builder.with_panel(
+            timeseries.Panel()
+            .id(panel_id)
+            .title(title)
+            .unit(unit)
+            .min(0)
+            .height(8)
+            .span(12)
+            .datasource(DATASOURCE)
+            .legend(legend)
+            .with_target(_query(query, legend_format))
+        )
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return model
+
+
+def showback_config_map() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "ml-platform-gpu-showback-dashboard",
+            "namespace": MONITORING_NAMESPACE,
+            "labels": {**MANAGED_BY, "grafana_dashboard": "1"},
+        },
+        "data": {"gpu-showback.json": json.dumps(showback_dashboard(), indent=2, sort_keys=True)},
+    }
