@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from components.catalog import CATALOG, GPU_MODELS, GpuModel, NodeShape, ec2_quota
 from components.config.base import Autoscaler, CapacityType, Cloud, Environment
+from components.config.cluster import MUTATING_ADMISSION_POLICY_GA
 from components.config.gpu import MigStrategy
 from components.config.gpu_pools import GpuPool
 from components.config.platform import PlatformConfig
@@ -88,6 +89,12 @@ class PlatformFacts:
     ami_family: str = "al2023"
     # Custom MIG layouts (gpu.migConfigs): name -> ((profile, instances per GPU), ...).
     mig_configs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    kubernetes_version: str = "1.35"
+
+    @property
+    def mutating_admission_policies(self) -> bool:
+        """The cluster serves MutatingAdmissionPolicy (GA)."""
+        return self.kubernetes_version >= MUTATING_ADMISSION_POLICY_GA
 
     def mig_layout(self, name: str) -> dict[str, int]:
         return dict(next((layout for n, layout in self.mig_configs if n == name), ()))
@@ -342,6 +349,7 @@ def platform_facts(config: PlatformConfig) -> PlatformFacts:
         node_overlay=config.scaling.node_overlay,
         ami_family=config.scaling.ami_family,
         mig_configs=tuple((name, tuple(layout.items())) for name, layout in config.gpu.mig_configs.items()),
+        kubernetes_version=config.cluster.kubernetes_version,
     )
 
 

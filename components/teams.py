@@ -16,7 +16,7 @@ from components.kube import register, register_all
 from components.layer import KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
 from components.queueing import cluster_queue, local_queue
 from components.team_quotas import gpu_requests
-from vocabulary.labels import LABEL_TEAM, MANAGED_BY
+from vocabulary.labels import LABEL_DEFAULT_PRIORITY, LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
 from vocabulary.priorities import (
     NEVER_PREEMPTING,
@@ -71,6 +71,7 @@ def namespace(team: Team) -> dict[str, Any]:
             "labels": {
                 **MANAGED_BY,
                 LABEL_TEAM: team.name,  # quotas, network policies and cost showback select on it
+                LABEL_DEFAULT_PRIORITY: team.priority,  # the default-priority policy reads it
                 # GPU workloads need no privileges: baseline is enforced, restricted reported.
                 "pod-security.kubernetes.io/enforce": "baseline",
                 "pod-security.kubernetes.io/warn": "restricted",
@@ -185,6 +186,54 @@ def network_policies(team: Team) -> list[dict[str, Any]]:
     return policies
 
 
+DEFAULT_PRIORITY_POLICY = "ml-platform-team-default-priority"
+# A pod that names no PriorityClass (the Priority plugin has then set priority 0 and PreemptLowerPriority, there
+# being no global default).
+NO_PRIORITY_CLASS = "!has(object.spec.priorityClassName) || object.spec.priorityClassName == ''"
+
+
+def default_priority_patch() -> str:
+    """JSONPatch: name the namespace's default class and drop the priority the Priority plugin already computed.
+    A policy that changed the object makes the API server run the in-tree plugins again, and the Priority plugin
+    then fills in the class's value and preemption policy (it rejects a pod whose priority differs from its
+    class's, so the computed 0 must go)."""
+    label = LABEL_DEFAULT_PRIORITY
+    return (
+        f'[JSONPatch{{op: "add", path: "/spec/priorityClassName", value: namespaceObject.metadata.labels["{label}"]}}]'
+        ' + (has(object.spec.priority) ? [JSONPatch{op: "remove", path: "/spec/priority"}] : [])'
+        ' + (has(object.spec.preemptionPolicy) ? [JSONPatch{op: "remove", path: "/spec/preemptionPolicy"}] : [])'
+    )
+
+
+def default_priority_objects() -> list[dict[str, Any]]:
+    """One MutatingAdmissionPolicy for every team namespace (it reads the class from the namespace's label)."""
+    meta = {"name": DEFAULT_PRIORITY_POLICY, "labels": dict(MANAGED_BY)}
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": meta,
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+                ],
+                "namespaceSelector": {"matchExpressions": [{"key": LABEL_DEFAULT_PRIORITY, "operator": "Exists"}]},
+            },
+            "matchConditions": [{"name": "no-priority-class", "expression": NO_PRIORITY_CLASS}],
+            "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": default_priority_patch()}}],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": dict(meta),
+        "spec": {"policyName": DEFAULT_PRIORITY_POLICY},
+    }
+    return [policy, binding]
+
+
 def team_objects(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> list[dict[str, Any]]:
     return [
         namespace(team),
@@ -203,6 +252,9 @@ class Teams(Layer[list[Team]]):
 
     def build(self) -> dict[str, Any]:
         classes = register_all(priority_classes(), self.in_cluster())
+        if self.section and self.handle.platform.mutating_admission_policies:
+            # Before any team namespace, so no pod lands there without its default.
+            classes += register_all(default_priority_objects(), self.in_cluster(*classes))
         pools = self.handle.gpu_pools
         kueue = self.handle.installed(KUEUE_QUEUES)
         # The dashboards' namespace comes with the monitoring stack.

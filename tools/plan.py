@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The policy rules know how a Pulumi Kubernetes resource maps to the object it creates.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
 
-from components.gpu_pools import ResolvedGpuPool
+from components.gpu_pools import ResolvedGpuPool, platform_facts
 from components.queueing import team_flavor_quotas
 from components.team_quotas import capacity_rows
 from components.teams import allowed_priorities
@@ -182,6 +182,7 @@ def team_lines(plan: PlanView) -> list[str]:
     """Per team: its namespace, GPU quota by resource name (guaranteed + borrowable), priorities and queue; then
     the teams' quotas next to what the pools can ever provide."""
     config, pools = plan.config, plan.pools
+    facts = platform_facts(config)
     lines = [f"Teams (Kueue cohort {COHORT}; each submits to the LocalQueue {LOCAL_QUEUE!r} in its namespace):"]
     if not config.teams:
         lines.append("  (none)")
@@ -192,6 +193,11 @@ def team_lines(plan: PlanView) -> list[str]:
         lines.append(
             f"  {team.name:<{width}} namespace {team.name}; GPUs (quota + borrowable): {gpus}; priority "
             f"{team.priority} (may use {', '.join(allowed_priorities(team))})"
+        )
+    if config.teams and not facts.mutating_admission_policies:
+        lines.append(
+            f"  Pods that name no PriorityClass get priority 0 (Kubernetes {facts.kubernetes_version} has no "
+            "MutatingAdmissionPolicy to default them; the gpu-priority-class rule reports GPU pods without one)"
         )
     rows = capacity_rows(config.teams, pools)
     if rows:

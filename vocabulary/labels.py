@@ -14,6 +14,8 @@ LABEL_SHARING = "ml-platform.io/sharing"
 LABEL_ROLE = "ml-platform.io/role"
 # On a Namespace: the team it belongs to (quotas, cost showback).
 LABEL_TEAM = "ml-platform.io/team"
+# On a team's Namespace: the PriorityClass its pods get when they name none (Kubernetes >= 1.36).
+LABEL_DEFAULT_PRIORITY = "ml-platform.io/default-priority"
 
 # GPU nodes are tainted so that only pods that tolerate `nvidia.com/gpu` (operator Exists) land there.
 GPU_TAINT_KEY = "nvidia.com/gpu"

@@ -25,6 +25,9 @@ LOG_RETENTION_DAYS = (
     *(731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
 )
 SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.33", "1.34", "1.35", "1.36")
+# MutatingAdmissionPolicy (admissionregistration.k8s.io/v1) is GA, so on, from this version; its beta API is off on
+# EKS and GKE before it.
+MUTATING_ADMISSION_POLICY_GA = "1.36"
 
 
 def default_endpoint_access(environment: str) -> EndpointAccess:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from components.catalog import CLOUDS
 from components.config.access_rules import access_rules, access_warnings
 from components.config.base import Autoscaler, Environment
-from components.config.cluster import SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
+from components.config.cluster import MUTATING_ADMISSION_POLICY_GA, SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.cluster_rules import cluster_rules
 from components.config.errors import Problem, key_path
 from components.config.gpu import GpuStackConfig
@@ -219,7 +219,7 @@ def _version_rules(config: PlatformConfig) -> Iterator[Problem]:
             f"cluster-autoscaler's minor must match Kubernetes {version}: set a v{version}.<patch> image tag "
             f"(the pinned chart defaults to v{CLUSTER_AUTOSCALER_APP_MINOR}.0)",
         )
-    if config.policies.default_shm and version < "1.36":
+    if config.policies.default_shm and version < MUTATING_ADMISSION_POLICY_GA:
         yield Problem(
             key_path(["policies", "defaultShm"]),
             True,

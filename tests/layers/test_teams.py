@@ -10,7 +10,7 @@ from components.config.platform import PlatformConfig
 from components.gpu_pools import resolve_gpu_pools
 from components.team_quotas import gpu_borrowing, gpu_quota, gpu_requests
 from components.teams import allowed_priorities, team_objects
-from conftest import H100_MIG, plan_of, platform_config
+from conftest import H100_MIG, plan_of, plan_variant, platform_config
 from tools.offline import PlanResult
 
 AWS = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
@@ -202,3 +202,67 @@ def test_every_team_object_validates_strictly_even_those_no_stack_plans() -> Non
         assert validate_builtin(obj, "1.35") == [], (obj["kind"], obj["metadata"]["name"])
     broken = {**objs[1], "spec": {"hardd": {"pods": "1"}}}  # a misspelt field: strict validation refuses it
     assert validate_builtin(broken, "1.35") != []
+
+
+# ---------------------------------------------------------------- a default priority for pods that name none
+
+
+def apply_default_priority(pod: dict[str, Any], namespace_labels: dict[str, str]) -> dict[str, Any] | None:
+    """The policy as the API server runs it: the match condition, then the JSONPatch (its `JSONPatch{...}` objects
+    read as maps: the offline CEL engine lacks the type), then None when the policy does not match."""
+    import copy
+
+    from components.teams import NO_PRIORITY_CLASS, default_priority_patch
+    from schemas import evaluate_cel
+
+    if not evaluate_cel(NO_PRIORITY_CLASS, {"object": pod}):
+        return None
+    expression = default_priority_patch().replace("JSONPatch{", "{").replace("op:", '"op":').replace("path:", '"path":')
+    expression = expression.replace("value:", '"value":')
+    patch = evaluate_cel(expression, {"object": pod, "namespaceObject": {"metadata": {"labels": namespace_labels}}})
+    out = copy.deepcopy(pod)
+    for op in patch:
+        field = op["path"].removeprefix("/spec/")
+        if op["op"] == "add":
+            out["spec"][field] = op["value"]
+        else:
+            assert op["op"] == "remove" and field in out["spec"]  # removing a missing path fails the request
+            del out["spec"][field]
+    return out
+
+
+def test_on_kubernetes_1_36_pods_without_a_class_get_their_teams_default(tmp_path: Any) -> None:
+    from schemas import validate_builtin
+
+    def k136(c: dict[str, Any]) -> None:
+        c["ml-platform:cluster"]["kubernetesVersion"] = "1.36"
+
+    plan = plan_variant(tmp_path, "prod", k136)
+    [policy] = objects(plan, "MutatingAdmissionPolicy").values()
+    [binding] = objects(plan, "MutatingAdmissionPolicyBinding").values()
+    assert validate_builtin(policy, "1.36") == [] and validate_builtin(binding, "1.36") == []
+    assert policy["spec"]["matchConstraints"]["namespaceSelector"] == {
+        "matchExpressions": [{"key": "ml-platform.io/default-priority", "operator": "Exists"}]
+    }
+    namespace = objects(plan, "Namespace")["research"]["metadata"]["labels"]
+    assert namespace["ml-platform.io/default-priority"] == "training-critical"
+    # after the Priority plugin's first pass (no global default: 0, PreemptLowerPriority)
+    pod = {"spec": {"containers": [{"name": "t"}], "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}}
+    assert apply_default_priority(pod, namespace) == {
+        # the plugin runs again and fills in the class's value and preemption policy
+        "spec": {"containers": [{"name": "t"}], "priorityClassName": "training-critical"}
+    }
+    named = {"spec": {"containers": [{"name": "t"}], "priorityClassName": "development", "priority": 100}}
+    assert apply_default_priority(named, namespace) is None  # a class the pod names is kept
+    bare = {"spec": {"containers": [{"name": "t"}]}}
+    assert apply_default_priority(bare, namespace) == {
+        "spec": {"containers": [{"name": "t"}], "priorityClassName": "training-critical"}
+    }
+
+
+def test_before_kubernetes_1_36_no_policy_and_the_policy_pack_asks_for_a_class() -> None:
+    plan = plan_of("prod")  # 1.35: MutatingAdmissionPolicy's beta API is off on EKS and GKE
+    assert not objects(plan, "MutatingAdmissionPolicy")
+    from rules import RULES  # the policy pack's rule table
+
+    assert "gpu-priority-class" in {rule.id for rule in RULES}
