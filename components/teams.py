@@ -254,7 +254,9 @@ class Teams(Layer[list[Team]]):
         classes = register_all(priority_classes(), self.in_cluster())
         if self.section and self.handle.platform.mutating_admission_policies:
             # Before any team namespace, so no pod lands there without its default.
-            classes += register_all(default_priority_objects(), self.in_cluster(*classes))
+            policy, binding = default_priority_objects()
+            created_policy = register(policy, self.in_cluster(*classes))
+            classes += [created_policy, register(binding, self.in_cluster(created_policy))]
         pools = self.handle.gpu_pools
         kueue = self.handle.installed(KUEUE_QUEUES)
         # The dashboards' namespace comes with the monitoring stack.

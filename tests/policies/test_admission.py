@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.admission import default_shm_match_condition, validation_expression
+from components.admission import DEFAULT_SHM_POLICY, default_shm_match_condition, validation_expression
 from conftest import plan_of, plan_variant
 from schemas import crd_schema_dir, evaluate_cel, validate_builtin
 from tools.offline import PlanResult, redact
@@ -146,8 +146,13 @@ def shm_plan(tmp_path_factory: pytest.TempPathFactory) -> PlanResult:
 
 def test_default_shm_mutation_is_a_valid_v1_policy_on_1_36(shm_plan: PlanResult) -> None:
     assert shm_plan.error is None, shm_plan.error
-    [policy] = shm_plan.of_type(MAP)
-    [binding] = shm_plan.of_type("kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicyBinding")
+    # (1.36 also brings the Teams layer's default-priority policy)
+    [policy] = [r for r in shm_plan.of_type(MAP) if r.inputs["metadata"]["name"] == DEFAULT_SHM_POLICY]
+    [binding] = [
+        r
+        for r in shm_plan.of_type("kubernetes:admissionregistration.k8s.io/v1:MutatingAdmissionPolicyBinding")
+        if r.inputs["metadata"]["name"] == DEFAULT_SHM_POLICY
+    ]
     for reg, kind in ((policy, "MutatingAdmissionPolicy"), (binding, "MutatingAdmissionPolicyBinding")):
         obj = {**redact(reg.inputs), "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind}
         assert validate_builtin(obj, "1.36") == [], kind
