@@ -8,7 +8,7 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 CRD_SCHEMA_DIR ?= $(abspath ../shared/reference/crds)
 export CRD_SCHEMA_DIR
 
-.PHONY: plan plans docs test lint typecheck pytest clean
+.PHONY: plan plans bench docs test lint typecheck pytest clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ml-platform needs Python >= 3.11")'
@@ -21,6 +21,9 @@ plan: $(VENV)/.installed  ## offline plan of one stack: build/$(STACK)/
 
 plans: $(VENV)/.installed  ## offline plan of every stack
 	@set -e; for s in $(STACKS); do $(PY) tools/plan.py $$s; done
+
+bench: $(VENV)/.installed  ## time the prod plan with 10, 100 and 500 generated teams (a benchmark, never fails)
+	$(PY) tools/bench.py
 
 docs: $(VENV)/.installed  ## regenerate docs/configuration.md from the config models
 	$(PY) tools/config_docs.py

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import re
@@ -45,6 +46,7 @@ def logical_name(obj: dict[str, Any]) -> str:
     return f"{kind}-{namespace}/{meta['name']}" if namespace else f"{kind}-{meta['name']}"
 
 
+@functools.cache
 def _typed_class(api_version: str, kind: str) -> type[pulumi.CustomResource] | None:
     """pulumi-kubernetes' class for a built-in kind (`storage.k8s.io/v1` StorageClass -> k8s.storage.v1)."""
     group, _, version = api_version.rpartition("/")

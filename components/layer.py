@@ -49,3 +49,9 @@ class Layer(pulumi.ComponentResource, Generic[Section]):
         return pulumi.ResourceOptions(
             parent=self, provider=self.handle.provider, depends_on=[*self.handle.ready, *after]
         )
+
+    def after(self, first: pulumi.Resource, *more: pulumi.Resource) -> pulumi.ResourceOptions:
+        """Options of a Kubernetes resource that waits for `first` (and `more`), which waits for the cluster: the
+        cluster's readiness comes through it. Fewer direct dependencies keep a plan of many teams fast (the SDK
+        walks every direct dependency's whole graph)."""
+        return pulumi.ResourceOptions(parent=self, provider=self.handle.provider, depends_on=[first, *more])

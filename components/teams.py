@@ -263,10 +263,11 @@ class Teams(Layer[list[Team]]):
         monitoring = self.handle.installed(PROMETHEUS_CRDS)
         for team in self.section:
             [ns, *inside] = team_objects(team, pools)
-            [created] = register_all([ns], self.in_cluster())
+            # The namespace waits for the cluster and the PriorityClasses; what is inside waits for the namespace.
+            [created] = register_all([ns], self.in_cluster(*classes))
             for obj in inside:
                 elsewhere = obj["metadata"]["namespace"] != team.name
-                register(obj, self.in_cluster(*(monitoring if elsewhere else [created]), *classes))
+                register(obj, self.after(*(monitoring if elsewhere and monitoring else [created])))
             [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
-            register_all([local_queue(team)], self.in_cluster(created, queue))
+            register_all([local_queue(team)], self.after(created, queue))
         return {"teams": [t.name for t in self.section]}

@@ -81,6 +81,10 @@ def prepare_out_dir(out_dir: Path, legacy_ok: bool = False) -> None:
     (out_dir / MARKER).write_text("Written by tools/plan.py: it replaces resources.json and manifests/*.yaml here.\n")
 
 
+# libyaml's emitter when PyYAML has it (the same YAML, several times faster: plans of many teams write thousands).
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def write_plan(result: PlanResult, out_dir: Path, legacy_ok: bool = False) -> list[Path]:
     prepare_out_dir(out_dir, legacy_ok)
     manifests_dir = out_dir / "manifests"
@@ -94,7 +98,7 @@ def write_plan(result: PlanResult, out_dir: Path, legacy_ok: bool = False) -> li
         obj = manifest(reg)
         if obj is not None:
             path = manifests_dir / manifest_filename(len(written) + 1, obj)
-            path.write_text(yaml.safe_dump(obj, sort_keys=False))
+            path.write_text(yaml.dump(obj, Dumper=SAFE_DUMPER, sort_keys=False))
             written.append(path)
     return written
 

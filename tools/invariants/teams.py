@@ -46,6 +46,7 @@ def check_team_queues(plan: PlanView) -> Iterator[Violation]:
     """A team without a LocalQueue (or whose queue points nowhere) has its jobs ignored or held forever."""
     local = {str(o["metadata"].get("namespace")): o for o in plan.objects("LocalQueue")}
     cluster = {str(o["metadata"]["name"]): o for o in plan.objects("ClusterQueue")}
+    namespaces = {str(n["metadata"].get("name")): n for n in plan.objects("Namespace")}
     for team in plan.config.teams:
         subject = f"team {team.name}"
         queue = local.get(team.name)
@@ -58,7 +59,7 @@ def check_team_queues(plan: PlanView) -> Iterator[Violation]:
             yield Violation("team-can-queue", subject, f"its LocalQueue points at ClusterQueue {target}, not planned")
             continue
         selector = cq.get("spec", {}).get("namespaceSelector")
-        namespace = next((n for n in plan.objects("Namespace") if n["metadata"].get("name") == team.name), None)
+        namespace = namespaces.get(team.name)
         labels = _labels(namespace) if namespace else {}
         if not isinstance(selector, dict) or not _selects(selector, labels):
             yield Violation(
