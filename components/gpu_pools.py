@@ -90,6 +90,8 @@ class PlatformFacts:
     # Custom MIG layouts (gpu.migConfigs): name -> ((profile, instances per GPU), ...).
     mig_configs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
     kubernetes_version: str = "1.35"
+    # cluster.protect (default: prod): stateful resources refuse deletion.
+    protect: bool = False
 
     @property
     def mutating_admission_policies(self) -> bool:
@@ -350,6 +352,7 @@ def platform_facts(config: PlatformConfig) -> PlatformFacts:
         ami_family=config.scaling.ami_family,
         mig_configs=tuple((name, tuple(layout.items())) for name, layout in config.gpu.mig_configs.items()),
         kubernetes_version=config.cluster.kubernetes_version,
+        protect=bool(config.cluster.protect),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.config.kueue import KueueConfig
@@ -16,7 +17,7 @@ from components.kube import helm_release, register, register_all
 from components.layer import KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
 from components.queueing import resource_flavors, workload_priority_classes
 from components.versions import KUEUE
-from vocabulary.labels import MANAGED_BY, SYSTEM_NODE_SELECTOR
+from vocabulary.labels import LABEL_TEAM, MANAGED_BY, SYSTEM_NODE_SELECTOR
 from vocabulary.namespaces import KUEUE_NAMESPACE
 
 # The job kinds the platform runs (batch Jobs, JobSets, Kubeflow Trainer's TrainJobs, Ray, legacy PyTorchJobs);
@@ -27,13 +28,23 @@ FRAMEWORKS = (
     "trainer.kubeflow.org/trainjob",
     "ray.io/rayjob",
     "ray.io/raycluster",
+    # A RayService's RayCluster is then queued with its RayService, not as a RayCluster of its own (upstream's
+    # default too).
+    "ray.io/rayservice",
     "kubeflow.org/pytorchjob",
 )
+# Resources Kueue does not count: node-local ones a pod may request besides CPU, memory and GPUs (scratch disk,
+# huge pages, EFA devices on p4/p5). Kueue's default (BlockUndeclared) would otherwise hold every job that
+# requests one forever, as "unavailable in ClusterQueue"; the GPU resources stay checked.
+EXCLUDED_RESOURCE_PREFIXES = ("ephemeral-storage", "hugepages-", "vpc.amazonaws.com/")
+# The controller's pods as the chart selects them (kueue.selectorLabels, release name `kueue`).
+CONTROLLER_LABELS = {"app.kubernetes.io/name": "kueue", "app.kubernetes.io/instance": "kueue"}
 
 
 def manager_configuration() -> dict[str, Any]:
     """Kueue's Configuration. The chart takes it as one string, so it is the chart's default file (same settings)
-    with the platform's integrations and per-ClusterQueue resource metrics (showback)."""
+    with the platform's integrations, per-ClusterQueue resource metrics (showback) and the team namespaces as the
+    ones Kueue manages."""
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
@@ -53,6 +64,10 @@ def manager_configuration() -> dict[str, Any]:
         },
         "clientConnection": {"qps": 300, "burst": 500},
         "integrations": {"frameworks": list(FRAMEWORKS)},
+        # Only the teams' namespaces: Kueue never holds a platform namespace's jobs (a chart's hook Jobs), and its
+        # job webhooks (failurePolicy Fail) select these namespaces only.
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": LABEL_TEAM, "operator": "Exists"}]},
+        "resources": {"excludeResourcePrefixes": list(EXCLUDED_RESOURCE_PREFIXES)},
     }
 
 
@@ -60,7 +75,17 @@ def kueue_values(prometheus: bool, highly_available: bool) -> dict[str, Any]:
     manager: dict[str, Any] = {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)}
     if highly_available:
         # Kueue's webhooks admit every Job in the team namespaces: with one replica a node drain stops submissions.
-        manager |= {"replicas": 2, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}
+        spread = {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(CONTROLLER_LABELS)},
+        }
+        manager |= {
+            "replicas": 2,
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+            "topologySpreadConstraints": [spread],
+        }
     return {
         "controllerManager": manager,
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_configuration(), sort_keys=False)},
@@ -82,9 +107,13 @@ class Kueue(Layer[KueueConfig]):
         namespace = register(kueue_namespace(), self.in_cluster())
         prometheus = handle.installed(PROMETHEUS_CRDS)
         values = kueue_values(bool(prometheus), handle.platform.environment != "dev")
-        release = helm_release(
-            KUEUE.name, KUEUE, values, self.in_cluster(namespace, *prometheus), create_namespace=False
+        # The chart's CRDs are templates: deleting or replacing the release deletes every queue and workload with
+        # them, so it is protected where the cluster is (cluster.protect, default in prod).
+        opts = pulumi.ResourceOptions.merge(
+            self.in_cluster(namespace, *prometheus),
+            pulumi.ResourceOptions(protect=handle.platform.protect),
         )
+        release = helm_release(KUEUE.name, KUEUE, values, opts, create_namespace=False)
         flavors = resource_flavors(handle.gpu_pools)
         created = register_all([*flavors, *workload_priority_classes()], self.in_cluster(release))
         handle.provide(KUEUE_QUEUES, release, *created)

@@ -7,6 +7,9 @@ tests and the plan invariants read them).
 - Per team a ClusterQueue in one cohort: nominal quota from `gpuQuota`, borrowing limit from `gpuBorrowingLimit`;
   reclaiming lent GPUs preempts borrowers, and within a team a higher priority preempts a lower one. CPU and memory
   are not borrowed: the namespace's ResourceQuota bounds them anyway.
+- `ml-platform-spare`: a ClusterQueue in the cohort with the GPUs no team is promised (the pools' capacity at
+  maxNodes less the teams' quotas) and no LocalQueue: it only lends, so teams can borrow beyond the capacity other
+  teams leave idle, up to their borrowing limits.
 - Per team a LocalQueue `default`, the queue users submit to.
 - WorkloadPriorityClasses mirroring the PriorityClasses.
 """
@@ -17,10 +20,10 @@ from typing import Any
 
 from components.config.teams import Team
 from components.gpu_pools import ResolvedGpuPool
-from components.team_quotas import gpu_borrowing, gpu_quota, team_pools
+from components.team_quotas import capacity_rows, gpu_borrowing, gpu_quota, team_pools
 from vocabulary.labels import GPU_TAINT_KEY, LABEL_GPU, LABEL_TEAM, MANAGED_BY
 from vocabulary.priorities import PRIORITY_CLASS_NAMES, PRIORITY_DESCRIPTIONS, PRIORITY_VALUES
-from vocabulary.queues import COHORT, CPU_FLAVOR, LOCAL_QUEUE
+from vocabulary.queues import COHORT, CPU_FLAVOR, LOCAL_QUEUE, SPARE_QUEUE
 from vocabulary.resources import GPU_RESOURCE
 
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
@@ -116,3 +119,24 @@ def local_queue(team: Team) -> dict[str, Any]:
     meta = _meta(LOCAL_QUEUE, namespace=team.name)
     meta["labels"][LABEL_TEAM] = team.name
     return {"apiVersion": KUEUE_API, "kind": "LocalQueue", "metadata": meta, "spec": {"clusterQueue": team.name}}
+
+
+def spare_queue(teams: list[Team], pools: tuple[ResolvedGpuPool, ...]) -> dict[str, Any] | None:
+    """The unpromised GPUs as a ClusterQueue that only lends (no namespaceSelector: no LocalQueue may use it)."""
+    flavor_of = {key: flavor for pool in pools for key, flavor in _key_flavors(pool).items()}
+    # One group per resource, as in the teams' queues; several keys can share a resource (two GPU models).
+    by_resource: dict[str, list[dict[str, Any]]] = {}
+    for row in capacity_rows(teams, pools):
+        if (spare := row.available - row.promised) > 0:
+            amounts = [{"name": row.resource, "nominalQuota": spare}]
+            by_resource.setdefault(row.resource, []).append({"name": flavor_of[row.key], "resources": amounts})
+    if not by_resource:
+        return None
+    groups = [{"coveredResources": [r], "flavors": flavors} for r, flavors in sorted(by_resource.items())]
+    spec = {"cohortName": COHORT, "resourceGroups": groups}
+    return {"apiVersion": KUEUE_API, "kind": "ClusterQueue", "metadata": _meta(SPARE_QUEUE), "spec": spec}
+
+
+def _key_flavors(pool: ResolvedGpuPool) -> dict[str, str]:
+    """Quota key -> flavor of one pool (both follow the resource it advertises)."""
+    return {key: pool.kueue_flavors[resource] for key, resource in pool.quota_keys.items()}

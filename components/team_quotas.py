@@ -44,10 +44,11 @@ def gpu_borrowing(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, i
 
 
 def gpu_requests(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, int]:
-    """Resource name -> count: what the namespace's ResourceQuota allows for every GPU resource its pools offer,
-    the most Kueue can ever admit for the team (quota + borrowing limit)."""
+    """Resource name -> count: what the namespace's ResourceQuota allows for every GPU resource the cluster's pools
+    advertise: for those the team's pools offer, the most Kueue can ever admit for the team (quota + borrowing
+    limit); 0 for the others (a bare pod must not take another team's MIG slices)."""
     offered = offered_keys(team, pools)
-    totals = dict.fromkeys(offered.values(), 0)
+    totals = dict.fromkeys(sorted({resource for pool in pools for resource in pool.advertised}), 0)
     for amounts in (gpu_quota(team, pools), gpu_borrowing(team, pools)):
         for key, count in amounts.items():
             if key in offered:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config.teams import Team
+from components.config.teams import CONTAINER_DEFAULT_REQUEST, Team
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import register, register_all
 from components.layer import KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
-from components.queueing import cluster_queue, local_queue
+from components.queueing import cluster_queue, local_queue, spare_queue
 from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_DEFAULT_PRIORITY, LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
@@ -32,7 +32,7 @@ from vocabulary.workloads import KSERVE_INFERENCESERVICE_LABEL
 # limits: the LimitRanger gives a container without a limit the default one, and a container that requests more
 # memory than that (a 64Gi data loader) is then rejected as request > limit. No CPU limit either: throttling starves
 # data loaders.
-LIMIT_RANGE_DEFAULTS = {"defaultRequest": {"cpu": "250m", "memory": "512Mi"}}
+LIMIT_RANGE_DEFAULTS = {"defaultRequest": dict(CONTAINER_DEFAULT_REQUEST)}
 
 
 def priority_classes() -> list[dict[str, Any]]:
@@ -270,4 +270,6 @@ class Teams(Layer[list[Team]]):
                 register(obj, self.after(*(monitoring if elsewhere and monitoring else [created])))
             [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
             register_all([local_queue(team)], self.after(created, queue))
+        if (spare := spare_queue(self.section, pools)) is not None:
+            register(spare, self.in_cluster(*kueue))
         return {"teams": [t.name for t in self.section]}

@@ -37,7 +37,7 @@ from components.teams import allowed_priorities
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
-from vocabulary.queues import COHORT, LOCAL_QUEUE
+from vocabulary.queues import COHORT, LOCAL_QUEUE, SPARE_QUEUE
 
 # Stack names are DNS labels here: they become folder names (build/<stack>) and must never climb out of build/.
 STACK_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -205,12 +205,17 @@ def team_lines(plan: PlanView) -> list[str]:
         )
     rows = capacity_rows(config.teams, pools)
     if rows:
-        lines.append("GPU capacity (teams' quotas vs the pools with every capacity type at maxNodes):")
+        lines.append(
+            "GPU capacity (teams' quotas vs the pools with every capacity type at maxNodes; the spare is lent to the "
+            f"cohort by ClusterQueue {SPARE_QUEUE}):"
+        )
         key_width = max(len(r.key) for r in rows)
+        resource_width = max(len(r.resource) for r in rows)
         for r in rows:
-            flag = "  OVERCOMMITTED" if r.overcommitted else ""
+            flag = "  OVERCOMMITTED" if r.overcommitted else f"  spare {r.available - r.promised}"
             lines.append(
-                f"  {r.key:<{key_width}} {r.resource:<24} promised {r.promised:5d}  pools {r.available:5d}{flag}"
+                f"  {r.key:<{key_width}} {r.resource:<{max(24, resource_width)}} promised {r.promised:5d}  pools "
+                f"{r.available:5d}{flag}"
             )
     return lines
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 # Every team's ClusterQueue is in this cohort: idle GPUs of one team are lent to the others and reclaimed.
 COHORT = "ml-platform"
+# The ClusterQueue that holds the GPUs no team is promised, with no LocalQueue: it only lends them to the cohort,
+# so idle capacity is there to borrow. No team may take its name (a team's ClusterQueue is named after the team).
+SPARE_QUEUE = "ml-platform-spare"
 # CPU and memory of every workload are counted in this flavor (no node labels: any node).
 CPU_FLAVOR = "default"
 # The LocalQueue in each team's namespace. Kueue's LocalQueueDefaulting sends a job without a queue label to the

@@ -6,6 +6,7 @@ With Karpenter most GPU nodes come from Karpenter NodePools (components/autoscal
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import aws_iam
 from components.cluster.aws_network import AwsNetwork, subnets_by_az
-from components.cluster.eks_addons import ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
+from components.cluster.eks_addons import ADDON_CONFIGURATION, ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
 from components.cluster.eks_control_plane import (
     ControlPlane,
     control_plane,
@@ -117,6 +118,7 @@ def addon(
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
         pod_identity_associations=pod_identity,
+        configuration_values=json.dumps(ADDON_CONFIGURATION[addon_name]) if addon_name in ADDON_CONFIGURATION else None,
         opts=opts,
     )
 

@@ -7,3 +7,7 @@ from __future__ import annotations
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
 EKS_MANAGED_ADDONS = (*ADDONS_BEFORE_NODES, *ADDONS_AFTER_NODES)
+
+# Add-on configuration (its JSON schema: `aws eks describe-addon-configuration`). The VPC CNI enforces
+# NetworkPolicies only with its network policy agent on (off by default): the teams' isolation depends on it.
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}

@@ -153,6 +153,8 @@ def cluster_args(
         "deletion_protection": bool(c.protect),
         # Application-layer envelope encryption of Secrets with our Cloud KMS key (etcd is encrypted at rest anyway).
         **({"database_encryption": {"state": "ENCRYPTED", "key_name": secrets_key}} if secrets_key is not None else {}),
+        # Dataplane V2 enforces NetworkPolicies (the teams' isolation); the legacy datapath does not by default.
+        "datapath_provider": "ADVANCED_DATAPATH",
         "addons_config": {
             "gce_persistent_disk_csi_driver_config": {"enabled": True},
             "http_load_balancing": {"disabled": False},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -52,6 +53,24 @@ class ConfigModel(BaseModel):
         alias_generator=to_camel,
         validate_default=True,
     )
+
+
+_QUANTITY_SUFFIX = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"), "P": Decimal("1e15"),
+    "E": Decimal("1e18"), "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}  # fmt: skip
+
+
+def quantity_value(text: str) -> Decimal:
+    """The amount of a quantity that matched QUANTITY (`500m` -> 0.5, `1Gi` -> 1073741824, `1e3` -> 1000)."""
+    number = re.match(r"[0-9.]+", text)
+    assert number is not None  # QUANTITY matched
+    suffix = text[number.end() :]
+    if suffix[:1] in ("e", "E") and len(suffix) > 1:
+        return Decimal(number.group()) * Decimal(10) ** int(suffix[1:])
+    return Decimal(number.group()) * _QUANTITY_SUFFIX[suffix]
 
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}

@@ -23,10 +23,12 @@ from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER,
 from components.config.pool_rules import capacity_rules, pool_rules, reservation_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
-from components.gpu_pools import SHARED_TEAM, is_fixed_group, resolve_gpu_pools
-from components.team_quotas import capacity_rows, offered_keys
+from components.gpu_pools import SHARED_TEAM, ResolvedGpuPool, is_fixed_group, resolve_gpu_pools
+from components.team_quotas import capacity_rows, gpu_quota, offered_keys
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
+from vocabulary.queues import COHORT, SPARE_QUEUE
+from vocabulary.resources import GPU_RESOURCE
 
 M = TypeVar("M", bound=BaseModel)
 RESERVED_NAMESPACES = {"default", *PLATFORM_OWNED_NAMESPACES}
@@ -152,6 +154,13 @@ def _team_rules(parsed: _Parsed, raw_pools: Any) -> Iterator[Problem]:
                 team.name,
                 f"reserved: the {SHARED_TEAM!r} cost tag marks pools several teams use; pick another name",
             )
+        elif team.name in (SPARE_QUEUE, COHORT) or team.name.startswith("kube-"):
+            yield Problem(
+                key_path(["teams", i, "name"]),
+                team.name,
+                "reserved: kube- names are Kubernetes', ml-platform is the teams' Kueue cohort and ml-platform-spare "
+                "the ClusterQueue of the GPUs no team is promised; pick another name",
+            )
         for j, pool_name in enumerate(team.pools):
             if pool_name not in pool_names:
                 yield Problem(
@@ -179,15 +188,64 @@ def _team_quota_rules(config: PlatformConfig) -> Iterator[Problem]:
                 team.priority,
                 "must be one of the team's priorityClasses: " + ", ".join(team.priority_classes),
             )
+    yield from _shared_key_rules(config, pools)
     if config.kueue.overcommit == "error":
         for row in capacity_rows(config.teams, pools):
             if row.overcommitted:
                 yield Problem(
                     key_path(["kueue", "overcommit"]),
                     "error",
-                    f"the teams' {row.key} quotas add up to {row.promised}, more than the pools can ever provide "
-                    f"({row.available} at maxNodes): lower the teams' gpuQuota or raise the pools' maxNodes",
+                    f"the teams' {row.key} quotas add up to {row.promised} ({promised_by(config, pools, row.key)}), "
+                    f"more than the pools can ever provide ({row.available} at maxNodes): lower the teams' "
+                    "gpuQuota or raise the pools' maxNodes",
                 )
+
+
+def promised_by(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...], key: str) -> str:
+    amounts = [(t.name, gpu_quota(t, pools).get(key, 0)) for t in config.teams]
+    return ", ".join(f"{name} {n}" for name, n in amounts if n)
+
+
+def _shared_key_rules(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]) -> Iterator[Problem]:
+    """Pools whose GPUs count under one quota key share one Kueue flavor (it selects nodes by GPU model): they must
+    sell the same kind of GPU and serve the same teams, or a team's quota would admit its jobs onto the other pool's
+    nodes (another team's, or MIG slices for a whole-GPU job)."""
+    first: dict[str, ResolvedGpuPool] = {}
+    for j, pool in enumerate(pools):
+        for key, resource in pool.quota_keys.items():
+            other = first.setdefault(key, pool)
+            if other is pool:
+                continue
+            # A MIG resource is one size of slice whatever the model; a GPU model's nvidia.com/gpu may be whole GPUs,
+            # time-sliced shares or (GKE, migStrategy single) slices.
+            if resource == GPU_RESOURCE and _kind(other) != _kind(pool):
+                yield Problem(
+                    key_path(["gpuPools", j, "sharing"]),
+                    pool.config.sharing.mode,
+                    f"pools {other.name} and {pool.name} both offer {key} GPUs as {resource} ({_kind(other)} and "
+                    f"{_kind(pool)}), which the team quotas and Kueue count as one kind: give them the same sharing, "
+                    "use another GPU model"
+                    + (", or gpu.migStrategy mixed" if pool.mig_layout or other.mig_layout else ""),
+                )
+            elif set(other.teams) != set(pool.teams):
+                yield Problem(
+                    key_path(["gpuPools", j, "name"]),
+                    pool.name,
+                    f"pools {other.name} (teams: {', '.join(other.teams) or 'none'}) and {pool.name} (teams: "
+                    f"{', '.join(pool.teams) or 'none'}) both offer {key}"
+                    + (" GPUs" if resource == GPU_RESOURCE else "")
+                    + ", which a team's quota and Kueue hold per GPU model and MIG resource, not per pool: let the "
+                    "same teams use both (teams[].pools) or use another model",
+                )
+
+
+def _kind(pool: ResolvedGpuPool) -> str:
+    sharing = pool.config.sharing
+    if pool.mig_layout:
+        return "MIG " + "+".join(f"{profile}x{n}" for profile, n in sorted(pool.mig_layout.items()))
+    if sharing.mode == "time-slicing":
+        return f"time-sliced x{sharing.replicas}"
+    return "whole GPUs"
 
 
 def _quota_keys(where: list[int | str], amount: int | dict[str, int], offered: dict[str, str]) -> Iterator[Problem]:

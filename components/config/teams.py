@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from components.config.base import DNS_LABEL, QUANTITY, ConfigModel
+from components.config.base import DNS_LABEL, QUANTITY, ConfigModel, quantity_value
 from vocabulary.priorities import PriorityClassName
+
+# What a container that sets no requests gets in a team's namespace (its LimitRange): the quota must hold one.
+CONTAINER_DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
 
 
 class TeamResources(ConfigModel):
@@ -19,6 +23,17 @@ class TeamResources(ConfigModel):
     memory: str = Field("256Gi", pattern=QUANTITY, description="Memory requests of all the team's pods together.")
     storage: str = Field("1Ti", pattern=QUANTITY, description="PersistentVolumeClaim storage requests together.")
     pods: int = Field(200, ge=1, le=100_000, description="Pods at once.")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _holds_one_container(cls, value: str, info: ValidationInfo) -> str:
+        least = CONTAINER_DEFAULT_REQUEST[str(info.field_name)]
+        if re.fullmatch(QUANTITY, value) and quantity_value(value) < quantity_value(least):
+            raise ValueError(
+                f"at least {least}, the request a container that sets none gets (a quantity in bytes for memory: "
+                "256Gi, not 256)"
+            )
+        return value
 
 
 class Team(ConfigModel):
@@ -43,9 +58,31 @@ class Team(ConfigModel):
         "(production-serving only when named).",
     )
     groups: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
-        default_factory=list, description="Identity-provider groups that get edit in the team's namespace."
+        default_factory=list,
+        description="Identity-provider groups that get edit in the team's namespace and view on the shared "
+        "dashboards (not Kubernetes' own system: groups).",
     )
     resources: TeamResources = Field(default_factory=TeamResources, description="CPU, memory, storage and pods.")
+
+    @field_validator("groups")
+    @classmethod
+    def _people_not_system_groups(cls, groups: list[str]) -> list[str]:
+        system = [g for g in groups if g.startswith("system:")]
+        if system:
+            raise ValueError(
+                f"Kubernetes' own groups are not a team ({', '.join(system)}: system:authenticated is every user, "
+                "system:serviceaccounts every workload); name the identity-provider groups of the team's people"
+            )
+        if len(set(groups)) != len(groups):
+            raise ValueError("each group once")
+        return groups
+
+    @field_validator("pools")
+    @classmethod
+    def _each_pool_once(cls, pools: list[str]) -> list[str]:
+        if len(set(pools)) != len(pools):
+            raise ValueError("each pool once")
+        return pools
 
     @field_validator("gpu_quota", "gpu_borrowing_limit", mode="before")
     @classmethod

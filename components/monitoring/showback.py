@@ -30,6 +30,8 @@ TEAM_OF_NAMESPACE = (
 )
 GPU_RESOURCES = 'resource=~"nvidia_com_gpu|nvidia_com_mig_.+"'
 RUNNING = '(kube_pod_status_phase{phase="Running"} == 1)'
+# Kueue's follower replicas export the same queue gauges (replica_role="follower"): count the leader's only.
+KUEUE_LEADER = 'replica_role="leader"'
 
 # (record, expression): GPUs held by the team's running pods, per resource; how busy the GPUs its pods hold are
 # (DCGM, per pod, then averaged over the team).
@@ -57,13 +59,14 @@ PANELS: tuple[tuple[str, str, str, str], ...] = (
         "Kueue: GPUs admitted per team's ClusterQueue",
         "short",
         "{{cluster_queue}} {{flavor}}",
-        'sum by (cluster_queue, flavor) (kueue_cluster_queue_resource_usage{resource=~"nvidia.com/.+"})',
+        'sum by (cluster_queue, flavor) (kueue_cluster_queue_resource_usage{resource=~"nvidia.com/.+", '
+        f"{KUEUE_LEADER}}})",
     ),
     (
         "Kueue: jobs waiting per team's ClusterQueue",
         "short",
         "{{cluster_queue}} {{status}}",
-        "sum by (cluster_queue, status) (kueue_pending_workloads)",
+        f"sum by (cluster_queue, status) (kueue_pending_workloads{{{KUEUE_LEADER}}})",
     ),
 )
 

@@ -19,6 +19,13 @@ from components.config.platform import STACK_KEYS, PlatformConfig
 from conftest import STACKS, raw_config, stack_document, with_api_path
 from tools.offline import PROJECT_DIR
 
+MIG_A100 = {
+    "name": "mig",
+    "gpu": "a100-40gb",
+    "gpusPerNode": 8,
+    "maxNodes": 1,
+    "sharing": {"mode": "mig", "profile": "1g.5gb"},
+}
 BASE: dict[str, dict[str, Any]] = {
     "aws": {
         "ml-platform:cluster": {"cloud": "aws", "name": "ml", "region": "us-east-1", "kubernetesVersion": "1.35"},
@@ -351,6 +358,73 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "teams[0].name",
         "reserved",
     ),
+    "team named like the spare queue": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "ml-platform-spare"}]}),
+        "teams[0].name",
+        "ml-platform-spare the ClusterQueue of the GPUs no team is promised",
+    ),
+    "team named like the cohort": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "ml-platform"}]}),
+        "teams[0].name",
+        "ml-platform is the teams' Kueue cohort",
+    ),
+    "team named like Kubernetes' own": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "kube-ml"}]}),
+        "teams[0].name",
+        "kube- names are Kubernetes'",
+    ),
+    "every authenticated user as a team group": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "groups": ["ml", "system:authenticated"]}]}),
+        "teams[0].groups",
+        "Kubernetes' own groups are not a team (system:authenticated",
+    ),
+    "a pool listed twice for a team": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "pools": ["train", "train"]}]}),
+        "teams[0].pools",
+        "each pool once",
+    ),
+    "a team CPU quota no container fits in": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "resources": {"cpu": "0"}}]}),
+        "teams[0].resources.cpu",
+        "at least 250m, the request a container that sets none gets",
+    ),
+    "a team memory quota in bytes by mistake": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "resources": {"memory": "256"}}]}),
+        "teams[0].resources.memory",
+        "at least 512Mi",
+    ),
+    "two pools of one model for different teams": (
+        "aws",
+        lambda d: d.update(
+            {
+                "ml-platform:gpuPools": [
+                    *d["ml-platform:gpuPools"],
+                    {"name": "train-b", "gpu": "a100-40gb", "gpusPerNode": 8, "maxNodes": 1},
+                ],
+                "ml-platform:teams": [{"name": "a", "pools": ["train"]}, {"name": "b", "pools": ["train-b"]}],
+            }
+        ),
+        "gpuPools[1].name",
+        "pools train (teams: a) and train-b (teams: b) both offer a100-40gb GPUs",
+    ),
+    "whole GPUs and MIG slices under one name": (
+        "aws",
+        lambda d: d.update(
+            {
+                "ml-platform:gpuPools": [*d["ml-platform:gpuPools"], MIG_A100],
+                "ml-platform:gpu": {"migStrategy": "single"},
+            }
+        ),
+        "gpuPools[1].sharing",
+        "pools train and mig both offer a100-40gb GPUs as nvidia.com/gpu (whole GPUs and MIG 1g.5gbx7)",
+    ),
     "team named like the shared cost tag": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "shared"}]}),
@@ -646,7 +720,7 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
             }
         ),
         "kueue.overcommit",
-        "the teams' a100-40gb quotas add up to 40, more than the pools can ever provide (16 at maxNodes)",
+        "the teams' a100-40gb quotas add up to 40 (a 10, b 30), more than the pools can ever provide (16 at maxNodes)",
     ),
     "an unknown overcommit setting": (
         "aws",

@@ -57,12 +57,23 @@ def test_manager_configuration_is_the_charts_own_with_the_platforms_integrations
         "trainer.kubeflow.org/trainjob",
         "ray.io/rayjob",
         "ray.io/raycluster",
+        "ray.io/rayservice",
         "kubeflow.org/pytorchjob",
     }
     # per-ClusterQueue usage metrics (showback) on; everything else exactly upstream's
     assert ours["metrics"] == {**upstream["metrics"], "enableClusterQueueResources": True}
-    rest = {k: v for k, v in ours.items() if k not in ("integrations", "metrics")}
-    assert rest == {k: v for k, v in upstream.items() if k not in ("integrations", "metrics")}
+    # Kueue manages the team namespaces (upstream default: every namespace but kube-system and its own)
+    assert ours["managedJobsNamespaceSelector"] == {
+        "matchExpressions": [{"key": "ml-platform.io/team", "operator": "Exists"}]
+    }
+    # node-local resources besides CPU, memory and GPUs would make jobs inadmissible under BlockUndeclared
+    assert ours["resources"] == {"excludeResourcePrefixes": ["ephemeral-storage", "hugepages-", "vpc.amazonaws.com/"]}
+    assert not any(p.startswith("nvidia.com") for p in ours["resources"]["excludeResourcePrefixes"])
+    # waitForPodsReady is left to Kueue's v1beta2 default: on, 30m, requeued with backoff
+    assert "waitForPodsReady" not in ours
+    ours_only = ("integrations", "metrics", "managedJobsNamespaceSelector", "resources")
+    rest = {k: v for k, v in ours.items() if k not in ours_only}
+    assert rest == {k: v for k, v in upstream.items() if k not in ours_only}
     # the chart injects internalCertManagement itself (its own Service and Secret names): we must not set it
     assert "internalCertManagement" not in ours and "featureGates" not in ours
 
@@ -81,6 +92,15 @@ def test_the_release_carries_that_configuration_and_runs_on_system_nodes() -> No
     assert manager["nodeSelector"]["ml-platform.io/role"] == "system"
     # prod: its webhooks admit every Job, so two replicas and a PDB
     assert manager["replicas"] == 2 and manager["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    [spread] = manager["topologySpreadConstraints"]  # the two replicas on two nodes where there are two
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    # the chart's selector labels (kueue.selectorLabels) for release `kueue`
+    assert spread["labelSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "kueue",
+        "app.kubernetes.io/instance": "kueue",
+    }
+    # its CRDs are chart templates: deleting the release deletes every queue and workload
+    assert release.protect is True
     assert values["enablePrometheus"] is True  # kube-prometheus-stack selects every ServiceMonitor
     assert "replicas" not in kueue_values(True, highly_available=False)["controllerManager"]
 
@@ -135,7 +155,8 @@ def test_workload_priority_classes_mirror_the_priority_classes() -> None:
 
 def test_cluster_queues_hold_the_teams_quota_per_flavor_in_one_cohort() -> None:
     queues = {name: o["spec"] for (_, name), o in kind_objects(plan_of("prod"), "ClusterQueue").items()}
-    assert set(queues) == {"research", "serving"}
+    assert set(queues) == {"research", "serving", "ml-platform-spare"}
+    del queues["ml-platform-spare"]
     assert {q["cohortName"] for q in queues.values()} == {"ml-platform"}
     for name, q in queues.items():
         assert q["namespaceSelector"] == {"matchLabels": {"ml-platform.io/team": name}}
@@ -192,3 +213,32 @@ def test_every_team_submits_to_its_default_local_queue() -> None:
     assert set(queues) == {("research", "default"), ("applied", "default")}
     for (namespace, _), q in queues.items():
         assert q["spec"] == {"clusterQueue": namespace}
+
+
+def test_gpus_no_team_is_promised_are_lent_by_the_spare_queue() -> None:
+    """Kueue lends only other ClusterQueues' nominal quota: without the spare queue the 32 H100s no team is
+    promised could never be borrowed."""
+    queues = kind_objects(plan_of("prod"), "ClusterQueue")
+    spare = queues[(None, "ml-platform-spare")]["spec"]
+    assert "namespaceSelector" not in spare  # nil: no LocalQueue may submit to it, it only lends
+    assert spare["cohortName"] == "ml-platform"
+    assert spare["resourceGroups"] == [
+        {
+            "coveredResources": ["nvidia.com/gpu"],
+            "flavors": [{"name": "h100-80gb", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 32}]}],
+        }
+    ]
+
+
+def test_no_spare_queue_when_the_teams_are_promised_everything() -> None:
+    from components.queueing import spare_queue
+
+    cfg = platform_config(AWS, [H100], teams=[{"name": "a", "gpuQuota": 16}])
+    assert spare_queue(cfg.teams, resolve_gpu_pools(cfg)) is None
+    cfg = platform_config(AWS, [H100, A100_MIG], teams=[{"name": "a", "gpuQuota": {"h100-80gb": 10}}])
+    spare = spare_queue(cfg.teams, resolve_gpu_pools(cfg))
+    assert spare is not None
+    amounts = {
+        f["name"]: f["resources"][0]["nominalQuota"] for g in spare["spec"]["resourceGroups"] for f in g["flavors"]
+    }
+    assert amounts == {"h100-80gb": 6, "mig-1g.10gb": 56}

@@ -89,7 +89,8 @@ def test_a_number_stands_for_the_one_kind_of_gpu_and_every_offered_resource_is_c
     cfg = config(teams, H100, MIG)
     pools = resolve_gpu_pools(cfg)
     a, b = cfg.teams
-    assert gpu_requests(a, pools) == {"nvidia.com/mig-1g.10gb": 14}
+    # and 0 whole GPUs: the train pool is not a's, and a bare pod must not take them
+    assert gpu_requests(a, pools) == {"nvidia.com/mig-1g.10gb": 14, "nvidia.com/gpu": 0}
     # no quota: 0 of everything its pools offer (not unlimited)
     assert gpu_requests(b, pools) == {"nvidia.com/gpu": 0, "nvidia.com/mig-1g.10gb": 0}
 

@@ -411,5 +411,38 @@ def test_a_gpu_flavor_whose_node_labels_match_no_pool() -> None:
 
     plan = edit(view("prod"), kueue_object("ResourceFlavor", "h100-80gb"), typo)
     violations = check_plan(plan)
-    assert [(v.invariant, v.subject) for v in violations] == [("queue-flavors-exist", "ClusterQueue research")]
-    assert "nvidia.com/gpu" in violations[0].message and "h100-80gb" in violations[0].message
+    assert {(v.invariant, v.subject) for v in violations} == {
+        ("queue-flavors-exist", "ClusterQueue research"),
+        ("queue-flavors-exist", "ClusterQueue ml-platform-spare"),  # it lends H100s too
+    }
+    assert all("nvidia.com/gpu" in v.message and "h100-80gb" in v.message for v in violations)
+
+
+def test_a_team_whose_quota_leaves_another_teams_mig_slices_unbounded() -> None:
+    """research may not use serve-mig; without a 0 for its MIG resource a bare pod could take serving's slices."""
+    plan = edit(
+        view("prod"), team_quota("research"), lambda i: i["spec"]["hard"].pop("requests.nvidia.com/mig-1g.10gb")
+    )
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [("team-gpu-quota-covers-pools", "team research")]
+    assert "may not use" in violations[0].message and "serve-mig" in violations[0].message
+
+
+# ---------------------------------------------------------------- NetworkPolicies that something enforces
+
+
+def test_network_policies_on_eks_without_the_cni_policy_agent() -> None:
+    def off(inputs: dict[str, Any]) -> None:
+        inputs["configurationValues"] = None
+
+    plan = edit(view("dev"), lambda r: r.type == "aws:eks/addon:Addon" and r.inputs["addonName"] == "vpc-cni", off)
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [("network-policies-enforced", "add-on vpc-cni")]
+
+
+def test_network_policies_on_gke_without_dataplane_v2() -> None:
+    def legacy(inputs: dict[str, Any]) -> None:
+        del inputs["datapathProvider"]
+
+    plan = edit(view("gke"), lambda r: r.type == "gcp:container/cluster:Cluster", legacy)
+    assert broken(plan) == {("network-policies-enforced", "GKE cluster")}

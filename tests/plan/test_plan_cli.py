@@ -34,7 +34,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 82 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 83 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out
@@ -48,9 +48,9 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
         "  serving    namespace serving; GPUs (quota + borrowable): nvidia.com/gpu 16 (+16) in a100-80gb, "
         "nvidia.com/mig-1g.10gb 56 (+56) in mig-1g.10gb; priority production-serving" in out
     )
-    assert "  h100-80gb              nvidia.com/gpu           promised    32  pools    64" in out
+    assert "  h100-80gb              nvidia.com/gpu           promised    32  pools    64  spare 32" in out
     assert "OVERCOMMITTED" not in out
-    assert "Platform invariants: 12 hold" in out
+    assert "Platform invariants: 13 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

@@ -4,6 +4,7 @@ flavor a ClusterQueue names exists, and every GPU flavor with quota lands on poo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,16 +27,16 @@ def check_quota_covers_pools(plan: PlanView) -> Iterator[Violation]:
             yield Violation("team-gpu-quota-covers-pools", f"team {team.name}", "has no team-quota ResourceQuota")
             continue
         for pool in plan.pools:
-            if team.name not in pool.teams:
-                continue
             for resource in pool.advertised:
-                if f"requests.{resource}" not in hard:
-                    yield Violation(
-                        "team-gpu-quota-covers-pools",
-                        f"team {team.name}",
-                        f"may use GPU pool {pool.name}, whose nodes offer {resource}, but its quota does not "
-                        f"bound requests.{resource}",
-                    )
+                if f"requests.{resource}" in hard:
+                    continue
+                how = "may use" if team.name in pool.teams else "may not use (a bare pod would take them unbounded)"
+                yield Violation(
+                    "team-gpu-quota-covers-pools",
+                    f"team {team.name}",
+                    f"{how} GPU pool {pool.name}, whose nodes offer {resource}, but its quota does not bound "
+                    f"requests.{resource}",
+                )
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, Any]:
@@ -111,10 +112,38 @@ def _subset(wanted: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in wanted.items())
 
 
+def check_network_policies_enforced(plan: PlanView) -> Iterator[Violation]:
+    """NetworkPolicies the network plugin does not enforce isolate nothing: EKS's VPC CNI needs its network policy
+    agent on, GKE needs Dataplane V2. An existing cluster's CNI is its owner's (docs/teams.md)."""
+    if not any(True for _ in plan.objects("NetworkPolicy")):
+        return
+    cloud = plan.config.cluster.cloud
+    if cloud == "aws":
+        cni = [r for r in plan.of_type("aws:eks/addon:Addon") if r.inputs.get("addonName") == "vpc-cni"]
+        settings = [json.loads(str(r.inputs.get("configurationValues") or "{}")) for r in cni]
+        if not any(str(s.get("enableNetworkPolicy")).lower() == "true" for s in settings):
+            yield Violation(
+                "network-policies-enforced",
+                "add-on vpc-cni",
+                "the plan declares NetworkPolicies but the VPC CNI's network policy agent is off "
+                '(configurationValues {"enableNetworkPolicy": "true"}): they would isolate nothing',
+            )
+    elif cloud == "gcp":
+        clusters = plan.of_type("gcp:container/cluster:Cluster")
+        if not any(r.inputs.get("datapathProvider") == "ADVANCED_DATAPATH" for r in clusters):
+            yield Violation(
+                "network-policies-enforced",
+                "GKE cluster",
+                "the plan declares NetworkPolicies but the cluster does not run Dataplane V2 (datapathProvider "
+                "ADVANCED_DATAPATH): they would isolate nothing",
+            )
+
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "team-gpu-quota-covers-pools",
-        "Every GPU resource a team's pools offer is bounded by that team's ResourceQuota.",
+        "Every GPU resource any pool offers is bounded by every team's ResourceQuota (0 where the pool is not the "
+        "team's).",
         check_quota_covers_pools,
     ),
     Invariant(
@@ -127,5 +156,11 @@ INVARIANTS: tuple[Invariant, ...] = (
         "Every flavor a ClusterQueue names is planned, and every GPU flavor with quota matches pool nodes that offer "
         "its resource.",
         check_flavors,
+    ),
+    Invariant(
+        "network-policies-enforced",
+        "When the plan declares NetworkPolicies, the cluster's network plugin enforces them (EKS VPC CNI network "
+        "policy agent, GKE Dataplane V2).",
+        check_network_policies_enforced,
     ),
 )
