@@ -48,19 +48,47 @@ def _allowed_keys(model: type[BaseModel] | None) -> str:
     return "allowed keys: " + ", ".join(f.alias or n for n, f in model.model_fields.items())
 
 
+# pydantic names the member of a union it tried in the location (`gpuQuota.int`, `gpuQuota["dict[str,int]"]`):
+# not a key the user wrote.
+_UNION_MEMBER = re.compile(r"^(int|str|bool|float|none|(list|dict|tuple|set)\[.*\])$")
+
+
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
+    """One problem per key: where each member of a union said what it expected, one message with both."""
+    merged: dict[str, Problem] = {}
+    problems: list[Problem] = []
+    for problem, union in _problem_list(error, prefix):
+        first = merged.get(problem.path)
+        if union and first is not None and first.value == problem.value:
+            merged[problem.path] = Problem(
+                first.path, first.value, f"{first.allowed} or {problem.allowed.removeprefix('expected ')}"
+            )
+            problems[problems.index(first)] = merged[problem.path]
+            continue
+        if union:
+            merged[problem.path] = problem
+        problems.append(problem)
+    return problems
+
+
+def _problem_list(error: ValidationError, prefix: tuple[int | str, ...]) -> list[tuple[Problem, bool]]:
+    """Each error as a problem, and whether pydantic tried it as a member of a union."""
     problems = []
     for err in error.errors(include_url=False):
-        loc = prefix + tuple(err["loc"])
+        kept = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_MEMBER.match(p)))
+        union = len(kept) < len(err["loc"])
+        loc = prefix + kept
         kind, msg = err["type"], err["msg"]
         if kind == "extra_forbidden":
-            problems.append(Problem(key_path(loc), err["input"], "unknown key; " + _allowed_keys(_model_at(loc[:-1]))))
+            problems.append(
+                (Problem(key_path(loc), err["input"], "unknown key; " + _allowed_keys(_model_at(loc[:-1]))), union)
+            )
             continue
         value = MISSING if kind == "missing" else err["input"]
         if isinstance(value, str) and value.startswith(SECRET_PLACEHOLDER_PREFIX):
             # A secure: value the offline plan cannot decrypt, where the schema wants a number, list or object.
             msg = "a secret (secure:) value, which the offline plan cannot decrypt: keep this setting in plain text"
-            problems.append(Problem(key_path(loc), "[secret]", msg))
+            problems.append((Problem(key_path(loc), "[secret]", msg), union))
             continue
         if kind == "missing":
             model = _model_at(loc[:-1])
@@ -76,7 +104,7 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             msg = msg.removeprefix("Value error, ")
         elif msg.startswith("String should match pattern"):
             msg = PATTERN_HELP.get(str(err.get("ctx", {}).get("pattern")), msg.replace("String should", "expected to"))
-        problems.append(Problem(key_path(loc), value, msg))
+        problems.append((Problem(key_path(loc), value, msg), union))
     return problems
 
 

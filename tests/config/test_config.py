@@ -728,6 +728,12 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "kueue.overcommit",
         "'warn' or 'error'",
     ),
+    "a null team quota": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": None}]}),
+        "teams[0].gpuQuota",
+        "expected a valid integer or a mapping of keys to values",
+    ),
     "negative team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": -1}]}),
@@ -1377,3 +1383,12 @@ def test_bad_input_gives_exactly_its_own_problems(case: str) -> None:
     assert len(found) == len(expected), found
     for text in expected:
         assert sum(p.startswith("ml-platform:" + text) for p in found) == 1, (text, found)
+
+
+def test_a_union_is_one_problem_without_pydantics_member_names() -> None:
+    """pydantic tries each member of `int | dict` and names them in the location; the user wrote one key."""
+    document = copy.deepcopy(BASE["aws"])
+    document["ml-platform:teams"] = [{"name": "a", "gpuQuota": None}]
+    assert problems(document) == [
+        "ml-platform:teams[0].gpuQuota: got null; expected a valid integer or a mapping of keys to values"
+    ]
