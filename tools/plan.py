@@ -37,6 +37,7 @@ from components.teams import allowed_priorities
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
+from vocabulary.namespaces import MONITORING_NAMESPACE
 from vocabulary.queues import COHORT, LOCAL_QUEUE, SPARE_QUEUE
 
 # Stack names are DNS labels here: they become folder names (build/<stack>) and must never climb out of build/.
@@ -183,20 +184,48 @@ def pool_lines(plan: PlanView) -> list[str]:
 
 
 def team_lines(plan: PlanView) -> list[str]:
-    """Per team: its namespace, GPU quota by resource name (guaranteed + borrowable), priorities and queue; then
-    the teams' quotas next to what the pools can ever provide."""
+    """What the plan creates for the teams, read from the planned objects: the priority classes, the flavors and
+    queues, and per team its namespace, GPU quota by resource name (guaranteed + borrowable), priorities, queue and
+    the objects in its namespace; then the teams' quotas next to what the pools can ever provide."""
     config, pools = plan.config, plan.pools
     facts = platform_facts(config)
-    lines = [f"Teams (Kueue cohort {COHORT}; each submits to the LocalQueue {LOCAL_QUEUE!r} in its namespace):"]
+
+    def named(kind: str, namespace: str | None = None) -> list[str]:
+        """Sorted: registration order varies from run to run."""
+        return sorted(
+            str(o["metadata"]["name"])
+            for o in plan.objects(kind)
+            if namespace is None or o["metadata"].get("namespace") == namespace
+        )
+
+    # Numbers come back from the runtime as floats.
+    classes = {str(o["metadata"]["name"]): int(o.get("value") or 0) for o in plan.objects("PriorityClass")}
+    lines = [
+        "Priority classes: "
+        + ", ".join(f"{n} {v}" for n, v in sorted(classes.items(), key=lambda c: -c[1]))
+        + f"; WorkloadPriorityClasses: {', '.join(named('WorkloadPriorityClass')) or 'none'}",
+        f"Kueue: ResourceFlavors {', '.join(named('ResourceFlavor')) or 'none'}; ClusterQueues in cohort "
+        f"{COHORT}: {', '.join(named('ClusterQueue')) or 'none'}",
+        f"Teams (each submits to the LocalQueue {LOCAL_QUEUE!r} in its namespace):",
+    ]
     if not config.teams:
         lines.append("  (none)")
     width = max([10, *(len(t.name) for t in config.teams)])
+    pad = " " * (width + 3)
     for team in config.teams:
         flavors = team_flavor_quotas(team, pools)
         gpus = ", ".join(f"{res} {n} (+{b}) in {f}" for f, (res, n, b) in sorted(flavors.items())) or "no GPU pools"
         lines.append(
             f"  {team.name:<{width}} namespace {team.name}; GPUs (quota + borrowable): {gpus}; priority "
             f"{team.priority} (may use {', '.join(allowed_priorities(team))})"
+        )
+        views = [n for n in named("RoleBinding", MONITORING_NAMESPACE) if n == f"team-{team.name}-view"]
+        lines.append(
+            f"{pad}ResourceQuotas {', '.join(named('ResourceQuota', team.name))}; LimitRange "
+            f"{', '.join(named('LimitRange', team.name))}; RoleBindings "
+            f"{', '.join(named('RoleBinding', team.name) + [f'{MONITORING_NAMESPACE}/{v}' for v in views]) or 'none'}; "
+            f"NetworkPolicies {', '.join(named('NetworkPolicy', team.name))}; LocalQueue "
+            f"{', '.join(named('LocalQueue', team.name)) or 'none'}"
         )
     if config.teams and not facts.mutating_admission_policies:
         lines.append(

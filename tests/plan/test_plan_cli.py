@@ -49,6 +49,13 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
         "nvidia.com/mig-1g.10gb 56 (+56) in mig-1g.10gb; priority production-serving" in out
     )
     assert "  h100-80gb              nvidia.com/gpu           promised    32  pools    64  spare 32" in out
+    assert "Priority classes: production-serving 1000, training-critical 500, development 100;" in out
+    assert "ClusterQueues in cohort ml-platform: ml-platform-spare, research, serving" in out
+    assert (
+        "ResourceQuotas no-production-serving, team-quota; LimitRange container-defaults; RoleBindings team-edit, "
+        "monitoring/team-research-view; NetworkPolicies allow-monitoring, allow-same-namespace, default-deny-ingress; "
+        "LocalQueue default" in out
+    )
     assert "OVERCOMMITTED" not in out
     assert "Platform invariants: 13 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
