@@ -234,10 +234,12 @@ def team_lines(plan: PlanView) -> list[str]:
         )
     rows = capacity_rows(config.teams, pools)
     if rows:
-        lines.append(
-            "GPU capacity (teams' quotas vs the pools with every capacity type at maxNodes; the spare is lent to the "
-            f"cohort by ClusterQueue {SPARE_QUEUE}):"
+        lent = (
+            f"; the spare is lent to the cohort by ClusterQueue {SPARE_QUEUE}"
+            if SPARE_QUEUE in named("ClusterQueue")
+            else ""
         )
+        lines.append(f"GPU capacity (teams' quotas vs the pools with every capacity type at maxNodes{lent}):")
         key_width = max(len(r.key) for r in rows)
         resource_width = max(len(r.resource) for r in rows)
         for r in rows:

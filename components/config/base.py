@@ -63,13 +63,19 @@ _QUANTITY_SUFFIX = {
 }  # fmt: skip
 
 
+# Kubernetes keeps quantities in 64 bits: anything this large is a typo.
+QUANTITY_LIMIT = Decimal(2**63)
+
+
 def quantity_value(text: str) -> Decimal:
-    """The amount of a quantity that matched QUANTITY (`500m` -> 0.5, `1Gi` -> 1073741824, `1e3` -> 1000)."""
+    """The amount of a quantity that matched QUANTITY (`500m` -> 0.5, `1Gi` -> 1073741824, `1e3` -> 1000, `1Ei`
+    -> 2**60); absurd exponents are capped above QUANTITY_LIMIT instead of computed."""
     number = re.match(r"[0-9.]+", text)
     assert number is not None  # QUANTITY matched
     suffix = text[number.end() :]
-    if suffix[:1] in ("e", "E") and len(suffix) > 1:
-        return Decimal(number.group()) * Decimal(10) ** int(suffix[1:])
+    if suffix[:1] in ("e", "E") and suffix[1:].isdigit():
+        exponent = min(int(suffix[1:]), 40)
+        return Decimal(number.group()) * Decimal(10) ** exponent
     return Decimal(number.group()) * _QUANTITY_SUFFIX[suffix]
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -49,8 +50,39 @@ def _allowed_keys(model: type[BaseModel] | None) -> str:
 
 
 # pydantic names the member of a union it tried in the location (`gpuQuota.int`, `gpuQuota["dict[str,int]"]`):
-# not a key the user wrote.
+# not a key the user wrote. Only right after a field whose type is a union: a key the user named `int` stays.
 _UNION_MEMBER = re.compile(r"^(int|str|bool|float|none|(list|dict|tuple|set)\[.*\])$")
+
+
+def _union_fields(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """The stack keys (aliases) of every field in the model tree whose type is a union of two or more types."""
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        members = [a for a in get_args(field.annotation) if a is not type(None)]
+        if get_origin(field.annotation) in (Union, UnionType) and len(members) > 1:
+            found.add(field.alias or name)
+        stack: list[Any] = [field.annotation]
+        while stack:
+            annotation = stack.pop()
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found |= _union_fields(annotation, seen)
+            stack += get_args(annotation)
+    return found
+
+
+UNION_FIELDS = _union_fields(PlatformConfig)
+
+
+def _without_union_members(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (i > 0 and loc[i - 1] in UNION_FIELDS and isinstance(part, str) and _UNION_MEMBER.match(part))
+    )
 
 
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
@@ -75,7 +107,7 @@ def _problem_list(error: ValidationError, prefix: tuple[int | str, ...]) -> list
     """Each error as a problem, and whether pydantic tried it as a member of a union."""
     problems = []
     for err in error.errors(include_url=False):
-        kept = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_MEMBER.match(p)))
+        kept = _without_union_members(tuple(err["loc"]))
         union = len(kept) < len(err["loc"])
         loc = prefix + kept
         kind, msg = err["type"], err["msg"]
@@ -100,6 +132,7 @@ def _problem_list(error: ValidationError, prefix: tuple[int | str, ...]) -> list
             # "a valid dictionary or instance of ClusterConfig" -> "a mapping": no Python class names.
             msg = "expected " + re.sub(r" or instance of \w+", "", msg.removeprefix("Input should be "))
             msg = msg.replace("a valid dictionary", "a mapping of keys to values")
+            msg = msg.replace("a valid tuple", "a list").replace("a valid list", "a list")
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         elif msg.startswith("String should match pattern"):

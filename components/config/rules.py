@@ -223,9 +223,12 @@ def _shared_key_rules(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]
                     key_path(["gpuPools", j, "sharing"]),
                     pool.config.sharing.mode,
                     f"pools {other.name} and {pool.name} both offer {key} GPUs as {resource} ({_kind(other)} and "
-                    f"{_kind(pool)}), which the team quotas and Kueue count as one kind: give them the same sharing, "
-                    "use another GPU model"
-                    + (", or gpu.migStrategy mixed" if pool.mig_layout or other.mig_layout else ""),
+                    f"{_kind(pool)}), which the team quotas and Kueue count as one kind: give them the same sharing"
+                    + (
+                        ", use another GPU model, or gpu.migStrategy mixed"
+                        if pool.mig_layout or other.mig_layout
+                        else " or use another GPU model"
+                    ),
                 )
             elif set(other.teams) != set(pool.teams):
                 yield Problem(

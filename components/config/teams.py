@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from components.config.base import DNS_LABEL, QUANTITY, ConfigModel, quantity_value
+from components.config.base import DNS_LABEL, QUANTITY, QUANTITY_LIMIT, ConfigModel, quantity_value
 from vocabulary.priorities import PriorityClassName
 
+INF = float("inf")
 # What a container that sets no requests gets in a team's namespace (its LimitRange): the quota must hold one.
 CONTAINER_DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
 
@@ -24,15 +25,25 @@ class TeamResources(ConfigModel):
     storage: str = Field("1Ti", pattern=QUANTITY, description="PersistentVolumeClaim storage requests together.")
     pods: int = Field(200, ge=1, le=100_000, description="Pods at once.")
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", "storage", mode="before")
+    @classmethod
+    def _numbers_as_quantities(cls, value: Any) -> Any:
+        """`cpu: 64` or `memory: 1e10` unquoted: YAML numbers, and quantities to Kubernetes."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (INF, -INF):
+            return value
+        return str(int(value)) if float(value).is_integer() else format(value, "f").rstrip("0")
+
+    @field_validator("cpu", "memory", "storage")
     @classmethod
     def _holds_one_container(cls, value: str, info: ValidationInfo) -> str:
-        least = CONTAINER_DEFAULT_REQUEST[str(info.field_name)]
-        if re.fullmatch(QUANTITY, value) and quantity_value(value) < quantity_value(least):
-            raise ValueError(
-                f"at least {least}, the request a container that sets none gets (a quantity in bytes for memory: "
-                "256Gi, not 256)"
-            )
+        if not re.fullmatch(QUANTITY, value):
+            return value  # the pattern says what is wrong
+        if quantity_value(value) >= QUANTITY_LIMIT:
+            raise ValueError("too large for a Kubernetes quantity (under 2^63)")
+        least = CONTAINER_DEFAULT_REQUEST.get(str(info.field_name))
+        if least is not None and quantity_value(value) < quantity_value(least):
+            hint = " (memory is in bytes: 256Gi, not 256)" if info.field_name == "memory" else ""
+            raise ValueError(f"at least {least}, the request a container that sets none gets{hint}")
         return value
 
 
@@ -77,12 +88,12 @@ class Team(ConfigModel):
             raise ValueError("each group once")
         return groups
 
-    @field_validator("pools")
+    @field_validator("pools", "priority_classes")
     @classmethod
-    def _each_pool_once(cls, pools: list[str]) -> list[str]:
-        if len(set(pools)) != len(pools):
-            raise ValueError("each pool once")
-        return pools
+    def _each_once(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if names is not None and len(set(names)) != len(names):
+            raise ValueError("each " + ("pool" if info.field_name == "pools" else "class") + " once")
+        return names
 
     @field_validator("gpu_quota", "gpu_borrowing_limit", mode="before")
     @classmethod

@@ -728,6 +728,30 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "kueue.overcommit",
         "'warn' or 'error'",
     ),
+    "an absurd quantity": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "resources": {"cpu": "1e1000000"}}]}),
+        "teams[0].resources.cpu",
+        "too large for a Kubernetes quantity",
+    ),
+    "a class listed twice": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "priorityClasses": ["development", "development"]}]}),
+        "teams[0].priorityClasses",
+        "each class once",
+    ),
+    "capacity as a number": (
+        "aws",
+        lambda d: pool(d, capacity=5),
+        "gpuPools[0].capacity",
+        "expected a list",
+    ),
+    "a tag value of the wrong type under a key named like a type": (
+        "aws",
+        lambda d: cluster(d, tags={"str": 5}),
+        "cluster.tags.str",
+        "expected a valid string",
+    ),
     "a null team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": None}]}),
@@ -1362,7 +1386,7 @@ EXACTLY: dict[str, tuple[str, Mutation, list[str]]] = {
         "aws",
         lambda d: (d.update({"ml-platform:environment": "prod"}), cluster(d, apiAccess={"cidrs": "10.20.0.0/16"})),
         [
-            'cluster.apiAccess.cidrs: got "10.20.0.0/16"; expected a valid list',
+            'cluster.apiAccess.cidrs: got "10.20.0.0/16"; expected a list',
             'scaling.amiVersion: got "latest"; pin an AMI release outside dev (this stack is prod)',
         ],
     ),
@@ -1392,3 +1416,13 @@ def test_a_union_is_one_problem_without_pydantics_member_names() -> None:
     assert problems(document) == [
         "ml-platform:teams[0].gpuQuota: got null; expected a valid integer or a mapping of keys to values"
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "quantity"),
+    [(64, "64"), (0.5, "0.5"), (1e10, "10000000000"), ("1Ei", "1Ei"), ("250m", "250m"), ("2.5e2", "2.5e2")],
+)
+def test_team_quantities_written_as_yaml_numbers_or_any_kubernetes_spelling(written: Any, quantity: str) -> None:
+    document = copy.deepcopy(BASE["aws"])
+    document["ml-platform:teams"] = [{"name": "a", "resources": {"cpu": written, "memory": "1Gi"}}]
+    assert load(document).teams[0].resources.cpu == quantity

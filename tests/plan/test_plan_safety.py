@@ -125,6 +125,12 @@ def test_booleans_are_yaml_1_2_ones_as_the_cli_reads_them(tmp_path: Path) -> Non
     assert json.loads(config["ml-platform:b"]) == {"a": "yes", "b": "off", "c": True, "d": False, "e": "n"}
 
 
+def test_floats_are_yaml_1_2_ones_as_the_cli_reads_them(tmp_path: Path) -> None:
+    """go-yaml v3 reads 1e3 and 2E+10 as numbers (YAML 1.1 needs a dot); text that only looks alike stays text."""
+    config = read(tmp_path, "config:\n  ml-platform:b: {a: 1e3, b: 2E+10, c: 1.5, d: 1Gi, e: 1e, f: 250m}\n")
+    assert json.loads(config["ml-platform:b"]) == {"a": 1000.0, "b": 2e10, "c": 1.5, "d": "1Gi", "e": "1e", "f": "250m"}
+
+
 def test_an_alias_bomb_fails_fast(tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
