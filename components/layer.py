@@ -23,6 +23,7 @@ Section = TypeVar("Section")
 # Capabilities a layer provides to the layers after it (`ClusterHandle.provide` / `installed`).
 PROMETHEUS_CRDS = "prometheus-operator-crds"  # ServiceMonitor, PodMonitor, PrometheusRule (monitoring layer)
 KUEUE_QUEUES = "kueue-queues"  # Kueue running with its ResourceFlavors and WorkloadPriorityClasses (kueue layer)
+KUBERAY_OPERATOR_READY = "kuberay-operator"  # the KubeRay operator and its CRDs (kuberay layer)
 
 
 class Layer(pulumi.ComponentResource, Generic[Section]):

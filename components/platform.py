@@ -13,6 +13,7 @@ from components.autoscaling.layer import Autoscaling
 from components.cluster.handle import ClusterHandle
 from components.config.platform import PlatformConfig
 from components.gpu.layer import GpuStack
+from components.kuberay import KubeRay
 from components.kueue import Kueue
 from components.monitoring.layer import Monitoring
 from components.platform_base import PlatformBase
@@ -51,5 +52,6 @@ class MlPlatform(pulumi.ComponentResource):
         GpuStack("gpu", config.gpu, handle, child)
         AdmissionPolicies("admission", config.policies, handle, child)
         Kueue("kueue", config.kueue, handle, child)
+        KubeRay("kuberay", config.kuberay, handle, child)
         Teams("teams", config.teams, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

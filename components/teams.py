@@ -13,11 +13,11 @@ from typing import Any
 from components.config.teams import CONTAINER_DEFAULT_REQUEST, Team
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import register, register_all
-from components.layer import KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
+from components.layer import KUBERAY_OPERATOR_READY, KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
 from components.queueing import cluster_queue, local_queue, spare_queue
 from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_DEFAULT_PRIORITY, LABEL_TEAM, MANAGED_BY
-from vocabulary.namespaces import MONITORING_NAMESPACE
+from vocabulary.namespaces import KUBERAY_NAMESPACE, MONITORING_NAMESPACE
 from vocabulary.priorities import (
     NEVER_PREEMPTING,
     PRIORITY_CLASS_NAMES,
@@ -26,7 +26,7 @@ from vocabulary.priorities import (
     RESTRICTED_PRIORITY,
     PriorityClassName,
 )
-from vocabulary.workloads import KSERVE_INFERENCESERVICE_LABEL
+from vocabulary.workloads import KSERVE_INFERENCESERVICE_LABEL, RAY_DASHBOARD_PORT, RAY_NODE_TYPE_LABEL
 
 # Containers that set nothing still land with sane requests (so the scheduler and the quota count them). No default
 # limits: the LimitRanger gives a container without a limit the default one, and a container that requests more
@@ -159,10 +159,11 @@ def serves_models(team: Team) -> bool:
     return RESTRICTED_PRIORITY in allowed_priorities(team)
 
 
-def network_policies(team: Team) -> list[dict[str, Any]]:
+def network_policies(team: Team, ray_operator: bool = False) -> list[dict[str, Any]]:
     """Ingress denied by default; allowed from the same namespace and from the monitoring namespace (Prometheus
     scrapes), and, for a team that serves models, to its KServe model-server pods from anywhere in the cluster
-    (callers and ingress gateways live in other namespaces). Egress is left open (images, datasets, checkpoints)."""
+    (callers and ingress gateways live in other namespaces); with the KubeRay operator, to the Ray heads' dashboard
+    port from its namespace (it submits RayJobs there). Egress is left open (images, datasets, checkpoints)."""
     api = "networking.k8s.io/v1"
 
     def policy(name: str, ingress: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -183,6 +184,13 @@ def network_policies(team: Team) -> list[dict[str, Any]]:
             "matchExpressions": [{"key": KSERVE_INFERENCESERVICE_LABEL, "operator": "Exists"}]
         }
         policies.append(serving)
+    if ray_operator:
+        operator = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KUBERAY_NAMESPACE}}}
+        ray = policy(
+            "allow-kuberay-operator", [{"from": [operator], "ports": [{"protocol": "TCP", "port": RAY_DASHBOARD_PORT}]}]
+        )
+        ray["spec"]["podSelector"] = {"matchLabels": {RAY_NODE_TYPE_LABEL: "head"}}
+        policies.append(ray)
     return policies
 
 
@@ -234,14 +242,14 @@ def default_priority_objects() -> list[dict[str, Any]]:
     return [policy, binding]
 
 
-def team_objects(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> list[dict[str, Any]]:
+def team_objects(team: Team, pools: tuple[ResolvedGpuPool, ...], ray_operator: bool = False) -> list[dict[str, Any]]:
     return [
         namespace(team),
         resource_quota(team, pools),
         *priority_quotas(team),
         limit_range(team),
         *role_bindings(team),
-        *network_policies(team),
+        *network_policies(team, ray_operator),
     ]
 
 
@@ -262,7 +270,7 @@ class Teams(Layer[list[Team]]):
         # The dashboards' namespace comes with the monitoring stack.
         monitoring = self.handle.installed(PROMETHEUS_CRDS)
         for team in self.section:
-            [ns, *inside] = team_objects(team, pools)
+            [ns, *inside] = team_objects(team, pools, ray_operator=bool(self.handle.installed(KUBERAY_OPERATOR_READY)))
             # The namespace waits for the cluster and the PriorityClasses; what is inside waits for the namespace.
             [created] = register_all([ns], self.in_cluster(*classes))
             for obj in inside:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vocabulary.namespaces import GPU_NAMESPACE, KUEUE_NAMESPACE, MONITORING_NAMESPACE
+from vocabulary.namespaces import GPU_NAMESPACE, KUBERAY_NAMESPACE, KUEUE_NAMESPACE, MONITORING_NAMESPACE
+from vocabulary.workloads import KUBERAY_VERSION
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,20 @@ KUBE_PROMETHEUS_STACK = HelmChart(
 )
 # Job queueing and GPU fair sharing; its CRDs are chart templates, so Helm upgrades them with the chart.
 KUEUE = HelmChart("kueue", "0.19.2", "oci://registry.k8s.io/kueue/charts", KUEUE_NAMESPACE)
+# The KubeRay operator. Its CRDs sit in the chart's crds/ folder, which Helm installs once and never upgrades: the
+# platform applies them itself from the same tag (components/kuberay.py) and installs the chart without them.
+KUBERAY_OPERATOR = HelmChart(
+    "kuberay-operator", KUBERAY_VERSION, "https://ray-project.github.io/kuberay-helm/", KUBERAY_NAMESPACE
+)
+KUBERAY_CRD_URL = (
+    "https://raw.githubusercontent.com/ray-project/kuberay/v{version}/ray-operator/config/crd/bases/{file}"
+)
+KUBERAY_CRD_FILES = (
+    "ray.io_rayclusters.yaml",
+    "ray.io_rayjobs.yaml",
+    "ray.io_rayservices.yaml",
+    "ray.io_raycronjobs.yaml",
+)
 
 # The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
 CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
@@ -48,4 +63,5 @@ CHARTS: tuple[HelmChart, ...] = (
     DCGM_EXPORTER,
     KUBE_PROMETHEUS_STACK,
     KUEUE,
+    KUBERAY_OPERATOR,
 )

@@ -10,6 +10,8 @@ GPU_NAMESPACE = "gpu-operator"
 MONITORING_NAMESPACE = "monitoring"
 # Kueue's controller (the job queueing and GPU fair-sharing layer).
 KUEUE_NAMESPACE = "kueue-system"
+# The KubeRay operator (RayCluster, RayJob, RayService).
+KUBERAY_NAMESPACE = "kuberay-system"
 KUBERNETES_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # Never a team's namespace, never checked by the admission policies.
 PLATFORM_OWNED_NAMESPACES = (
@@ -18,4 +20,5 @@ PLATFORM_OWNED_NAMESPACES = (
     GPU_NAMESPACE,
     MONITORING_NAMESPACE,
     KUEUE_NAMESPACE,
+    KUBERAY_NAMESPACE,
 )

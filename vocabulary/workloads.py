@@ -37,6 +37,10 @@ KUBERAY_SHM_SKIP_PARAM = "plasma-directory"  # PlasmaDirectoryParamKey
 # this name: the existing one, whatever it is, or else a new emptyDir with medium Memory and sizeLimit = the Ray
 # container's memory limit, else its memory request, else none.
 KUBERAY_SHM_VOLUME = "shared-mem"  # SharedMemoryVolumeName
+# KubeRay's head pods (utils.RayNodeTypeLabelKey) and the dashboard port the operator calls to submit RayJobs and
+# read RayService status (DefaultDashboardPort).
+RAY_NODE_TYPE_LABEL = "ray.io/node-type"
+RAY_DASHBOARD_PORT = 8265
 # KServe labels every pod of an InferenceService with its name (constants.InferenceServicePodLabelKey): the
 # serving ingress NetworkPolicy of a team that serves models selects on it.
 KSERVE_INFERENCESERVICE_LABEL = "serving.kserve.io/inferenceservice"

@@ -8,6 +8,7 @@ from components.config.base import Autoscaler, ConfigModel, Environment
 from components.config.cluster import AwsSettings, ClusterConfig, default_endpoint_access
 from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
+from components.config.kuberay import KubeRayConfig
 from components.config.kueue import KueueConfig
 from components.config.monitoring import MonitoringConfig
 from components.config.policies import PoliciesConfig
@@ -31,6 +32,7 @@ class PlatformConfig(ConfigModel):
         default_factory=MonitoringConfig, description="Prometheus, Grafana and the GPU alerts."
     )
     kueue: KueueConfig = Field(default_factory=KueueConfig, description="Job queueing and GPU fair sharing (Kueue).")
+    kuberay: KubeRayConfig = Field(default_factory=KubeRayConfig, description="The KubeRay operator.")
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:

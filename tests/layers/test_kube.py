@@ -72,6 +72,7 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             "kube-prometheus-stack",
             "dcgm-exporter",
             "kueue",
+            "kuberay-operator",
         )
         # A failed install is purged and a failed upgrade rolled back, inside 10 minutes; history is bounded.
         assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["timeout"], inputs["maxHistory"]) == (
@@ -82,7 +83,7 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
         )
         # kube-system exists on every cluster, and the platform creates its own namespaces (with Pod Security
         # labels): Helm creates none.
-        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring", "kueue-system")
+        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring", "kueue-system", "kuberay-system")
         assert inputs["createNamespace"] is False
         if inputs["chart"].startswith("oci://"):
             assert "repositoryOpts" not in inputs

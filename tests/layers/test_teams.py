@@ -132,7 +132,13 @@ def test_only_the_serving_team_may_use_production_serving_in_prod() -> None:
 
 def test_network_policies_allow_exactly_the_namespace_and_monitoring() -> None:
     policies = objects(plan_of("prod"), "NetworkPolicy", "research")
-    assert set(policies) == {"default-deny-ingress", "allow-same-namespace", "allow-monitoring"}
+    # (and the KubeRay operator's, tests/layers/test_kuberay.py)
+    assert set(policies) == {
+        "default-deny-ingress",
+        "allow-same-namespace",
+        "allow-monitoring",
+        "allow-kuberay-operator",
+    }
     deny = policies["default-deny-ingress"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}  # no ingress rule: nothing allowed
     assert policies["allow-same-namespace"]["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
@@ -144,7 +150,13 @@ def test_network_policies_allow_exactly_the_namespace_and_monitoring() -> None:
 
 def test_a_team_that_serves_models_admits_traffic_to_its_model_servers_only() -> None:
     serving = objects(plan_of("prod"), "NetworkPolicy", "serving")
-    assert set(serving) == {"default-deny-ingress", "allow-same-namespace", "allow-monitoring", "allow-serving-ingress"}
+    assert set(serving) == {
+        "default-deny-ingress",
+        "allow-same-namespace",
+        "allow-monitoring",
+        "allow-serving-ingress",
+        "allow-kuberay-operator",
+    }
     spec = serving["allow-serving-ingress"]["spec"]
     # KServe's model-server pods (every pod of an InferenceService carries its name), from any namespace
     assert spec["podSelector"] == {

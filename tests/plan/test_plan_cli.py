@@ -34,7 +34,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 83 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 86 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out
@@ -53,8 +53,8 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert "ClusterQueues in cohort ml-platform: ml-platform-spare, research, serving" in out
     assert (
         "ResourceQuotas no-production-serving, team-quota; LimitRange container-defaults; RoleBindings team-edit, "
-        "monitoring/team-research-view; NetworkPolicies allow-monitoring, allow-same-namespace, default-deny-ingress; "
-        "LocalQueue default" in out
+        "monitoring/team-research-view; NetworkPolicies allow-kuberay-operator, allow-monitoring, "
+        "allow-same-namespace, default-deny-ingress; LocalQueue default" in out
     )
     assert "OVERCOMMITTED" not in out
     assert "Platform invariants: 13 hold" in out

@@ -30,6 +30,7 @@ PLATFORM_NAMESPACES = [
     "gpu-operator",
     "monitoring",
     "kueue-system",
+    "kuberay-system",
 ]
 
 
