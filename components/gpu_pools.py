@@ -92,6 +92,8 @@ class PlatformFacts:
     kubernetes_version: str = "1.35"
     # cluster.protect (default: prod): stateful resources refuse deletion.
     protect: bool = False
+    # Karpenter's CPU NodePool (nodes labelled ml-platform.io/role=cpu-workers) exists.
+    cpu_worker_pool: bool = False
 
     @property
     def mutating_admission_policies(self) -> bool:
@@ -353,6 +355,9 @@ def platform_facts(config: PlatformConfig) -> PlatformFacts:
         mig_configs=tuple((name, tuple(layout.items())) for name, layout in config.gpu.mig_configs.items()),
         kubernetes_version=config.cluster.kubernetes_version,
         protect=bool(config.cluster.protect),
+        cpu_worker_pool=config.cluster.cloud == "aws"
+        and config.autoscaler == "karpenter"
+        and config.scaling.cpu_pool.enabled,
     )
 
 

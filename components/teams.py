@@ -15,6 +15,7 @@ from components.gpu_pools import ResolvedGpuPool
 from components.kube import register, register_all
 from components.layer import KUBERAY_OPERATOR_READY, KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
 from components.queueing import cluster_queue, local_queue, spare_queue
+from components.ray_clusters import team_ray_cluster
 from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_DEFAULT_PRIORITY, LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import KUBERAY_NAMESPACE, MONITORING_NAMESPACE
@@ -277,7 +278,11 @@ class Teams(Layer[list[Team]]):
                 elsewhere = obj["metadata"]["namespace"] != team.name
                 register(obj, self.after(*(monitoring if elsewhere and monitoring else [created])))
             [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
-            register_all([local_queue(team)], self.after(created, queue))
+            [local] = register_all([local_queue(team)], self.after(created, queue))
+            ray = self.handle.installed(KUBERAY_OPERATOR_READY)
+            if ray and (cluster := team_ray_cluster(team, pools, self.handle.platform)) is not None:
+                # After the operator (its CRDs and webhook) and the queue Kueue puts it on.
+                register(cluster, self.after(local, *ray))
         if (spare := spare_queue(self.section, pools)) is not None:
             register(spare, self.in_cluster(*kueue))
         return {"teams": [t.name for t in self.section]}

@@ -12,6 +12,8 @@ LABEL_WORKLOAD = "ml-platform.io/workload"
 # none | time-slicing | mig: what a GPU node's device plugin does (policies check time-slicing placement).
 LABEL_SHARING = "ml-platform.io/sharing"
 LABEL_ROLE = "ml-platform.io/role"
+# The role of the Karpenter CPU pool's nodes (Ray CPU workers, preprocessing).
+CPU_WORKER_ROLE = "cpu-workers"
 # On a Namespace: the team it belongs to (quotas, cost showback).
 LABEL_TEAM = "ml-platform.io/team"
 # On a team's Namespace: the PriorityClass its pods get when they name none (Kubernetes >= 1.36).

@@ -16,3 +16,5 @@ LOCAL_QUEUE = "default"
 # What a job carries: the LocalQueue it is submitted to, and its WorkloadPriorityClass.
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 WORKLOAD_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+# On a job Kueue admits as an elastic workload: a RayCluster whose autoscaler adds and removes workers.
+ELASTIC_JOB_ANNOTATION = "kueue.x-k8s.io/elastic-job"

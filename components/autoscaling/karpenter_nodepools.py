@@ -17,7 +17,7 @@ from components.config.gpu_pools import Reservations
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.gpu_pools import CapacityGroup, ResolvedGpuPool
 from components.kube import register_all
-from vocabulary.labels import LABEL_ROLE
+from vocabulary.labels import CPU_WORKER_ROLE, LABEL_ROLE
 from vocabulary.resources import GPU_RESOURCE
 
 NODE_CLASS_GROUP = "karpenter.k8s.aws"
@@ -148,7 +148,7 @@ def cpu_node_pool(scaling: ScalingConfig) -> dict[str, Any]:
         "metadata": {"name": CPU_POOL_NAME},
         "spec": {
             "template": {
-                "metadata": {"labels": {LABEL_ROLE: "cpu-workers"}},
+                "metadata": {"labels": {LABEL_ROLE: CPU_WORKER_ROLE}},
                 "spec": {
                     "nodeClassRef": node_class_ref(CPU_POOL_NAME),
                     "requirements": [

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from components.catalog import CLOUDS
 from components.config.access_rules import access_rules, access_warnings
-from components.config.base import Autoscaler, Environment
+from components.config.base import Autoscaler, Environment, quantity_value
 from components.config.cluster import MUTATING_ADMISSION_POLICY_GA, SUPPORTED_KUBERNETES_VERSIONS, ClusterConfig
 from components.config.cluster_rules import cluster_rules
 from components.config.errors import Problem, key_path
@@ -24,6 +24,7 @@ from components.config.pool_rules import capacity_rules, pool_rules, reservation
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
 from components.gpu_pools import SHARED_TEAM, ResolvedGpuPool, is_fixed_group, resolve_gpu_pools
+from components.ray_clusters import ray_gpu_pool
 from components.team_quotas import capacity_rows, gpu_quota, offered_keys
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
 from vocabulary.namespaces import PLATFORM_OWNED_NAMESPACES
@@ -182,6 +183,7 @@ def _team_quota_rules(config: PlatformConfig) -> Iterator[Problem]:
         for field, amount in (("gpuQuota", team.gpu_quota), ("gpuBorrowingLimit", team.gpu_borrowing_limit)):
             if amount is not None:
                 yield from _quota_keys(["teams", i, field], amount, offered)
+        yield from _ray_cluster_rules(config, i, team, pools)
         if team.priority_classes is not None and team.priority not in team.priority_classes:
             yield Problem(
                 key_path(["teams", i, "priority"]),
@@ -249,6 +251,41 @@ def _kind(pool: ResolvedGpuPool) -> str:
     if sharing.mode == "time-slicing":
         return f"time-sliced x{sharing.replicas}"
     return "whole GPUs"
+
+
+def _ray_cluster_rules(
+    config: PlatformConfig, i: int, team: Team, pools: tuple[ResolvedGpuPool, ...]
+) -> Iterator[Problem]:
+    """A team's RayCluster runs where its pools and the KubeRay operator are, and its /dev/shm fits its memory."""
+    ray = team.ray_cluster
+    if ray is None:
+        return
+    where: list[int | str] = ["teams", i, "rayCluster"]
+    if not config.kuberay.enabled:
+        yield Problem(key_path(where), "set", "needs the KubeRay operator: set ml-platform:kuberay.enabled true")
+    mine = [p.name for p in pools if team.name in p.teams]
+    if ray.gpu_pool is not None and ray.gpu_pool not in mine:
+        yield Problem(
+            key_path([*where, "gpuPool"]), ray.gpu_pool, "one of the team's GPU pools: " + (", ".join(mine) or "none")
+        )
+    pool = ray_gpu_pool(team, pools)
+    if pool is not None and ray.max_gpu_workers > 0 and ray.gpus_per_worker > pool.allocatable_per_node:
+        yield Problem(
+            key_path([*where, "gpusPerWorker"]),
+            ray.gpus_per_worker,
+            f"at most {pool.allocatable_per_node}: what one node of pool {pool.name} offers ({pool.gpu_resource})",
+        )
+    if pool is None and ray.max_gpu_workers > 0 and not mine:
+        yield Problem(key_path([*where, "maxGpuWorkers"]), ray.max_gpu_workers, "0: the team has no GPU pools")
+    for memory_key, memory in (("gpuWorkerMemory", ray.gpu_worker_memory), ("cpuWorkerMemory", ray.cpu_worker_memory)):
+        if quantity_value(ray.shm_size) * 2 > quantity_value(memory):
+            yield Problem(
+                key_path([*where, "shmSize"]),
+                ray.shm_size,
+                f"at most half of {memory_key} ({memory}): /dev/shm is memory the worker is charged for, and Ray's "
+                "tasks need the rest",
+            )
+            break
 
 
 def _quota_keys(where: list[int | str], amount: int | dict[str, int], offered: dict[str, str]) -> Iterator[Problem]:

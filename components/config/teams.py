@@ -47,6 +47,34 @@ class TeamResources(ConfigModel):
         return value
 
 
+class RayClusterConfig(ConfigModel):
+    """A shared RayCluster in the team's namespace: the head on system nodes, GPU workers from 0 on one of the team's
+    GPU pools, CPU workers from 0 on the CPU pool (Karpenter), Ray's autoscaler on."""
+
+    image: str = Field(
+        "rayproject/ray:2.52.0-gpu",
+        min_length=1,
+        max_length=512,
+        description="Ray image of the head and the workers (the GPU variant: CUDA for the GPU workers).",
+    )
+    gpu_pool: str | None = Field(None, description="GPU pool of the GPU workers; default: the team's first GPU pool.")
+    max_gpu_workers: int = Field(4, ge=0, le=1000, description="GPU workers at most (from 0).")
+    gpus_per_worker: int = Field(1, ge=1, le=64, description="GPUs (or MIG slices) per GPU worker.")
+    gpu_worker_cpu: str = Field("8", pattern=QUANTITY, description="CPU request and limit of a GPU worker.")
+    gpu_worker_memory: str = Field("64Gi", pattern=QUANTITY, description="Memory request and limit of a GPU worker.")
+    max_cpu_workers: int = Field(4, ge=0, le=1000, description="CPU workers at most (from 0; Karpenter CPU pool).")
+    cpu_worker_cpu: str = Field("4", pattern=QUANTITY, description="CPU request and limit of a CPU worker.")
+    cpu_worker_memory: str = Field("32Gi", pattern=QUANTITY, description="Memory request and limit of a CPU worker.")
+    head_cpu: str = Field("2", pattern=QUANTITY, description="CPU of the head (it runs no tasks: num-cpus 0).")
+    head_memory: str = Field("8Gi", pattern=QUANTITY, description="Memory of the head.")
+    shm_size: str = Field(
+        "16Gi",
+        pattern=QUANTITY,
+        description="Memory /dev/shm of every Ray worker (Ray's object store lives there); at most half the "
+        "workers' memory (it is charged to them). The head keeps KubeRay's own.",
+    )
+
+
 class Team(ConfigModel):
     name: str = Field(min_length=1, max_length=50, pattern=DNS_LABEL, description="Team (and namespace) name.")
     gpu_quota: int | dict[str, int] = Field(
@@ -74,6 +102,9 @@ class Team(ConfigModel):
         "dashboards (not Kubernetes' own system: groups).",
     )
     resources: TeamResources = Field(default_factory=TeamResources, description="CPU, memory, storage and pods.")
+    ray_cluster: RayClusterConfig | None = Field(
+        None, description="A shared RayCluster in the team's namespace (needs ml-platform:kuberay)."
+    )
 
     @field_validator("groups")
     @classmethod

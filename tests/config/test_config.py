@@ -752,6 +752,32 @@ NEGATIVE: dict[str, tuple[str, Mutation, str, str]] = {
         "cluster.tags.str",
         "expected a valid string",
     ),
+    "a ray cluster without kuberay": (
+        "aws",
+        lambda d: d.update(
+            {"ml-platform:teams": [{"name": "a", "rayCluster": {}}], "ml-platform:kuberay": {"enabled": False}}
+        ),
+        "teams[0].rayCluster",
+        "needs the KubeRay operator",
+    ),
+    "a ray cluster on a pool not the team's": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "rayCluster": {"gpuPool": "nope"}}]}),
+        "teams[0].rayCluster.gpuPool",
+        "one of the team's GPU pools: train",
+    ),
+    "more GPUs per ray worker than a node has": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "rayCluster": {"gpusPerWorker": 16}}]}),
+        "teams[0].rayCluster.gpusPerWorker",
+        "at most 8: what one node of pool train offers (nvidia.com/gpu)",
+    ),
+    "a ray /dev/shm as large as the worker": (
+        "aws",
+        lambda d: d.update({"ml-platform:teams": [{"name": "a", "rayCluster": {"shmSize": "64Gi"}}]}),
+        "teams[0].rayCluster.shmSize",
+        "at most half of gpuWorkerMemory (64Gi)",
+    ),
     "a null team quota": (
         "aws",
         lambda d: d.update({"ml-platform:teams": [{"name": "a", "gpuQuota": None}]}),

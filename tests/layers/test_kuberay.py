@@ -72,3 +72,74 @@ def test_without_kuberay_no_operator_and_no_ingress_for_it(tmp_path: Path) -> No
     assert not [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kuberay-operator"]
     assert not plan.of_type(CONFIG_FILE)
     assert not [r for r in plan.registrations if r.name.endswith("/allow-kuberay-operator")]
+
+
+def ray_cluster(plan: Any, namespace: str) -> dict[str, Any]:
+    [cluster] = [
+        r.inputs
+        for r in plan.registrations
+        if r.type == "kubernetes:ray.io/v1:RayCluster" and r.inputs["metadata"]["namespace"] == namespace
+    ]
+    return dict(cluster)
+
+
+def test_a_teams_shared_ray_cluster_has_the_field_guides_defaults() -> None:
+    cluster = ray_cluster(plan_of("dev"), "research")
+    meta, spec = cluster["metadata"], cluster["spec"]
+    # on the team's queue, as an elastic workload (Kueue refuses an autoscaling RayCluster otherwise)
+    assert meta["labels"]["kueue.x-k8s.io/queue-name"] == "default"
+    assert meta["annotations"] == {"kueue.x-k8s.io/elastic-job": "true"}
+    assert spec["enableInTreeAutoscaling"] is True and spec["rayVersion"] == "2.52.0"
+    head = spec["headGroupSpec"]
+    assert head["rayStartParams"] == {"num-cpus": "0"}  # the head schedules no tasks
+    head_pod = head["template"]["spec"]
+    assert head_pod["nodeSelector"]["ml-platform.io/role"] == "system" and "tolerations" not in head_pod
+    assert not [k for k in head_pod["containers"][0]["resources"]["limits"] if k.startswith("nvidia.com")]
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    assert set(groups) == {"gpu", "cpu"}
+    gpu = groups["gpu"]
+    assert (gpu["replicas"], gpu["minReplicas"], gpu["maxReplicas"]) == (0, 0, 8)
+    pod = gpu["template"]["spec"]
+    assert pod["nodeSelector"] == {"ml-platform.io/pool": "train-a100"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    [ray] = pod["containers"]
+    assert (
+        ray["resources"]["requests"]
+        == ray["resources"]["limits"]
+        == {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 1}
+    )
+    assert ray["volumeMounts"] == [{"name": "shared-mem", "mountPath": "/dev/shm"}]
+    assert pod["volumes"] == [{"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]
+    assert pod["priorityClassName"] == "development"
+    assert groups["cpu"]["template"]["spec"]["nodeSelector"] == {"ml-platform.io/role": "cpu-workers"}
+
+
+def test_the_ray_cluster_passes_the_mandatory_policies_as_check_py_reads_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    cluster = {"apiVersion": "ray.io/v1", "kind": "RayCluster", **ray_cluster(plan_of("dev"), "research")}
+    manifest = tmp_path / "ray.yaml"
+    manifest.write_text(yaml.safe_dump(cluster))
+    project = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(project / "policies" / "check.py"), str(manifest)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mig_workers_request_their_slice_and_tell_ray_how_many() -> None:
+    from components.gpu_pools import platform_facts, resolve_gpu_pools
+    from components.ray_clusters import team_ray_cluster
+    from conftest import H100_MIG, platform_config
+
+    cluster_config = {"cloud": "aws", "name": "ml", "region": "us-east-1"}
+    teams = [{"name": "a", "rayCluster": {"gpusPerWorker": 2}}]
+    cfg = platform_config(cluster_config, [H100_MIG], teams=teams)
+    cluster = team_ray_cluster(cfg.teams[0], resolve_gpu_pools(cfg), platform_facts(cfg))
+    assert cluster is not None
+    [gpu] = [g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu"]
+    limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/mig-1g.10gb"] == 2 and gpu["rayStartParams"] == {"num-gpus": "2"}

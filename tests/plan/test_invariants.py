@@ -446,3 +446,59 @@ def test_network_policies_on_gke_without_dataplane_v2() -> None:
 
     plan = edit(view("gke"), lambda r: r.type == "gcp:container/cluster:Cluster", legacy)
     assert broken(plan) == {("network-policies-enforced", "GKE cluster")}
+
+
+# ---------------------------------------------------------------- the platform's own workloads
+
+
+def ray_cluster(namespace: str) -> Callable[[PlannedResource], bool]:
+    return lambda r: r.type == "kubernetes:ray.io/v1:RayCluster" and r.inputs["metadata"]["namespace"] == namespace
+
+
+def gpu_workers(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The GPU worker group's pod spec, to edit in place (edit() works on a copy of the inputs)."""
+    [group] = [g for g in inputs["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu"]
+    spec: dict[str, Any] = group["template"]["spec"]
+    return spec
+
+
+def test_a_platform_ray_cluster_without_dev_shm_breaks_the_mandatory_policy() -> None:
+    def no_shm(inputs: dict[str, Any]) -> None:
+        gpu_workers(inputs)["volumes"][0]["emptyDir"] = {}  # disk-backed: the bus-error classic
+
+    violations = check_plan(edit(view("dev"), ray_cluster("research"), no_shm))
+    assert [(v.invariant, v.subject) for v in violations] == [
+        ("platform-workloads-pass-policies", "RayCluster research/shared")
+    ]
+    assert "gpu-shm-memory-volume" in violations[0].message
+
+
+def test_a_platform_ray_cluster_with_gpu_requests_but_no_limits_breaks_the_mandatory_policy() -> None:
+    def half(inputs: dict[str, Any]) -> None:
+        gpu_workers(inputs)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = 2
+
+    violations = check_plan(edit(view("dev"), ray_cluster("research"), half))
+    assert {(v.invariant, v.subject) for v in violations} == {
+        ("platform-workloads-pass-policies", "RayCluster research/shared")
+    }
+    assert any("gpu-limits-match-requests" in v.message for v in violations)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda i: i["metadata"]["labels"].update({"kueue.x-k8s.io/queue-name": "gpu"}), "LocalQueue gpu"),
+        (lambda i: gpu_workers(i)["nodeSelector"].update({"ml-platform.io/pool": "train-a10"}), "no planned GPU pool"),
+        (lambda i: gpu_workers(i)["nodeSelector"].update({"ml-platform.io/pool": "notebooks"}), None),
+        (lambda i: gpu_workers(i).pop("tolerations"), "do not tolerate"),
+    ],
+)
+def test_a_platform_ray_cluster_that_would_never_run(
+    change: Callable[[dict[str, Any]], Any], message: str | None
+) -> None:
+    violations = check_plan(edit(view("dev"), ray_cluster("research"), change))
+    if message is None:  # notebooks offers nvidia.com/gpu too (time-sliced): the pool exists and fits
+        assert violations == []
+        return
+    assert [(v.invariant, v.subject) for v in violations] == [("ray-clusters-land", "RayCluster research/shared")]
+    assert message in violations[0].message

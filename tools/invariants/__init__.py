@@ -12,10 +12,17 @@ import tools.invariants.cluster as cluster
 import tools.invariants.gpu as gpu
 import tools.invariants.monitoring as monitoring
 import tools.invariants.teams as teams
+import tools.invariants.workloads as workloads
 from tools.invariants.base import Invariant, Violation
 from tools.invariants.plan import PlanView
 
-INVARIANTS: tuple[Invariant, ...] = (*cluster.INVARIANTS, *gpu.INVARIANTS, *monitoring.INVARIANTS, *teams.INVARIANTS)
+INVARIANTS: tuple[Invariant, ...] = (
+    *cluster.INVARIANTS,
+    *gpu.INVARIANTS,
+    *monitoring.INVARIANTS,
+    *teams.INVARIANTS,
+    *workloads.INVARIANTS,
+)
 
 
 def check_plan(plan: PlanView, invariants: tuple[Invariant, ...] = INVARIANTS) -> list[Violation]:
