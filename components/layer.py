@@ -24,6 +24,7 @@ Section = TypeVar("Section")
 PROMETHEUS_CRDS = "prometheus-operator-crds"  # ServiceMonitor, PodMonitor, PrometheusRule (monitoring layer)
 KUEUE_QUEUES = "kueue-queues"  # Kueue running with its ResourceFlavors and WorkloadPriorityClasses (kueue layer)
 KUBERAY_OPERATOR_READY = "kuberay-operator"  # the KubeRay operator and its CRDs (kuberay layer)
+TRAINER_READY = "kubeflow-trainer"  # Kubeflow Trainer, JobSet and the ClusterTrainingRuntimes (trainer layer)
 
 
 class Layer(pulumi.ComponentResource, Generic[Section]):

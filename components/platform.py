@@ -18,6 +18,7 @@ from components.kueue import Kueue
 from components.monitoring.layer import Monitoring
 from components.platform_base import PlatformBase
 from components.teams import Teams
+from components.trainer import Trainer
 
 
 def cluster_layer(config: PlatformConfig, opts: pulumi.ResourceOptions) -> ClusterHandle:
@@ -53,5 +54,6 @@ class MlPlatform(pulumi.ComponentResource):
         AdmissionPolicies("admission", config.policies, handle, child)
         Kueue("kueue", config.kueue, handle, child)
         KubeRay("kuberay", config.kuberay, handle, child)
+        Trainer("trainer", config.trainer, handle, child)
         Teams("teams", config.teams, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vocabulary.namespaces import GPU_NAMESPACE, KUBERAY_NAMESPACE, KUEUE_NAMESPACE, MONITORING_NAMESPACE
+from vocabulary.namespaces import (
+    GPU_NAMESPACE,
+    KUBERAY_NAMESPACE,
+    KUEUE_NAMESPACE,
+    MONITORING_NAMESPACE,
+    TRAINER_NAMESPACE,
+)
 from vocabulary.workloads import KUBERAY_VERSION
 
 
@@ -51,6 +57,8 @@ KUBERAY_CRD_FILES = (
     "ray.io_rayservices.yaml",
     "ray.io_raycronjobs.yaml",
 )
+# Kubeflow Trainer v2 with its JobSet dependency (jobset 0.12.0 as a subchart); its CRDs are chart templates.
+KUBEFLOW_TRAINER = HelmChart("kubeflow-trainer", "2.3.0", "oci://ghcr.io/kubeflow/charts", TRAINER_NAMESPACE)
 
 # The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
 CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
@@ -64,4 +72,5 @@ CHARTS: tuple[HelmChart, ...] = (
     KUBE_PROMETHEUS_STACK,
     KUEUE,
     KUBERAY_OPERATOR,
+    KUBEFLOW_TRAINER,
 )

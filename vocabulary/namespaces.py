@@ -12,6 +12,8 @@ MONITORING_NAMESPACE = "monitoring"
 KUEUE_NAMESPACE = "kueue-system"
 # The KubeRay operator (RayCluster, RayJob, RayService).
 KUBERAY_NAMESPACE = "kuberay-system"
+# Kubeflow Trainer (TrainJob) and JobSet, as upstream installs them.
+TRAINER_NAMESPACE = "kubeflow-system"
 KUBERNETES_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # Never a team's namespace, never checked by the admission policies.
 PLATFORM_OWNED_NAMESPACES = (
@@ -21,4 +23,5 @@ PLATFORM_OWNED_NAMESPACES = (
     MONITORING_NAMESPACE,
     KUEUE_NAMESPACE,
     KUBERAY_NAMESPACE,
+    TRAINER_NAMESPACE,
 )

@@ -14,6 +14,7 @@ from components.config.monitoring import MonitoringConfig
 from components.config.policies import PoliciesConfig
 from components.config.scaling import ScalingConfig
 from components.config.teams import Team
+from components.config.trainer import TrainerConfig
 
 
 class PlatformConfig(ConfigModel):
@@ -33,6 +34,7 @@ class PlatformConfig(ConfigModel):
     )
     kueue: KueueConfig = Field(default_factory=KueueConfig, description="Job queueing and GPU fair sharing (Kueue).")
     kuberay: KubeRayConfig = Field(default_factory=KubeRayConfig, description="The KubeRay operator.")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Kubeflow Trainer and its runtimes.")
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:

@@ -32,6 +32,11 @@ KNOWN_ELSEWHERE = {
 }
 
 
+# Dependencies a chart pulls in that are not vendored into its reference folder, each with its own pinned values
+# (kubeflow-trainer 2.3.0's Chart.yaml: jobset 0.12.0, under the key `jobset`).
+DEPENDENCIES: dict[str, dict[str, tuple[str, str]]] = {"kubeflow-trainer": {"jobset": ("jobset", "0.12.0")}}
+
+
 def variants(tmp_path: Path) -> list[PlanResult]:
     def cluster_autoscaler(c: dict[str, Any]) -> None:
         c["ml-platform:autoscaler"] = "cluster-autoscaler"
@@ -56,7 +61,13 @@ def check(plan: PlanResult) -> list[str]:
     problems = []
     for chart in plan.of_type(RELEASE):
         name, version = chart.inputs["name"], chart.inputs["version"]
-        values = redact(chart.inputs.get("values", {}))
+        values = dict(redact(chart.inputs.get("values", {})))
+        for key, (dep, dep_version) in DEPENDENCIES.get(name, {}).items():
+            if isinstance(ours := values.pop(key, None), dict):
+                # install/fullnameOverride are the parent's switches for the dependency, not the dependency's values
+                dep_values = {k: v for k, v in ours.items() if k not in ("install", "fullnameOverride")}
+                unknown_dep = unknown_helm_value_paths(dep_values, chart_values_file(dep, dep_version, REFERENCE_DIR))
+                problems += [f"{name}: {key}.{path}" for path in unknown_dep]
         unknown = unknown_helm_value_paths(
             values, chart_values_file(name, version, REFERENCE_DIR), known_elsewhere=KNOWN_ELSEWHERE.get(name, ())
         )

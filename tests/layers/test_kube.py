@@ -73,6 +73,7 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             "dcgm-exporter",
             "kueue",
             "kuberay-operator",
+            "kubeflow-trainer",
         )
         # A failed install is purged and a failed upgrade rolled back, inside 10 minutes; history is bounded.
         assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["timeout"], inputs["maxHistory"]) == (
@@ -83,7 +84,14 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
         )
         # kube-system exists on every cluster, and the platform creates its own namespaces (with Pod Security
         # labels): Helm creates none.
-        assert inputs["namespace"] in ("kube-system", "gpu-operator", "monitoring", "kueue-system", "kuberay-system")
+        assert inputs["namespace"] in (
+            "kube-system",
+            "gpu-operator",
+            "monitoring",
+            "kueue-system",
+            "kuberay-system",
+            "kubeflow-system",
+        )
         assert inputs["createNamespace"] is False
         if inputs["chart"].startswith("oci://"):
             assert "repositoryOpts" not in inputs

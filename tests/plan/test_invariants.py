@@ -502,3 +502,29 @@ def test_a_platform_ray_cluster_that_would_never_run(
         return
     assert [(v.invariant, v.subject) for v in violations] == [("ray-clusters-land", "RayCluster research/shared")]
     assert message in violations[0].message
+
+
+def runtime_pod(inputs: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = inputs["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"][
+        "spec"
+    ]
+    return pod
+
+
+def is_runtime(r: PlannedResource) -> bool:
+    return r.type == "kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"
+
+
+def test_a_runtime_that_selects_no_pool() -> None:
+    plan = edit(
+        view("prod"), is_runtime, lambda i: runtime_pod(i).update(nodeSelector={"ml-platform.io/workload": "train"})
+    )
+    violations = check_plan(plan)
+    assert [(v.invariant, v.subject) for v in violations] == [
+        ("runtimes-land", "ClusterTrainingRuntime torch-distributed")
+    ]
+
+
+def test_a_runtime_that_does_not_tolerate_the_gpu_taint() -> None:
+    plan = edit(view("prod"), is_runtime, lambda i: runtime_pod(i).pop("tolerations"))
+    assert broken(plan) == {("runtimes-land", "ClusterTrainingRuntime torch-distributed")}

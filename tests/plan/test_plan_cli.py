@@ -34,7 +34,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 86 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 88 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out
@@ -57,7 +57,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
         "allow-same-namespace, default-deny-ingress; LocalQueue default" in out
     )
     assert "OVERCOMMITTED" not in out
-    assert "Platform invariants: 15 hold" in out
+    assert "Platform invariants: 16 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

@@ -31,6 +31,7 @@ PLATFORM_NAMESPACES = [
     "monitoring",
     "kueue-system",
     "kuberay-system",
+    "kubeflow-system",
 ]
 
 

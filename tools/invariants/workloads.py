@@ -20,7 +20,8 @@ MANDATORY = tuple(rule for rule in RULES if rule.default == "mandatory" and rule
 
 def _name(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata", {})
-    return f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {where}{meta.get('name')}"
 
 
 def check_mandatory_policies(plan: PlanView) -> Iterator[Violation]:
@@ -79,6 +80,20 @@ def check_ray_clusters_land(plan: PlanView) -> Iterator[Violation]:
                 )
 
 
+def check_runtimes_land(plan: PlanView) -> Iterator[Violation]:
+    """A training runtime whose pods select nodes no pool has, or do not tolerate the GPU taint, runs nowhere."""
+    nodes = [pool.node_labels(c, "operator") for pool in plan.pools for c in pool.capacity_types]
+    for runtime in plan.objects("ClusterTrainingRuntime"):
+        jobs = runtime.get("spec", {}).get("template", {}).get("spec", {}).get("replicatedJobs", [])
+        for job in jobs:
+            pod = job.get("template", {}).get("spec", {}).get("template", {}).get("spec", {})
+            selector = pod.get("nodeSelector") or {}
+            if plan.pools and not any(all(labels.get(k) == v for k, v in selector.items()) for labels in nodes):
+                yield Violation("runtimes-land", _name(runtime), f"its pods select {selector}, which no GPU pool has")
+            if plan.pools and not any(t.get("key") == GPU_TAINT_KEY for t in pod.get("tolerations", [])):
+                yield Violation("runtimes-land", _name(runtime), "its pods do not tolerate the GPU pools' taint")
+
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "platform-workloads-pass-policies",
@@ -90,5 +105,10 @@ INVARIANTS: tuple[Invariant, ...] = (
         "Every RayCluster the platform declares is on a planned LocalQueue, and its GPU workers select a planned pool "
         "that offers what they request and tolerate its taint.",
         check_ray_clusters_land,
+    ),
+    Invariant(
+        "runtimes-land",
+        "Every training runtime the platform declares selects nodes a GPU pool has and tolerates their taint.",
+        check_runtimes_land,
     ),
 )

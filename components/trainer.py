@@ -1,0 +1,131 @@
+"""`Trainer` (`ml-platform:trainer`): Kubeflow Trainer v2 with JobSet, and the `torch-distributed`
+ClusterTrainingRuntime with the field guide's defaults.
+
+The pinned `kubeflow-trainer` chart installs the controller, its CRDs (chart templates, so upgrades update them)
+and JobSet 0.12.0. The chart's built-in runtimes stay off: the platform's `torch-distributed` (same name, same
+shape as upstream's) adds what a user's first TrainJob needs and forgets:
+
+- a memory `/dev/shm` (`shmSize`, default 16Gi) in the `node` container;
+- the GPU toleration, and a node selector on the portable workload label of the training pools;
+- failure handling for spot: a spot interruption or node drain (a pod condition `DisruptionTarget`) fails the
+  node's Job, and JobSet restarts the whole gang without counting it; other failures restart it up to
+  `maxRestarts` times;
+- `NCCL_DEBUG=WARN`: NCCL's debug output off unless asked for.
+
+So a TrainJob needs only an image (or the runtime's), a command and a GPU count (`resourcesPerNode`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config.trainer import TrainerConfig
+from components.gpu_pools import ResolvedGpuPool
+from components.kube import helm_release, register
+from components.layer import PROMETHEUS_CRDS, TRAINER_READY, Layer
+from components.versions import KUBEFLOW_TRAINER
+from vocabulary.labels import GPU_TAINT_KEY, LABEL_WORKLOAD, MANAGED_BY, SYSTEM_NODE_SELECTOR
+from vocabulary.namespaces import TRAINER_NAMESPACE
+from vocabulary.policy_rules import SHM_PATH
+
+TORCH_RUNTIME = "torch-distributed"
+# What the Trainer reads: the framework of a runtime, and the step of the JobSet that runs the trainer.
+FRAMEWORK_LABEL = "trainer.kubeflow.org/framework"
+ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
+
+
+def trainer_values() -> dict[str, Any]:
+    return {
+        "manager": {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)},
+        "jobset": {"controller": {"nodeSelector": dict(SYSTEM_NODE_SELECTOR)}},
+        # The platform's own runtime replaces the built-in torch-distributed; the others stay off too.
+        "runtimes": {"defaultEnabled": False},
+    }
+
+
+def trainer_namespace() -> dict[str, Any]:
+    labels = {
+        **MANAGED_BY,
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TRAINER_NAMESPACE, "labels": labels}}
+
+
+def training_node_selector(pools: tuple[ResolvedGpuPool, ...]) -> dict[str, str]:
+    """The training pools' portable label, when the stack has one (else any GPU node the taint admits)."""
+    return {LABEL_WORKLOAD: "training"} if any(p.config.workload == "training" for p in pools) else {}
+
+
+def torch_runtime(config: TrainerConfig, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        # podFailurePolicy needs pods that are not restarted in place.
+        "restartPolicy": "Never",
+        "containers": [
+            {
+                "name": "node",
+                "image": config.image,
+                "env": [{"name": "NCCL_DEBUG", "value": "WARN"}],
+                "volumeMounts": [{"name": "dshm", "mountPath": SHM_PATH}],
+            }
+        ],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": config.shm_size}}],
+        "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+    }
+    if selector := training_node_selector(pools):
+        pod["nodeSelector"] = selector
+    job = {
+        "backoffLimit": 0,
+        # A spot interruption or drain fails the node's Job at once (not after a timeout) ...
+        "podFailurePolicy": {"rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+        "template": {"spec": pod},
+    }
+    failure = {
+        "maxRestarts": config.max_restarts,
+        # ... and JobSet restarts the whole gang (torchrun cannot lose a node) without counting it.
+        "rules": [
+            {
+                "name": "node-disrupted",
+                "action": "RestartJobSetAndIgnoreMaxRestarts",
+                "onJobFailureReasons": ["PodFailurePolicy"],
+            }
+        ],
+    }
+    return {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "ClusterTrainingRuntime",
+        "metadata": {"name": TORCH_RUNTIME, "labels": {**MANAGED_BY, FRAMEWORK_LABEL: "torch"}},
+        "spec": {
+            "mlPolicy": {"numNodes": 1, "torch": {}},
+            "template": {
+                "spec": {
+                    "failurePolicy": failure,
+                    "replicatedJobs": [
+                        {"name": "node", "template": {"metadata": {"labels": {ANCESTOR_LABEL: "trainer"}}, "spec": job}}
+                    ],
+                }
+            },
+        },
+    }
+
+
+class Trainer(Layer[TrainerConfig]):
+    TYPE = "ml-platform:trainer:Trainer"
+
+    def build(self) -> dict[str, Any]:
+        if not self.section.enabled:
+            return {"chart": None}
+        handle = self.handle
+        namespace = register(trainer_namespace(), self.in_cluster())
+        prometheus = handle.installed(PROMETHEUS_CRDS)
+        release = helm_release(
+            KUBEFLOW_TRAINER.name,
+            KUBEFLOW_TRAINER,
+            trainer_values(),
+            self.in_cluster(namespace, *prometheus),
+            create_namespace=False,
+        )
+        # The runtime waits for the release: its CRD and the validating webhook (failurePolicy Fail) are ready then.
+        runtime = register(torch_runtime(self.section, handle.gpu_pools), self.after(release))
+        handle.provide(TRAINER_READY, release, runtime)
+        return {"chart": KUBEFLOW_TRAINER.name, "runtimes": [TORCH_RUNTIME]}

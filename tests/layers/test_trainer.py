@@ -1,0 +1,106 @@
+"""Kubeflow Trainer: the pinned chart with JobSet, and the platform's torch-distributed runtime with the field
+guide's defaults (memory /dev/shm, GPU toleration, training pools, spot-aware restarts, NCCL debug off)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conftest import plan_of, plan_variant
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+RUNTIME = "kubernetes:trainer.kubeflow.org/v1alpha1:ClusterTrainingRuntime"
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def runtime(stack: str) -> dict[str, Any]:
+    [r] = [r for r in plan_of(stack).registrations if r.type == RUNTIME]
+    return {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "ClusterTrainingRuntime", **r.inputs}
+
+
+def test_the_chart_with_jobset_and_without_its_built_in_runtimes() -> None:
+    plan = plan_of("prod")
+    [release] = [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kubeflow-trainer"]
+    inputs = release.inputs
+    assert (inputs["chart"], inputs["version"], inputs["namespace"]) == (
+        "oci://ghcr.io/kubeflow/charts/kubeflow-trainer",
+        "2.3.0",
+        "kubeflow-system",
+    )
+    values = inputs["values"]
+    assert values["runtimes"] == {"defaultEnabled": False}  # ours replaces the built-in torch-distributed
+    assert values["manager"]["nodeSelector"]["ml-platform.io/role"] == "system"
+    assert values["jobset"]["controller"]["nodeSelector"]["ml-platform.io/role"] == "system"
+    [r] = [r for r in plan.registrations if r.type == RUNTIME]
+    assert release.urn in r.dependencies  # its CRD and validating webhook first
+
+
+def test_the_torch_runtime_bakes_in_shm_toleration_pools_restarts_and_quiet_nccl() -> None:
+    spec = runtime("prod")["spec"]
+    assert spec["mlPolicy"] == {"numNodes": 1, "torch": {}}
+    template = spec["template"]["spec"]
+    [node] = template["replicatedJobs"]
+    assert node["name"] == "node"
+    assert node["template"]["metadata"]["labels"] == {"trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}
+    job = node["template"]["spec"]
+    pod = job["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["name"] == "node"  # the Trainer puts resourcesPerNode, the command and the image here
+    assert {"name": "NCCL_DEBUG", "value": "WARN"} in container["env"]
+    assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["nodeSelector"] == {"ml-platform.io/workload": "training"}
+    # a spot interruption fails the node's Job at once, and the whole gang restarts without counting it
+    assert pod["restartPolicy"] == "Never" and job["backoffLimit"] == 0
+    assert job["podFailurePolicy"]["rules"] == [
+        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]}
+    ]
+    failure = template["failurePolicy"]
+    assert failure["maxRestarts"] == 3
+    assert failure["rules"] == [
+        {
+            "name": "node-disrupted",
+            "action": "RestartJobSetAndIgnoreMaxRestarts",
+            "onJobFailureReasons": ["PodFailurePolicy"],
+        }
+    ]
+
+
+def test_without_a_training_pool_the_runtime_selects_no_workload(tmp_path: Path) -> None:
+    spec = runtime("local")["spec"]  # the local stack's one pool is a dev pool
+    pod = spec["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and pod["tolerations"]
+
+
+def test_a_users_first_trainjob_needs_only_an_image_a_command_and_gpus(tmp_path: Path) -> None:
+    """The TrainJob and the runtime it names, through check.py as a pull request's CI would run it."""
+    trainjob = {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "metadata": {"name": "first", "namespace": "research"},
+        "spec": {
+            "runtimeRef": {"name": "torch-distributed"},
+            "trainer": {
+                "numNodes": 2,
+                "command": ["torchrun", "train.py"],
+                "resourcesPerNode": {"limits": {"nvidia.com/gpu": 8}},
+            },
+        },
+    }
+    manifest = tmp_path / "first.yaml"
+    manifest.write_text(yaml.safe_dump_all([trainjob, runtime("dev")]))
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "policies" / "check.py"), str(manifest)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_trainer_off(tmp_path: Path) -> None:
+    plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:trainer": {"enabled": False}}))
+    assert not [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kubeflow-trainer"]
+    assert not [r for r in plan.registrations if r.type == RUNTIME]
