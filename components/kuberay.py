@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.kuberay import KubeRayConfig
@@ -31,7 +32,7 @@ def crd_urls(version: str) -> list[str]:
 def operator_values(prometheus: bool) -> dict[str, Any]:
     return {
         "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
-        # Restricted Pod Security: the chart's container context drops everything; the pod needs the seccomp profile.
+        # Restricted Pod Security: the chart's container context already meets it; the pod says so too.
         "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "metrics": {"serviceMonitor": {"enabled": prometheus}},
     }
@@ -50,8 +51,15 @@ class KubeRay(Layer[KubeRayConfig]):
             return {"chart": None}
         handle = self.handle
         namespace = register(operator_namespace(), self.in_cluster())
+        # Deleting a CRD deletes every RayCluster, RayJob and RayService with it: kept when the stack stops
+        # managing it, and protected where the cluster is.
+        keep = pulumi.ResourceOptions(retain_on_delete=True, protect=handle.platform.protect)
         crds = [
-            k8s.yaml.v2.ConfigFile(f"kuberay-crds-{file.removesuffix('.yaml')}", file=url, opts=self.in_cluster())
+            k8s.yaml.v2.ConfigFile(
+                f"kuberay-crds-{file.removesuffix('.yaml')}",
+                file=url,
+                opts=pulumi.ResourceOptions.merge(self.in_cluster(), keep),
+            )
             for file, url in zip(KUBERAY_CRD_FILES, crd_urls(KUBERAY_OPERATOR.version), strict=True)
         ]
         prometheus = handle.installed(PROMETHEUS_CRDS)

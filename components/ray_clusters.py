@@ -1,10 +1,11 @@
 """A team's shared RayCluster (`teams[].rayCluster`), with the field guide's defaults (no Pulumi: the Teams layer
 registers it, tests and the plan invariants read it).
 
-- The head runs no tasks (`num-cpus: "0"`) and no GPUs, on system nodes; Ray's in-tree autoscaler runs beside it.
-- GPU workers start at 0 on one of the team's GPU pools: they select it by the portable pool label, tolerate the GPU
-  taint, and request and limit the pool's GPU resource (MIG slices included, with `num-gpus` set, since Ray only
-  counts `nvidia.com/gpu` itself).
+- The head runs no tasks (`num-cpus: "0"`) and no GPUs, on Karpenter's CPU pool where there is one (it scales),
+  else on system nodes; Ray's in-tree autoscaler runs beside it.
+- GPU workers start at 0 on one of the team's GPU pools: they select it by the portable pool label (and, for whole
+  GPUs, the model label: Kueue picks a flavor only among those whose node labels the pods allow), tolerate the GPU
+  taint, and request and limit the pool's GPU resource (MIG slices included), with `num-gpus` set.
 - CPU workers start at 0 on Karpenter's CPU pool (spot first), where there is one.
 - Every worker's Ray container mounts a memory `/dev/shm` of `shmSize` (Ray's object store lives there). KubeRay
   would add one sized to the container's memory limit; the platform sets it explicitly, so its size is the
@@ -24,6 +25,7 @@ from components.team_quotas import team_pools
 from vocabulary.labels import (
     CPU_WORKER_ROLE,
     GPU_TAINT_KEY,
+    LABEL_GPU,
     LABEL_POOL,
     LABEL_ROLE,
     LABEL_TEAM,
@@ -32,6 +34,7 @@ from vocabulary.labels import (
 )
 from vocabulary.policy_rules import SHM_PATH
 from vocabulary.queues import ELASTIC_JOB_ANNOTATION, LOCAL_QUEUE, QUEUE_LABEL
+from vocabulary.resources import GPU_RESOURCE
 from vocabulary.workloads import KUBERAY_SHM_VOLUME
 
 RAY_CLUSTER_NAME = "shared"
@@ -71,8 +74,8 @@ def _template(team: Team, config: RayClusterConfig, container: dict[str, Any], *
 
 def _group(name: str, max_replicas: int, params: dict[str, str], template: dict[str, Any]) -> dict[str, Any]:
     return {
+        # No `replicas`: the autoscaler owns it (the CRD defaults it to 0).
         "groupName": name,
-        "replicas": 0,
         "minReplicas": 0,
         "maxReplicas": max_replicas,
         "rayStartParams": params,
@@ -86,7 +89,7 @@ def team_ray_cluster(team: Team, pools: tuple[ResolvedGpuPool, ...], facts: Plat
         return None
     head = _template(
         team, config, _container(config.image, config.head_cpu, config.head_memory, None, shm=False),
-        nodeSelector=dict(SYSTEM_NODE_SELECTOR),
+        nodeSelector={LABEL_ROLE: CPU_WORKER_ROLE} if facts.cpu_worker_pool else dict(SYSTEM_NODE_SELECTOR),
     )  # fmt: skip
     groups = []
     pool = ray_gpu_pool(team, pools)
@@ -97,7 +100,8 @@ def team_ray_cluster(team: Team, pools: tuple[ResolvedGpuPool, ...], facts: Plat
             team,
             config,
             worker,
-            nodeSelector={LABEL_POOL: pool.name},
+            nodeSelector={LABEL_POOL: pool.name}
+            | ({LABEL_GPU: pool.model.key} if pool.gpu_resource == GPU_RESOURCE else {}),
             tolerations=[{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
         )
         groups.append(_group(GPU_GROUP, config.max_gpu_workers, {"num-gpus": str(config.gpus_per_worker)}, template))

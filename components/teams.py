@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.config.teams import CONTAINER_DEFAULT_REQUEST, Team
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import register, register_all
@@ -281,8 +283,11 @@ class Teams(Layer[list[Team]]):
             [local] = register_all([local_queue(team)], self.after(created, queue))
             ray = self.handle.installed(KUBERAY_OPERATOR_READY)
             if ray and (cluster := team_ray_cluster(team, pools, self.handle.platform)) is not None:
-                # After the operator (its CRDs and webhook) and the queue Kueue puts it on.
-                register(cluster, self.after(local, *ray))
+                # After the operator (its CRDs) and the queue Kueue puts it on. Kueue (scheduling gates, flavor
+                # node labels) and Ray's autoscaler (replicas) edit its pod templates, and Kueue refuses updates
+                # that drop its gates: a config change replaces the cluster instead of patching it.
+                replace = pulumi.ResourceOptions(replace_on_changes=["*"], delete_before_replace=True)
+                register(cluster, pulumi.ResourceOptions.merge(self.after(local, *ray), replace))
         if (spare := spare_queue(self.section, pools)) is not None:
             register(spare, self.in_cluster(*kueue))
         return {"teams": [t.name for t in self.section]}

@@ -44,6 +44,9 @@ class Registration:
     ignore_changes: list[str]
     dependencies: list[str]
     inputs: dict[str, Any]  # secrets still wrapped (see rpc.is_rpc_secret)
+    retain_on_delete: bool = False
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,7 +56,10 @@ class Registration:
             "parent": self.parent,
             "provider": self.provider,
             "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
             "ignoreChanges": self.ignore_changes,
+            "replaceOnChanges": self.replace_on_changes,
+            "deleteBeforeReplace": self.delete_before_replace,
             "dependencies": sorted(self.dependencies),
             "inputs": redact(self.inputs),
         }
@@ -117,6 +123,9 @@ class RecordingMonitor(mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
                     inputs=rpc.deserialize_properties(request.object),
+                    retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+                    replace_on_changes=list(request.replaceOnChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

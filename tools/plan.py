@@ -2,7 +2,8 @@
 invariants, prints a summary (resources by type, GPU pools, EC2 quotas, warnings) and writes
 
 - build/<stack>/resources.json: a list with one entry per declared resource, sorted by URN:
-  {type, name, urn, parent, provider, protect, ignoreChanges, dependencies, inputs};
+  {type, name, urn, parent, provider, protect, retainOnDelete, ignoreChanges, replaceOnChanges,
+  deleteBeforeReplace, dependencies, inputs};
 - build/<stack>/manifests/: every Kubernetes object and custom resource the program declares, as YAML.
 
 --out writes elsewhere, but only into a new or empty folder or one an earlier plan wrote (it holds a

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -23,7 +24,7 @@ from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER,
 from components.config.pool_rules import capacity_rules, pool_rules, reservation_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
 from components.config.teams import Team
-from components.gpu_pools import SHARED_TEAM, ResolvedGpuPool, is_fixed_group, resolve_gpu_pools
+from components.gpu_pools import SHARED_TEAM, ResolvedGpuPool, is_fixed_group, platform_facts, resolve_gpu_pools
 from components.ray_clusters import ray_gpu_pool
 from components.team_quotas import capacity_rows, gpu_quota, offered_keys
 from components.versions import CLUSTER_AUTOSCALER_APP_MINOR
@@ -398,7 +399,44 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
 
 def config_warnings(config: PlatformConfig) -> list[str]:
     """Risky but allowed: shown by `make plan` and, under the Pulumi CLI, as warnings."""
-    return access_warnings(config.cluster, config.environment) + gpu_warnings(config) + capacity_warnings(config)
+    return (
+        access_warnings(config.cluster, config.environment)
+        + gpu_warnings(config)
+        + capacity_warnings(config)
+        + ray_quota_warnings(config)
+    )
+
+
+# What Kueue adds to the head for the in-tree autoscaler sidecar (KubeRay's default container resources).
+AUTOSCALER_SIDECAR = {"cpu": Decimal("0.5"), "memory": Decimal(512 * 2**20)}
+
+
+def ray_quota_warnings(config: PlatformConfig) -> list[str]:
+    """A shared RayCluster whose workers at their maxima do not fit the team's CPU or memory quota (not borrowed)
+    scales only part of the way: say how far."""
+    pools = resolve_gpu_pools(config)
+    warnings = []
+    for team in config.teams:
+        ray = team.ray_cluster
+        if ray is None:
+            continue
+        cpu_pool = platform_facts(config).cpu_worker_pool
+        gpu_workers = ray.max_gpu_workers if ray_gpu_pool(team, pools) is not None else 0
+        cpu_workers = ray.max_cpu_workers if cpu_pool else 0
+        for resource, quota, head, gpu, cpu in (
+            ("cpu", team.resources.cpu, ray.head_cpu, ray.gpu_worker_cpu, ray.cpu_worker_cpu),
+            ("memory", team.resources.memory, ray.head_memory, ray.gpu_worker_memory, ray.cpu_worker_memory),
+        ):
+            base = quantity_value(head) + AUTOSCALER_SIDECAR[resource] + cpu_workers * quantity_value(cpu)
+            per_gpu_worker = quantity_value(gpu)
+            if base + gpu_workers * per_gpu_worker > quantity_value(quota):
+                fit = max(0, int((quantity_value(quota) - base) // per_gpu_worker)) if per_gpu_worker else 0
+                warnings.append(
+                    f"ml-platform:teams: {team.name}'s RayCluster at its maxima ({gpu_workers} GPU and {cpu_workers} "
+                    f"CPU workers) needs more {resource} than the team's quota ({quota}); with every CPU worker up, "
+                    f"{fit} GPU workers fit: raise resources.{resource} or lower the maxima"
+                )
+    return warnings
 
 
 def capacity_warnings(config: PlatformConfig) -> list[str]:

@@ -93,14 +93,17 @@ def test_a_teams_shared_ray_cluster_has_the_field_guides_defaults() -> None:
     head = spec["headGroupSpec"]
     assert head["rayStartParams"] == {"num-cpus": "0"}  # the head schedules no tasks
     head_pod = head["template"]["spec"]
-    assert head_pod["nodeSelector"]["ml-platform.io/role"] == "system" and "tolerations" not in head_pod
+    # on Karpenter's CPU pool (it scales), not the fixed system nodes
+    assert head_pod["nodeSelector"] == {"ml-platform.io/role": "cpu-workers"} and "tolerations" not in head_pod
     assert not [k for k in head_pod["containers"][0]["resources"]["limits"] if k.startswith("nvidia.com")]
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
     assert set(groups) == {"gpu", "cpu"}
     gpu = groups["gpu"]
-    assert (gpu["replicas"], gpu["minReplicas"], gpu["maxReplicas"]) == (0, 0, 8)
+    assert "replicas" not in gpu  # the autoscaler's
+    assert (gpu["minReplicas"], gpu["maxReplicas"]) == (0, 8)
     pod = gpu["template"]["spec"]
-    assert pod["nodeSelector"] == {"ml-platform.io/pool": "train-a100"}
+    # the model too: Kueue then cannot pick another model's flavor when the A100 quota runs out
+    assert pod["nodeSelector"] == {"ml-platform.io/pool": "train-a100", "ml-platform.io/gpu": "a100-40gb"}
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     [ray] = pod["containers"]
     assert (
@@ -143,3 +146,31 @@ def test_mig_workers_request_their_slice_and_tell_ray_how_many() -> None:
     [gpu] = [g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu"]
     limits = gpu["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/mig-1g.10gb"] == 2 and gpu["rayStartParams"] == {"num-gpus": "2"}
+
+
+def test_a_ray_cluster_change_replaces_it_and_the_crds_are_kept() -> None:
+    """Kueue and Ray's autoscaler edit the cluster's templates (an in-place update would conflict or be refused);
+    deleting a CRD deletes every object of its kind."""
+    plan = plan_of("prod")
+    [cluster] = [r for r in plan_of("dev").registrations if r.type == "kubernetes:ray.io/v1:RayCluster"]
+    assert cluster.replace_on_changes == ["*"] and cluster.delete_before_replace is True
+    crds = plan.of_type(CONFIG_FILE)
+    assert crds and all(c.retain_on_delete and c.protect for c in crds)  # prod: the cluster is protected
+
+
+def test_a_ray_cluster_bigger_than_the_teams_quota_warns() -> None:
+    import copy
+
+    import yaml as yaml_module
+
+    from components.config.loading import load_platform_config
+    from components.config.rules import config_warnings
+    from conftest import raw_config
+
+    document = yaml_module.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.dev.yaml").read_text())["config"]
+    document = copy.deepcopy(document)
+    assert not [w for w in config_warnings(load_platform_config(raw_config(document))) if "RayCluster" in w]
+    del document["ml-platform:teams"][0]["resources"]  # back to 64 CPUs and 256Gi
+    [memory] = [w for w in config_warnings(load_platform_config(raw_config(document))) if "needs more memory" in w]
+    # 8.5Gi head (with the autoscaler sidecar) + 4 x 32Gi CPU workers + n x 64Gi <= 256Gi: n = 1
+    assert "research's RayCluster at its maxima (8 GPU and 4 CPU workers)" in memory and "1 GPU workers fit" in memory

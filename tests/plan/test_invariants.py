@@ -489,7 +489,13 @@ def test_a_platform_ray_cluster_with_gpu_requests_but_no_limits_breaks_the_manda
     [
         (lambda i: i["metadata"]["labels"].update({"kueue.x-k8s.io/queue-name": "gpu"}), "LocalQueue gpu"),
         (lambda i: gpu_workers(i)["nodeSelector"].update({"ml-platform.io/pool": "train-a10"}), "no planned GPU pool"),
-        (lambda i: gpu_workers(i)["nodeSelector"].update({"ml-platform.io/pool": "notebooks"}), None),
+        (lambda i: gpu_workers(i)["nodeSelector"].update({"ml-platform.io/pool": "notebooks"}), "whose nodes are a10g"),
+        (
+            lambda i: gpu_workers(i)["nodeSelector"].update(
+                {"ml-platform.io/pool": "notebooks", "ml-platform.io/gpu": "a10g"}
+            ),
+            None,
+        ),
         (lambda i: gpu_workers(i).pop("tolerations"), "do not tolerate"),
     ],
 )

@@ -111,12 +111,15 @@ def test_the_readme_and_help_describe_the_actual_output(tmp_path: Path) -> None:
     for line in sample[1:]:
         if line.strip() and not line.strip().startswith(("...", "Wrote ")):
             assert line in result.stdout.splitlines(), line
-    fields = "{type, name, urn, parent, provider, protect, ignoreChanges, dependencies, inputs}"
+    fields = (
+        "{type, name, urn, parent, provider, protect, retainOnDelete, ignoreChanges, replaceOnChanges, "
+        "deleteBeforeReplace, dependencies, inputs}"
+    )
     resources = json.loads((tmp_path / "resources.json").read_text())
     assert list(resources[0]) == [f.strip() for f in fields.strip("{}").split(",")]
     assert [r["urn"] for r in resources] == sorted(r["urn"] for r in resources)
     assert fields in readme
     help_text = run_plan("--help").stdout
-    assert fields in help_text and ".ml-platform-plan" in help_text
+    assert fields in " ".join(help_text.split()) and ".ml-platform-plan" in help_text
     # the placeholder the README names exists in the plan
     assert "`<ml-prod-cluster.arn>`" in readme and "<ml-prod-cluster.arn>" in (tmp_path / "resources.json").read_text()

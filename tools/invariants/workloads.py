@@ -10,7 +10,7 @@ from typing import Any
 from rules import RULES, Settings
 from tools.invariants.base import Invariant, Violation
 from tools.invariants.plan import PlanView
-from vocabulary.labels import GPU_TAINT_KEY, LABEL_POOL
+from vocabulary.labels import GPU_TAINT_KEY, LABEL_GPU, LABEL_POOL
 from vocabulary.queues import QUEUE_LABEL
 from vocabulary.resources import is_gpu_resource
 from vocabulary.workloads import WORKLOAD_KINDS_BY_KIND
@@ -68,6 +68,13 @@ def check_ray_clusters_land(plan: PlanView) -> Iterator[Violation]:
             if pool is None:
                 yield Violation("ray-clusters-land", _name(cluster), "GPU workers select no planned GPU pool")
                 continue
+            model = (pod.get("nodeSelector") or {}).get(LABEL_GPU)
+            if model is not None and model != pool.model.key:
+                yield Violation(
+                    "ray-clusters-land",
+                    _name(cluster),
+                    f"GPU workers select GPU model {model} on pool {pool.name}, whose nodes are {pool.model.key}",
+                )
             if not wanted <= set(pool.advertised):
                 yield Violation(
                     "ray-clusters-land",
