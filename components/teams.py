@@ -272,8 +272,9 @@ class Teams(Layer[list[Team]]):
         kueue = self.handle.installed(KUEUE_QUEUES)
         # The dashboards' namespace comes with the monitoring stack.
         monitoring = self.handle.installed(PROMETHEUS_CRDS)
+        ray = self.handle.installed(KUBERAY_OPERATOR_READY)
         for team in self.section:
-            [ns, *inside] = team_objects(team, pools, ray_operator=bool(self.handle.installed(KUBERAY_OPERATOR_READY)))
+            [ns, *inside] = team_objects(team, pools, ray_operator=bool(ray))
             # The namespace waits for the cluster and the PriorityClasses; what is inside waits for the namespace.
             [created] = register_all([ns], self.in_cluster(*classes))
             for obj in inside:
@@ -281,7 +282,6 @@ class Teams(Layer[list[Team]]):
                 register(obj, self.after(*(monitoring if elsewhere and monitoring else [created])))
             [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
             [local] = register_all([local_queue(team)], self.after(created, queue))
-            ray = self.handle.installed(KUBERAY_OPERATOR_READY)
             if ray and (cluster := team_ray_cluster(team, pools, self.handle.platform)) is not None:
                 # After the operator (its CRDs) and the queue Kueue puts it on. Kueue (scheduling gates, flavor
                 # node labels) and Ray's autoscaler (replicas) edit its pod templates, and Kueue refuses updates

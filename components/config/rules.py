@@ -399,11 +399,12 @@ def check_rules(sections: dict[str, Any], config: PlatformConfig | None) -> list
 
 def config_warnings(config: PlatformConfig) -> list[str]:
     """Risky but allowed: shown by `make plan` and, under the Pulumi CLI, as warnings."""
+    pools = resolve_gpu_pools(config)
     return (
         access_warnings(config.cluster, config.environment)
         + gpu_warnings(config)
-        + capacity_warnings(config)
-        + ray_quota_warnings(config)
+        + capacity_warnings(config, pools)
+        + ray_quota_warnings(config, pools)
     )
 
 
@@ -411,16 +412,15 @@ def config_warnings(config: PlatformConfig) -> list[str]:
 AUTOSCALER_SIDECAR = {"cpu": Decimal("0.5"), "memory": Decimal(512 * 2**20)}
 
 
-def ray_quota_warnings(config: PlatformConfig) -> list[str]:
+def ray_quota_warnings(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]) -> list[str]:
     """A shared RayCluster whose workers at their maxima do not fit the team's CPU or memory quota (not borrowed)
     scales only part of the way: say how far."""
-    pools = resolve_gpu_pools(config)
+    cpu_pool = platform_facts(config).cpu_worker_pool
     warnings = []
     for team in config.teams:
         ray = team.ray_cluster
         if ray is None:
             continue
-        cpu_pool = platform_facts(config).cpu_worker_pool
         gpu_workers = ray.max_gpu_workers if ray_gpu_pool(team, pools) is not None else 0
         cpu_workers = ray.max_cpu_workers if cpu_pool else 0
         for resource, quota, head, gpu, cpu in (
@@ -439,13 +439,13 @@ def ray_quota_warnings(config: PlatformConfig) -> list[str]:
     return warnings
 
 
-def capacity_warnings(config: PlatformConfig) -> list[str]:
+def capacity_warnings(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]) -> list[str]:
     if config.kueue.overcommit == "error":
         return []  # then a config error (_team_quota_rules)
     return [
         f"teams are promised {row.promised} {row.key} GPUs ({row.resource}) but the pools can ever provide "
         f"{row.available} (at maxNodes): quota beyond that only queues (kueue.overcommit: error refuses it)"
-        for row in capacity_rows(config.teams, resolve_gpu_pools(config))
+        for row in capacity_rows(config.teams, pools)
         if row.overcommitted
     ]
 

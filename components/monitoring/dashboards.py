@@ -7,21 +7,18 @@ hold; and the pods holding idle GPUs.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.builders import dashboard, stat, table
 from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from vocabulary.labels import MANAGED_BY
-from vocabulary.namespaces import MONITORING_NAMESPACE
+from components.monitoring.grafana import DATASOURCE, model, query, with_time_series
+from components.monitoring.grafana import dashboard_config_map as grafana_config_map
 
 DASHBOARD_UID = "ml-platform-gpu-allocation"
-DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 GPU_REQUESTS = 'kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+"}'
 GPU_REQUESTS_IN_NAMESPACE = (
     'kube_pod_container_resource_requests{resource=~"nvidia_com_gpu|nvidia_com_mig_.+", namespace=~"$namespace"}'
@@ -70,10 +67,6 @@ HELD = (
 IDLE_PODS = f"{GPU_BUSY} < 10 and on (namespace, pod) {HELD}"
 
 
-def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
-    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id("A").datasource(DATASOURCE)
-
-
 def dashboard_queries() -> list[str]:
     """Every PromQL expression of the dashboard (tests parse them with Grafana's variables filled in)."""
     return [query for *_, query in PANELS] + [IDLE_PODS]
@@ -109,20 +102,7 @@ def gpu_allocation_dashboard() -> dict[str, Any]:
             .include_all(True)
         )
     )
-    legend = common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE).show_legend(True)
-    for panel_id, (title, unit, legend_format, query) in enumerate(PANELS, start=1):
-        builder = builder.with_panel(
-            timeseries.Panel()
-            .id(panel_id)
-            .title(title)
-            .unit(unit)
-            .min(0)
-            .height(8)
-            .span(12)
-            .datasource(DATASOURCE)
-            .legend(legend)
-            .with_target(_query(query, legend_format))
-        )
+    builder = with_time_series(builder, PANELS, first_id=1)
     builder = builder.with_panel(
         stat.Panel()
         .id(len(PANELS) + 1)
@@ -132,7 +112,7 @@ def gpu_allocation_dashboard() -> dict[str, Any]:
         .height(6)
         .span(6)
         .datasource(DATASOURCE)
-        .with_target(_query(f"count ({IDLE_PODS})").instant())
+        .with_target(query(f"count ({IDLE_PODS})").instant())
     )
     builder = builder.with_panel(
         table.Panel()
@@ -142,21 +122,10 @@ def gpu_allocation_dashboard() -> dict[str, Any]:
         .height(6)
         .span(18)
         .datasource(DATASOURCE)
-        .with_target(_query(IDLE_PODS).instant().format(PromQueryFormat.TABLE))
+        .with_target(query(IDLE_PODS).instant().format(PromQueryFormat.TABLE))
     )
-    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-    return model
+    return model(builder)
 
 
 def dashboard_config_map() -> dict[str, Any]:
-    """Grafana's sidecar loads every ConfigMap labelled grafana_dashboard=1 (kube-prometheus-stack's setting)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": "ml-platform-gpu-allocation-dashboard",
-            "namespace": MONITORING_NAMESPACE,
-            "labels": {**MANAGED_BY, "grafana_dashboard": "1"},
-        },
-        "data": {"gpu-allocation.json": json.dumps(gpu_allocation_dashboard(), indent=2, sort_keys=True)},
-    }
+    return grafana_config_map("ml-platform-gpu-allocation-dashboard", "gpu-allocation.json", gpu_allocation_dashboard())

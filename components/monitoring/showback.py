@@ -8,21 +8,16 @@ in a team's namespace counts for that team wherever it runs. Kueue names each te
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import dashboard, prometheus, table, timeseries
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.builders import dashboard, table
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from components.monitoring.grafana import DATASOURCE, dashboard_config_map, model, query, with_time_series
 from vocabulary.labels import MANAGED_BY
 from vocabulary.namespaces import MONITORING_NAMESPACE
 
 SHOWBACK_UID = "ml-platform-gpu-showback"
-DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 # A namespace's team, as a `team` label to join on (kube-state-metrics: label_<name with _>).
 TEAM_OF_NAMESPACE = (
     'label_replace(kube_namespace_labels{label_ml_platform_io_team!=""}, "team", "$1", '
@@ -86,10 +81,6 @@ def showback_rule() -> dict[str, Any]:
     }
 
 
-def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
-    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id("A").datasource(DATASOURCE)
-
-
 def showback_dashboard() -> dict[str, Any]:
     builder = (
         dashboard.Dashboard("GPU showback by team")
@@ -106,35 +97,12 @@ def showback_dashboard() -> dict[str, Any]:
             .height(8)
             .span(24)
             .datasource(DATASOURCE)
-            .with_target(_query(GPU_HOURS).instant().format(PromQueryFormat.TABLE))
+            .with_target(query(GPU_HOURS).instant().format(PromQueryFormat.TABLE))
         )
     )
-    legend = common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE).show_legend(True)
-    for panel_id, (title, unit, legend_format, query) in enumerate(PANELS, start=2):
-        builder = builder.with_panel(
-            timeseries.Panel()
-            .id(panel_id)
-            .title(title)
-            .unit(unit)
-            .min(0)
-            .height(8)
-            .span(12)
-            .datasource(DATASOURCE)
-            .legend(legend)
-            .with_target(_query(query, legend_format))
-        )
-    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-    return model
+    builder = with_time_series(builder, PANELS, first_id=2)
+    return model(builder)
 
 
 def showback_config_map() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": "ml-platform-gpu-showback-dashboard",
-            "namespace": MONITORING_NAMESPACE,
-            "labels": {**MANAGED_BY, "grafana_dashboard": "1"},
-        },
-        "data": {"gpu-showback.json": json.dumps(showback_dashboard(), indent=2, sort_keys=True)},
-    }
+    return dashboard_config_map("ml-platform-gpu-showback-dashboard", "gpu-showback.json", showback_dashboard())
