@@ -25,6 +25,8 @@ PROMETHEUS_CRDS = "prometheus-operator-crds"  # ServiceMonitor, PodMonitor, Prom
 KUEUE_QUEUES = "kueue-queues"  # Kueue running with its ResourceFlavors and WorkloadPriorityClasses (kueue layer)
 KUBERAY_OPERATOR_READY = "kuberay-operator"  # the KubeRay operator and its CRDs (kuberay layer)
 TRAINER_READY = "kubeflow-trainer"  # Kubeflow Trainer, JobSet and the ClusterTrainingRuntimes (trainer layer)
+KSERVE_READY = "kserve"  # KServe's controller (webhooks serving) and ClusterServingRuntimes (kserve layer)
+TRAINING_OPERATOR_READY = "training-operator"  # the legacy Training Operator v1 and its CRDs (trainer layer)
 
 
 class Layer(pulumi.ComponentResource, Generic[Section]):

@@ -13,6 +13,7 @@ from components.autoscaling.layer import Autoscaling
 from components.cluster.handle import ClusterHandle
 from components.config.platform import PlatformConfig
 from components.gpu.layer import GpuStack
+from components.kserve import KServe
 from components.kuberay import KubeRay
 from components.kueue import Kueue
 from components.monitoring.layer import Monitoring
@@ -55,5 +56,6 @@ class MlPlatform(pulumi.ComponentResource):
         Kueue("kueue", config.kueue, handle, child)
         KubeRay("kuberay", config.kuberay, handle, child)
         Trainer("trainer", config.trainer, handle, child)
+        KServe("kserve", config.kserve, handle, child)
         Teams("teams", config.teams, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

@@ -13,17 +13,26 @@ shape as upstream's) adds what a user's first TrainJob needs and forgets:
 - `NCCL_DEBUG=WARN`: NCCL's debug output off unless asked for.
 
 So a TrainJob needs only an image (or the runtime's), a command and a GPU count (`resourcesPerNode`).
+
+With `trainingOperator.enabled`, the legacy Training Operator v1 runs too, for teams that still submit
+PyTorchJobs: upstream ships it as a kustomize overlay, not a chart, so the Kubernetes provider renders
+kustomize/training-operator/, the pinned tag's standalone overlay (namespace `kubeflow`; CRDs as plain manifests,
+so a new pin updates them) narrowed to PyTorchJob on system nodes. Kueue queues PyTorchJobs in team namespaces
+(its `kubeflow.org/pytorchjob` integration is on).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 from components.config.trainer import TrainerConfig
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import helm_release, register
-from components.layer import PROMETHEUS_CRDS, TRAINER_READY, Layer
-from components.versions import KUBEFLOW_TRAINER
+from components.layer import PROMETHEUS_CRDS, TRAINER_READY, TRAINING_OPERATOR_READY, Layer
+from components.versions import KUBEFLOW_TRAINER, TRAINING_OPERATOR_KUSTOMIZATION, TRAINING_OPERATOR_VERSION
 from vocabulary.labels import GPU_TAINT_KEY, LABEL_WORKLOAD, MANAGED_BY, SYSTEM_NODE_SELECTOR
 from vocabulary.namespaces import TRAINER_NAMESPACE
 from vocabulary.policy_rules import SHM_PATH
@@ -113,8 +122,26 @@ class Trainer(Layer[TrainerConfig]):
     TYPE = "ml-platform:trainer:Trainer"
 
     def build(self) -> dict[str, Any]:
-        if not self.section.enabled:
-            return {"chart": None}
+        outputs: dict[str, Any] = {"chart": None, "runtimes": [], "trainingOperator": None}
+        if self.section.training_operator.enabled:
+            outputs["trainingOperator"] = self.training_operator()
+        if self.section.enabled:
+            outputs |= self.trainer()
+        return outputs
+
+    def training_operator(self) -> str:
+        # Deleting the CRDs would delete every PyTorchJob: kept when the stack stops managing them, and protected
+        # where the cluster is. The provider applies server-side: the CRDs are too large for client-side apply.
+        keep = pulumi.ResourceOptions(retain_on_delete=True, protect=self.handle.platform.protect)
+        operator = k8s.kustomize.v2.Directory(
+            "training-operator",
+            directory=TRAINING_OPERATOR_KUSTOMIZATION,
+            opts=pulumi.ResourceOptions.merge(self.in_cluster(), keep),
+        )
+        self.handle.provide(TRAINING_OPERATOR_READY, operator)
+        return TRAINING_OPERATOR_VERSION
+
+    def trainer(self) -> dict[str, Any]:
         handle = self.handle
         namespace = register(trainer_namespace(), self.in_cluster())
         prometheus = handle.installed(PROMETHEUS_CRDS)
@@ -122,7 +149,11 @@ class Trainer(Layer[TrainerConfig]):
             KUBEFLOW_TRAINER.name,
             KUBEFLOW_TRAINER,
             trainer_values(),
-            self.in_cluster(namespace, *prometheus),
+            # Its CRDs are chart templates: uninstalling it deletes every TrainJob, so it is protected where the
+            # cluster is.
+            pulumi.ResourceOptions.merge(
+                self.in_cluster(namespace, *prometheus), pulumi.ResourceOptions(protect=handle.platform.protect)
+            ),
             create_namespace=False,
         )
         # The runtime waits for the release: its CRD and the validating webhook (failurePolicy Fail) are ready then.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vocabulary.namespaces import (
+    CERT_MANAGER_NAMESPACE,
     GPU_NAMESPACE,
+    KSERVE_NAMESPACE,
     KUBERAY_NAMESPACE,
     KUEUE_NAMESPACE,
     MONITORING_NAMESPACE,
@@ -59,6 +61,20 @@ KUBERAY_CRD_FILES = (
 )
 # Kubeflow Trainer v2 with its JobSet dependency (jobset 0.12.0 as a subchart); its CRDs are chart templates.
 KUBEFLOW_TRAINER = HelmChart("kubeflow-trainer", "2.3.0", "oci://ghcr.io/kubeflow/charts", TRAINER_NAMESPACE)
+# The legacy Training Operator v1 (PyTorchJob) has no chart: upstream installs its standalone kustomize overlay.
+# kustomize/training-operator/ builds on that overlay at the pinned tag (the repository moved to kubeflow/trainer;
+# the v1 tags stayed), and the Kubernetes provider renders it. Its CRDs are plain manifests, so a new pin updates
+# them. Bump both together (a test compares them).
+TRAINING_OPERATOR_VERSION = "v1.9.4"
+TRAINING_OPERATOR_OVERLAY = "https://github.com/kubeflow/trainer//manifests/overlays/standalone?ref={version}"
+TRAINING_OPERATOR_KUSTOMIZATION = "kustomize/training-operator"
+# KServe's webhook certificates come from cert-manager (its Certificate is always rendered): cert-manager first.
+CERT_MANAGER = HelmChart("cert-manager", "v1.21.1", "oci://quay.io/jetstack/charts", CERT_MANAGER_NAMESPACE)
+# KServe: its CRDs as their own chart (templates, so upgrades update them), the controller, and the
+# ClusterServingRuntimes, installed in that order.
+KSERVE_CRD = HelmChart("kserve-crd", "v0.20.0", "oci://ghcr.io/kserve/charts", KSERVE_NAMESPACE)
+KSERVE_RESOURCES = HelmChart("kserve-resources", "v0.20.0", "oci://ghcr.io/kserve/charts", KSERVE_NAMESPACE)
+KSERVE_RUNTIME_CONFIGS = HelmChart("kserve-runtime-configs", "v0.20.0", "oci://ghcr.io/kserve/charts", KSERVE_NAMESPACE)
 
 # The cluster-autoscaler minor the pinned chart's image runs (values.yaml image.tag); it must match the cluster's.
 CLUSTER_AUTOSCALER_APP_MINOR = "1.35"
@@ -73,4 +89,8 @@ CHARTS: tuple[HelmChart, ...] = (
     KUEUE,
     KUBERAY_OPERATOR,
     KUBEFLOW_TRAINER,
+    CERT_MANAGER,
+    KSERVE_CRD,
+    KSERVE_RESOURCES,
+    KSERVE_RUNTIME_CONFIGS,
 )

@@ -14,6 +14,11 @@ KUEUE_NAMESPACE = "kueue-system"
 KUBERAY_NAMESPACE = "kuberay-system"
 # Kubeflow Trainer (TrainJob) and JobSet, as upstream installs them.
 TRAINER_NAMESPACE = "kubeflow-system"
+# The legacy Kubeflow Training Operator v1 (PyTorchJob): its standalone manifests fix this namespace.
+TRAINING_OPERATOR_NAMESPACE = "kubeflow"
+# cert-manager (KServe's webhook certificates) and KServe's controller, as upstream installs them.
+CERT_MANAGER_NAMESPACE = "cert-manager"
+KSERVE_NAMESPACE = "kserve"
 KUBERNETES_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # Never a team's namespace, never checked by the admission policies.
 PLATFORM_OWNED_NAMESPACES = (
@@ -24,4 +29,7 @@ PLATFORM_OWNED_NAMESPACES = (
     KUEUE_NAMESPACE,
     KUBERAY_NAMESPACE,
     TRAINER_NAMESPACE,
+    TRAINING_OPERATOR_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    KSERVE_NAMESPACE,
 )

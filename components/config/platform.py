@@ -8,6 +8,7 @@ from components.config.base import Autoscaler, ConfigModel, Environment
 from components.config.cluster import AwsSettings, ClusterConfig, default_endpoint_access
 from components.config.gpu import GpuStackConfig
 from components.config.gpu_pools import GpuPool
+from components.config.kserve import KServeConfig
 from components.config.kuberay import KubeRayConfig
 from components.config.kueue import KueueConfig
 from components.config.monitoring import MonitoringConfig
@@ -35,6 +36,9 @@ class PlatformConfig(ConfigModel):
     kueue: KueueConfig = Field(default_factory=KueueConfig, description="Job queueing and GPU fair sharing (Kueue).")
     kuberay: KubeRayConfig = Field(default_factory=KubeRayConfig, description="The KubeRay operator.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Kubeflow Trainer and its runtimes.")
+    kserve: KServeConfig = Field(
+        default_factory=KServeConfig, description="KServe (Standard mode) with cert-manager and serving runtimes."
+    )
 
     @model_validator(mode="after")
     def _environment_defaults(self) -> PlatformConfig:

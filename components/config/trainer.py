@@ -7,6 +7,14 @@ from pydantic import Field
 from components.config.base import QUANTITY, ConfigModel
 
 
+class TrainingOperatorConfig(ConfigModel):
+    enabled: bool = Field(
+        False,
+        description="Install the legacy Kubeflow Training Operator v1 (PyTorchJob, TFJob, ...) from its pinned "
+        "standalone manifests, next to Trainer v2.",
+    )
+
+
 class TrainerConfig(ConfigModel):
     enabled: bool = Field(True, description="Install Kubeflow Trainer (with JobSet) and the torch-distributed runtime.")
     image: str = Field(
@@ -22,4 +30,8 @@ class TrainerConfig(ConfigModel):
         le=100,
         description="Whole-job restarts after a failure; restarts after a spot interruption or node drain do not "
         "count.",
+    )
+    training_operator: TrainingOperatorConfig = Field(
+        default_factory=TrainingOperatorConfig,
+        description="The legacy Training Operator v1 for teams that still run PyTorchJobs.",
     )

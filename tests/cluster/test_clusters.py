@@ -154,13 +154,17 @@ def test_cluster_kms_key_and_kueue_are_protected_in_prod_only() -> None:
     assert only(plan_of("prod"), EKS).inputs["deletionProtection"] is True
     assert not only(plan_of("dev"), EKS).protect and not only(plan_of("dev"), "aws:kms/key:Key").protect
     others = [r.name for r in plan_of("prod").registrations if r.protect and r.type not in (EKS, "aws:kms/key:Key")]
-    # CRDs hold every object of their kind: Kueue's (chart templates) and KubeRay's (applied from the pinned tag)
+    # CRDs hold every object of their kind: Kueue's, Trainer's and KServe's (chart templates), KubeRay's and the
+    # Training Operator's (applied from the pinned tags)
     assert sorted(others) == [
+        "kserve-crd",
+        "kubeflow-trainer",
         "kuberay-crds-ray.io_rayclusters",
         "kuberay-crds-ray.io_raycronjobs",
         "kuberay-crds-ray.io_rayjobs",
         "kuberay-crds-ray.io_rayservices",
         "kueue",
+        "training-operator",
     ]
     assert not [r for r in plan_of("dev").registrations if r.protect]
 

@@ -74,6 +74,10 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             "kueue",
             "kuberay-operator",
             "kubeflow-trainer",
+            "cert-manager",
+            "kserve-crd",
+            "kserve-resources",
+            "kserve-runtime-configs",
         )
         # A failed install is purged and a failed upgrade rolled back, inside 10 minutes; history is bounded.
         assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["timeout"], inputs["maxHistory"]) == (
@@ -91,6 +95,8 @@ def test_every_helm_release_is_pinned_atomic_and_bounded(stack: str) -> None:
             "kueue-system",
             "kuberay-system",
             "kubeflow-system",
+            "cert-manager",
+            "kserve",
         )
         assert inputs["createNamespace"] is False
         if inputs["chart"].startswith("oci://"):

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from components.kueue import FRAMEWORKS
+from components.versions import TRAINING_OPERATOR_KUSTOMIZATION, TRAINING_OPERATOR_OVERLAY, TRAINING_OPERATOR_VERSION
 from conftest import plan_of, plan_variant
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -102,5 +104,70 @@ def test_a_users_first_trainjob_needs_only_an_image_a_command_and_gpus(tmp_path:
 
 def test_trainer_off(tmp_path: Path) -> None:
     plan = plan_variant(tmp_path, "dev", lambda c: c.update({"ml-platform:trainer": {"enabled": False}}))
+    assert not [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kubeflow-trainer"]
+    assert not [r for r in plan.registrations if r.type == RUNTIME]
+
+
+DIRECTORY = "kubernetes:kustomize/v2:Directory"
+REFERENCE_DIR = PROJECT.parent / "shared" / "reference"
+
+
+def test_the_legacy_training_operator_comes_from_the_tag_its_reference_crd_was_read_at() -> None:
+    """../shared/reference/SOURCES.tsv records where the pinned PyTorchJob CRD comes from: the overlay is
+    rendered from the same repository and tag."""
+    [row] = [
+        line.split("\t")
+        for line in (REFERENCE_DIR / "SOURCES.tsv").read_text().splitlines()
+        if line.startswith("crds/training-operator-")
+    ]
+    _, repo, tag, _, path, *_ = row
+    assert path == "manifests/base/crds/kubeflow.org_pytorchjobs.yaml"  # the base the standalone overlay includes
+    assert tag == TRAINING_OPERATOR_VERSION
+    overlay = f"https://github.com/{repo}//manifests/overlays/standalone?ref={tag}"
+    assert TRAINING_OPERATOR_OVERLAY.format(version=tag) == overlay
+    kustomization = yaml.safe_load((PROJECT / TRAINING_OPERATOR_KUSTOMIZATION / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == [overlay]
+
+
+def test_the_legacy_training_operator_runs_pytorchjob_only_on_system_nodes() -> None:
+    """The platform's patches on upstream's overlay: one controller, one CRD (Kueue queues PyTorchJobs only)."""
+    kustomization = yaml.safe_load((PROJECT / TRAINING_OPERATOR_KUSTOMIZATION / "kustomization.yaml").read_text())
+    [deployment, *crds] = kustomization["patches"]
+    assert deployment["target"] == {"group": "apps", "version": "v1", "kind": "Deployment", "name": "training-operator"}
+    ops = {op["path"]: op["value"] for op in yaml.safe_load(deployment["patch"])}
+    assert ops == {
+        "/spec/template/spec/containers/0/args": ["--enable-scheme=pytorchjob"],
+        "/spec/template/spec/nodeSelector": {"ml-platform.io/role": "system"},
+    }
+    deleted = set()
+    for patch in crds:
+        doc = yaml.safe_load(patch["patch"])
+        assert doc["$patch"] == "delete" and doc["kind"] == "CustomResourceDefinition"
+        deleted.add(doc["metadata"]["name"])
+    # every v1 CRD of the overlay except PyTorchJob (manifests/base/crds/kustomization.yaml at the tag)
+    kinds = ("tfjobs", "mpijobs", "xgboostjobs", "paddlejobs", "jaxjobs")
+    assert deleted == {f"{kind}.kubeflow.org" for kind in kinds}
+    assert "kubeflow.org/pytorchjob" in FRAMEWORKS
+
+
+def test_the_legacy_training_operator_where_enabled_kept_and_protected_in_prod() -> None:
+    for stack in ("dev", "prod"):
+        plan = plan_of(stack)
+        [operator] = plan.of_type(DIRECTORY)
+        assert operator.inputs["directory"] == "kustomize/training-operator"
+        # deleting its CRDs would delete every PyTorchJob
+        assert operator.retain_on_delete and operator.protect == (stack == "prod")
+        system_nodes = [r for r in plan.registrations if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name == "system"]
+        assert system_nodes and {r.urn for r in system_nodes} <= set(operator.dependencies)  # nodes to run on
+    for stack in ("gke", "local"):  # off by default
+        assert not plan_of(stack).of_type(DIRECTORY)
+
+
+def test_the_legacy_training_operator_alone(tmp_path: Path) -> None:
+    def only_v1(c: dict[str, Any]) -> None:
+        c["ml-platform:trainer"] = {"enabled": False, "trainingOperator": {"enabled": True}}
+
+    plan = plan_variant(tmp_path, "dev", only_v1)
+    assert plan.of_type(DIRECTORY)
     assert not [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kubeflow-trainer"]
     assert not [r for r in plan.registrations if r.type == RUNTIME]

@@ -32,6 +32,9 @@ PLATFORM_NAMESPACES = [
     "kueue-system",
     "kuberay-system",
     "kubeflow-system",
+    "kubeflow",
+    "cert-manager",
+    "kserve",
 ]
 
 
