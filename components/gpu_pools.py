@@ -29,6 +29,7 @@ from vocabulary.labels import (
     NVIDIA_MIG_CONFIG_LABEL,
 )
 from vocabulary.resources import GPU_RESOURCE, mig_resource_name
+from vocabulary.storage import SHARED_STORAGE_CLASS
 
 # What makes a node's GPUs schedulable: the GPU Operator's device plugin (EKS AL2023 and existing clusters),
 # Bottlerocket's own device plugin (its NVIDIA variants run one on the host), or GKE's.
@@ -94,6 +95,12 @@ class PlatformFacts:
     protect: bool = False
     # Karpenter's CPU NodePool (nodes labelled ml-platform.io/role=cpu-workers) exists.
     cpu_worker_pool: bool = False
+    # The teams (storage.*: each gets a volume and a checkpoint identity).
+    teams: tuple[str, ...] = ()
+    # Each team's shared volume: (StorageClass, size), or None without a shared filesystem.
+    shared_volume: tuple[str, str] | None = None
+    # The stack has a checkpoint bucket: each team namespace gets its ServiceAccount and ConfigMap.
+    checkpoints: bool = False
 
     @property
     def mutating_admission_policies(self) -> bool:
@@ -358,7 +365,18 @@ def platform_facts(config: PlatformConfig) -> PlatformFacts:
         cpu_worker_pool=config.cluster.cloud == "aws"
         and config.autoscaler == "karpenter"
         and config.scaling.cpu_pool.enabled,
+        teams=tuple(t.name for t in config.teams),
+        shared_volume=shared_volume(config),
+        checkpoints=bool(config.storage.checkpoints.enabled),
     )
+
+
+def shared_volume(config: PlatformConfig) -> tuple[str, str] | None:
+    shared = config.storage.shared_filesystem
+    if shared.type in (None, "none") or shared.size is None:
+        return None
+    storage_class = shared.storage_class_name if shared.type == "existing" else SHARED_STORAGE_CLASS
+    return (storage_class or SHARED_STORAGE_CLASS, shared.size)
 
 
 def resolve_gpu_pools(config: PlatformConfig) -> tuple[ResolvedGpuPool, ...]:

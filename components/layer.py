@@ -26,7 +26,10 @@ KUEUE_QUEUES = "kueue-queues"  # Kueue running with its ResourceFlavors and Work
 KUBERAY_OPERATOR_READY = "kuberay-operator"  # the KubeRay operator and its CRDs (kuberay layer)
 TRAINER_READY = "kubeflow-trainer"  # Kubeflow Trainer, JobSet and the ClusterTrainingRuntimes (trainer layer)
 KSERVE_READY = "kserve"  # KServe's controller (webhooks serving) and ClusterServingRuntimes (kserve layer)
+SHARED_STORAGE = "shared-storage"  # the shared filesystem's StorageClass (storage layer)
 TRAINING_OPERATOR_READY = "training-operator"  # the legacy Training Operator v1 and its CRDs (trainer layer)
+# Values a layer publishes for later ones (`ClusterHandle.publish` / `published`).
+CHECKPOINT_BUCKET_URI = "checkpoint-bucket-uri"  # s3://<bucket>/ or gs://<bucket>/ (storage layer)
 
 
 class Layer(pulumi.ComponentResource, Generic[Section]):

@@ -18,6 +18,7 @@ from components.kuberay import KubeRay
 from components.kueue import Kueue
 from components.monitoring.layer import Monitoring
 from components.platform_base import PlatformBase
+from components.storage.layer import Storage
 from components.teams import Teams
 from components.trainer import Trainer
 
@@ -57,5 +58,6 @@ class MlPlatform(pulumi.ComponentResource):
         KubeRay("kuberay", config.kuberay, handle, child)
         Trainer("trainer", config.trainer, handle, child)
         KServe("kserve", config.kserve, handle, child)
+        Storage("storage", config.storage, handle, child)
         Teams("teams", config.teams, handle, child)
         self.register_outputs({"cloud": handle.cloud, "gpuPools": [p.summary() for p in handle.gpu_pools]})

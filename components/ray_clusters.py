@@ -21,6 +21,7 @@ from typing import Any
 
 from components.config.teams import RayClusterConfig, Team
 from components.gpu_pools import PlatformFacts, ResolvedGpuPool
+from components.storage.team_objects import apply_team_storage
 from components.team_quotas import team_pools
 from vocabulary.labels import (
     CPU_WORKER_ROLE,
@@ -65,10 +66,13 @@ def _container(image: str, cpu: str, memory: str, gpus: tuple[str, int] | None, 
     }
 
 
-def _template(team: Team, config: RayClusterConfig, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+def _template(
+    team: Team, config: RayClusterConfig, container: dict[str, Any], facts: PlatformFacts, **spec: Any
+) -> dict[str, Any]:
     pod: dict[str, Any] = {"priorityClassName": team.priority, "containers": [container], **spec}
     if "volumeMounts" in container:
         pod["volumes"] = [{"name": KUBERAY_SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": config.shm_size}}]
+    apply_team_storage(pod, container, facts)
     return {"metadata": {"labels": {LABEL_TEAM: team.name}}, "spec": pod}
 
 
@@ -88,7 +92,7 @@ def team_ray_cluster(team: Team, pools: tuple[ResolvedGpuPool, ...], facts: Plat
     if config is None:
         return None
     head = _template(
-        team, config, _container(config.image, config.head_cpu, config.head_memory, None, shm=False),
+        team, config, _container(config.image, config.head_cpu, config.head_memory, None, shm=False), facts,
         nodeSelector={LABEL_ROLE: CPU_WORKER_ROLE} if facts.cpu_worker_pool else dict(SYSTEM_NODE_SELECTOR),
     )  # fmt: skip
     groups = []
@@ -100,6 +104,7 @@ def team_ray_cluster(team: Team, pools: tuple[ResolvedGpuPool, ...], facts: Plat
             team,
             config,
             worker,
+            facts,
             nodeSelector={LABEL_POOL: pool.name}
             | ({LABEL_GPU: pool.model.key} if pool.gpu_resource == GPU_RESOURCE else {}),
             tolerations=[{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
@@ -107,7 +112,7 @@ def team_ray_cluster(team: Team, pools: tuple[ResolvedGpuPool, ...], facts: Plat
         groups.append(_group(GPU_GROUP, config.max_gpu_workers, {"num-gpus": str(config.gpus_per_worker)}, template))
     if facts.cpu_worker_pool and config.max_cpu_workers > 0:
         worker = _container(config.image, config.cpu_worker_cpu, config.cpu_worker_memory, None)
-        template = _template(team, config, worker, nodeSelector={LABEL_ROLE: CPU_WORKER_ROLE})
+        template = _template(team, config, worker, facts, nodeSelector={LABEL_ROLE: CPU_WORKER_ROLE})
         groups.append(_group(CPU_GROUP, config.max_cpu_workers, {}, template))
     version = re.search(r":(\d+\.\d+\.\d+)", config.image)
     spec: dict[str, Any] = {

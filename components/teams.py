@@ -12,12 +12,21 @@ from typing import Any
 
 import pulumi
 
+from components.config.base import byte_quantity, quantity_value
 from components.config.teams import CONTAINER_DEFAULT_REQUEST, Team
 from components.gpu_pools import ResolvedGpuPool
 from components.kube import register, register_all
-from components.layer import KUBERAY_OPERATOR_READY, KUEUE_QUEUES, PROMETHEUS_CRDS, Layer
+from components.layer import (
+    CHECKPOINT_BUCKET_URI,
+    KUBERAY_OPERATOR_READY,
+    KUEUE_QUEUES,
+    PROMETHEUS_CRDS,
+    SHARED_STORAGE,
+    Layer,
+)
 from components.queueing import cluster_queue, local_queue, spare_queue
 from components.ray_clusters import team_ray_cluster
+from components.storage.team_objects import team_storage_objects
 from components.team_quotas import gpu_requests
 from vocabulary.labels import LABEL_DEFAULT_PRIORITY, LABEL_TEAM, MANAGED_BY
 from vocabulary.namespaces import KUBERAY_NAMESPACE, MONITORING_NAMESPACE
@@ -89,9 +98,12 @@ def _namespaced(kind: str, api_version: str, name: str, team: Team, spec: dict[s
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **spec}
 
 
-def resource_quota(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, Any]:
+def resource_quota(
+    team: Team, pools: tuple[ResolvedGpuPool, ...], shared_volume: tuple[str, str] | None = None
+) -> dict[str, Any]:
     """The hard backstop: GPUs per resource name (quota counts extended resources by request only), CPU, memory,
-    storage and pods."""
+    storage and pods. The platform's shared volume comes on top of the team's storage, and is the only claim of
+    its StorageClass (on FSx and Filestore every claim is a new file system, billed by size)."""
     r = team.resources
     hard: dict[str, str] = {
         "requests.cpu": r.cpu,
@@ -99,6 +111,10 @@ def resource_quota(team: Team, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, 
         "requests.storage": r.storage,
         "pods": str(r.pods),
     }
+    if shared_volume is not None:
+        storage_class, size = shared_volume
+        hard["requests.storage"] = byte_quantity(quantity_value(r.storage) + quantity_value(size))
+        hard[f"{storage_class}.storageclass.storage.k8s.io/persistentvolumeclaims"] = "1"
     hard |= {f"requests.{resource}": str(count) for resource, count in sorted(gpu_requests(team, pools).items())}
     return _namespaced("ResourceQuota", "v1", "team-quota", team, {"spec": {"hard": hard}})
 
@@ -245,10 +261,15 @@ def default_priority_objects() -> list[dict[str, Any]]:
     return [policy, binding]
 
 
-def team_objects(team: Team, pools: tuple[ResolvedGpuPool, ...], ray_operator: bool = False) -> list[dict[str, Any]]:
+def team_objects(
+    team: Team,
+    pools: tuple[ResolvedGpuPool, ...],
+    ray_operator: bool = False,
+    shared_volume: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
     return [
         namespace(team),
-        resource_quota(team, pools),
+        resource_quota(team, pools, shared_volume),
         *priority_quotas(team),
         limit_range(team),
         *role_bindings(team),
@@ -273,13 +294,18 @@ class Teams(Layer[list[Team]]):
         # The dashboards' namespace comes with the monitoring stack.
         monitoring = self.handle.installed(PROMETHEUS_CRDS)
         ray = self.handle.installed(KUBERAY_OPERATOR_READY)
+        facts, storage = self.handle.platform, self.handle.installed(SHARED_STORAGE)
+        bucket = self.handle.published(CHECKPOINT_BUCKET_URI)
+        region = self.handle.region if self.handle.cloud == "aws" else None
         for team in self.section:
-            [ns, *inside] = team_objects(team, pools, ray_operator=bool(ray))
+            [ns, *inside] = team_objects(team, pools, bool(ray), facts.shared_volume)
             # The namespace waits for the cluster and the PriorityClasses; what is inside waits for the namespace.
             [created] = register_all([ns], self.in_cluster(*classes))
             for obj in inside:
                 elsewhere = obj["metadata"]["namespace"] != team.name
                 register(obj, self.after(*(monitoring if elsewhere and monitoring else [created])))
+            for obj in team_storage_objects(team.name, facts, bucket, region):
+                register(obj, self.after(created, *storage))
             [queue] = register_all([cluster_queue(team, pools)], self.in_cluster(*kueue))
             [local] = register_all([local_queue(team)], self.after(created, queue))
             if ray and (cluster := team_ray_cluster(team, pools, self.handle.platform)) is not None:

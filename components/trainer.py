@@ -29,9 +29,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.trainer import TrainerConfig
-from components.gpu_pools import ResolvedGpuPool
+from components.gpu_pools import PlatformFacts, ResolvedGpuPool
 from components.kube import helm_release, register
 from components.layer import PROMETHEUS_CRDS, TRAINER_READY, TRAINING_OPERATOR_READY, Layer
+from components.storage.team_objects import apply_team_storage
 from components.versions import KUBEFLOW_TRAINER, TRAINING_OPERATOR_KUSTOMIZATION, TRAINING_OPERATOR_VERSION
 from vocabulary.labels import GPU_TAINT_KEY, LABEL_WORKLOAD, MANAGED_BY, SYSTEM_NODE_SELECTOR
 from vocabulary.namespaces import TRAINER_NAMESPACE
@@ -66,7 +67,9 @@ def training_node_selector(pools: tuple[ResolvedGpuPool, ...]) -> dict[str, str]
     return {LABEL_WORKLOAD: "training"} if any(p.config.workload == "training" for p in pools) else {}
 
 
-def torch_runtime(config: TrainerConfig, pools: tuple[ResolvedGpuPool, ...]) -> dict[str, Any]:
+def torch_runtime(
+    config: TrainerConfig, pools: tuple[ResolvedGpuPool, ...], facts: PlatformFacts | None = None
+) -> dict[str, Any]:
     pod: dict[str, Any] = {
         # podFailurePolicy needs pods that are not restarted in place.
         "restartPolicy": "Never",
@@ -83,6 +86,9 @@ def torch_runtime(config: TrainerConfig, pools: tuple[ResolvedGpuPool, ...]) -> 
     }
     if selector := training_node_selector(pools):
         pod["nodeSelector"] = selector
+    if facts is not None:
+        # The team's volume, checkpoint identity and CHECKPOINT_URI: every team namespace has them.
+        apply_team_storage(pod, pod["containers"][0], facts)
     job = {
         "backoffLimit": 0,
         # A spot interruption or drain fails the node's Job at once (not after a timeout) ...
@@ -157,6 +163,6 @@ class Trainer(Layer[TrainerConfig]):
             create_namespace=False,
         )
         # The runtime waits for the release: its CRD and the validating webhook (failurePolicy Fail) are ready then.
-        runtime = register(torch_runtime(self.section, handle.gpu_pools), self.after(release))
+        runtime = register(torch_runtime(self.section, handle.gpu_pools, handle.platform), self.after(release))
         handle.provide(TRAINER_READY, release, runtime)
         return {"chart": KUBEFLOW_TRAINER.name, "runtimes": [TORCH_RUNTIME]}

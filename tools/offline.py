@@ -155,6 +155,8 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         out["latestVersion"] = 1
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         out["resources"] = [{"autoscalingGroups": [{"name": ph("asg")}], "remoteAccessSecurityGroupId": ""}]
+    elif typ == "aws:s3/bucket:Bucket" and "bucket" not in inputs:
+        out["bucket"] = ph("bucket")  # named by AWS from bucketPrefix
     elif typ == "aws:sqs/queue:Queue":
         out["url"] = ph("url")
     elif typ == "random:index/randomPassword:RandomPassword":

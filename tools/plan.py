@@ -38,6 +38,7 @@ from components.teams import allowed_priorities
 from rules import kubernetes_object
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
+from tools.workload_summary import operator_lines, storage_lines
 from vocabulary.namespaces import MONITORING_NAMESPACE
 from vocabulary.queues import COHORT, LOCAL_QUEUE, SPARE_QUEUE
 
@@ -259,6 +260,8 @@ def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: 
     lines.append(f"Kubernetes manifests: {len(manifests)}")
     lines += pool_lines(plan)
     lines += team_lines(plan)
+    lines += operator_lines(plan)
+    lines += storage_lines(plan)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
     lines += [f"warning: {w}" for w in result.warnings]
     if result.stack.placeholders:

@@ -15,7 +15,12 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import aws_iam
 from components.cluster.aws_network import AwsNetwork, subnets_by_az
-from components.cluster.eks_addons import ADDON_CONFIGURATION, ADDONS_AFTER_NODES, ADDONS_BEFORE_NODES
+from components.cluster.eks_addons import (
+    ADDON_CONFIGURATION,
+    ADDONS_AFTER_NODES,
+    ADDONS_BEFORE_NODES,
+    STORAGE_ADDONS,
+)
 from components.cluster.eks_control_plane import (
     ControlPlane,
     control_plane,
@@ -28,7 +33,7 @@ from components.cluster.kubeconfig import eks_kubeconfig
 from components.config.cluster import AwsSettings, ClusterConfig
 from components.config.errors import key_path
 from components.config.platform import PlatformConfig
-from components.gpu_pools import ResolvedGpuPool, platform_facts, resolve_gpu_pools
+from components.gpu_pools import CapacityGroup, ResolvedGpuPool, platform_facts, resolve_gpu_pools
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 # AZs where EKS cannot place control-plane ENIs (EKS user guide, "Subnet requirements and considerations").
@@ -124,22 +129,31 @@ def addon(
 
 
 def late_addons(
-    name: str, plane: ControlPlane, settings: AwsSettings, account: AwsAccount, opts: pulumi.ResourceOptions
+    name: str,
+    plane: ControlPlane,
+    settings: AwsSettings,
+    account: AwsAccount,
+    filesystem: str | None,
+    opts: pulumi.ResourceOptions,
 ) -> list[pulumi.Resource]:
-    """The add-ons that need nodes to schedule on; the EBS CSI driver with its role through Pod Identity."""
-    ebs_role = aws_iam.iam_role(
-        f"{name}-ebs-csi",
-        aws_iam.pod_identity_assume_role_policy(),
-        (aws_iam.EBS_CSI_POLICY,),
-        account.partition,
-        pulumi.ResourceOptions(parent=opts.parent, provider=opts.provider),
-    )
-    identity = {
-        "aws-ebs-csi-driver": [
-            aws.eks.AddonPodIdentityAssociationArgs(role_arn=ebs_role.arn, service_account=EBS_CSI_SERVICE_ACCOUNT)
-        ]
-    }
-    return [addon(name, plane, a, settings, opts, identity.get(a)) for a in ADDONS_AFTER_NODES]
+    """The add-ons that need nodes to schedule on: the EBS CSI driver, and the shared filesystem's CSI driver, each
+    with its controller's role through Pod Identity."""
+    drivers = [("aws-ebs-csi-driver", EBS_CSI_SERVICE_ACCOUNT, aws_iam.EBS_CSI_POLICY, "ebs-csi")]
+    if filesystem in STORAGE_ADDONS:
+        driver, service_account, policy = STORAGE_ADDONS[filesystem]
+        drivers.append((driver, service_account, policy, driver.removeprefix("aws-").removesuffix("-driver")))
+    identity = {}
+    for driver, service_account, policy, short in drivers:
+        role = aws_iam.iam_role(
+            f"{name}-{short}",
+            aws_iam.pod_identity_assume_role_policy(),
+            (policy,),
+            account.partition,
+            pulumi.ResourceOptions(parent=opts.parent, provider=opts.provider),
+        )
+        identity[driver] = [aws.eks.AddonPodIdentityAssociationArgs(role_arn=role.arn, service_account=service_account)]
+    addons = [*ADDONS_AFTER_NODES, *(d for d, *_ in drivers[1:])]
+    return [addon(name, plane, a, settings, opts, identity.get(a)) for a in addons]
 
 
 def kubernetes_provider(name: str, plane: ControlPlane, region: str, opts: pulumi.ResourceOptions) -> k8s.Provider:
@@ -151,6 +165,28 @@ def kubernetes_provider(name: str, plane: ControlPlane, region: str, opts: pulum
         kubeconfig=pulumi.Output.secret(kubeconfig),  # type: ignore[arg-type]
         enable_server_side_apply=True,
         opts=opts,
+    )
+
+
+def cluster_info(
+    plane: ControlPlane,
+    account: AwsAccount,
+    provider: aws.Provider,
+    network: AwsNetwork,
+    gpu_groups: tuple[tuple[ResolvedGpuPool, CapacityGroup, pulumi.CustomResource], ...],
+) -> AwsClusterInfo:
+    return AwsClusterInfo(
+        cluster_name=plane.eks.name,
+        cluster_endpoint=plane.eks.endpoint,
+        partition=account.partition,
+        dns_suffix=account.dns_suffix,
+        account_id=account.account_id,
+        aws_provider=provider,
+        discovery_tag=plane.discovery_tag,
+        gpu_node_groups=gpu_groups,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=tuple(network.private_subnet_ids),
+        node_security_group_id=plane.eks.vpc_config.cluster_security_group_id,
     )
 
 
@@ -196,6 +232,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         gpu_groups = gpu_node_groups(pools, placement, nodes_opts)
         late_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[system, *early]))
+        late = late_addons(name, plane, settings, account, config.storage.shared_filesystem.type, late_opts)
 
         self.handle = ClusterHandle(
             name=cluster.name,
@@ -204,16 +241,7 @@ class EksCluster(pulumi.ComponentResource):
             platform=facts,
             gpu_pools=pools,
             # In-cluster objects wait for nodes, add-ons and the API access of the principals configured here.
-            ready=[system, *early, *plane.access, *late_addons(name, plane, settings, account, late_opts)],
-            aws=AwsClusterInfo(
-                cluster_name=plane.eks.name,
-                cluster_endpoint=plane.eks.endpoint,
-                partition=account.partition,
-                dns_suffix=account.dns_suffix,
-                account_id=account.account_id,
-                aws_provider=provider,
-                discovery_tag=plane.discovery_tag,
-                gpu_node_groups=gpu_groups,
-            ),
+            ready=[system, *early, *plane.access, *late],
+            aws=cluster_info(plane, account, provider, network, gpu_groups),
         )
         self.register_outputs({"clusterName": plane.eks.name, "endpoint": plane.eks.endpoint, "vpcId": network.vpc_id})

@@ -16,7 +16,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.cluster.handle import ClusterHandle
+from components.cluster.handle import ClusterHandle, GcpClusterInfo
 from components.cluster.kubeconfig import gke_kubeconfig
 from components.config.cluster import ClusterConfig, GcpSettings
 from components.config.platform import PlatformConfig
@@ -157,6 +157,8 @@ def cluster_args(
         "datapath_provider": "ADVANCED_DATAPATH",
         "addons_config": {
             "gce_persistent_disk_csi_driver_config": {"enabled": True},
+            # The teams' shared volumes (storage.sharedFilesystem.type filestore); off by default on GKE.
+            "gcp_filestore_csi_driver_config": {"enabled": config.storage.shared_filesystem.type == "filestore"},
             "http_load_balancing": {"disabled": False},
         },
         # Pack nodes and remove idle ones sooner in dev; keep spare capacity in prod (scaling.gkeProfile).
@@ -276,15 +278,17 @@ def node_pool_args(
 # ---------------------------------------------------------------- the component
 
 
-def network(cname: str, c: ClusterConfig, opts: pulumi.ResourceOptions) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
-    """(network, subnetwork): the existing ones, or a new VPC with a subnet and Cloud NAT."""
+def network(
+    cname: str, c: ClusterConfig, opts: pulumi.ResourceOptions
+) -> tuple[pulumi.Input[str], pulumi.Input[str], pulumi.Input[str]]:
+    """(network, subnetwork, network name): the existing ones, or a new VPC with a subnet and Cloud NAT."""
     if (existing := existing_network(c)) is not None:
-        return existing[0], existing[1]
+        return existing[0], existing[1], existing[0]
     net = gcp.compute.Network(f"{cname}-vpc", auto_create_subnetworks=False, opts=opts)
     sub = gcp.compute.Subnetwork(f"{cname}-nodes", network=net.id, **subnetwork_args(c), opts=opts)
     router = gcp.compute.Router(f"{cname}-router", network=net.id, region=c.region, opts=opts)
     gcp.compute.RouterNat(f"{cname}-nat", router=router.name, **router_nat_args(c), opts=opts)
-    return net.id, sub.id
+    return net.id, sub.id, net.name
 
 
 def node_service_account(
@@ -312,6 +316,12 @@ def key_ring_name(cluster_name: str, suffix: str) -> str:
     return f"{cluster_name}-gke-{suffix}"
 
 
+def project_number(project: str, opts: pulumi.ResourceOptions) -> str:
+    return str(
+        gcp.organizations.get_project(project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)).number
+    )
+
+
 def secrets_key(
     cname: str, region: str, project: str, protect: bool, opts: pulumi.ResourceOptions
 ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
@@ -322,7 +332,7 @@ def secrets_key(
     in state: stable for the life of the stack, new after a destroy. Adopting the old ring instead would need an
     import step per re-create and would reuse a key whose versions were destroyed.
     """
-    number = gcp.organizations.get_project(project_id=project, opts=pulumi.InvokeOptions(provider=opts.provider)).number
+    number = project_number(project, opts)
     suffix = random.RandomId(
         f"{cname}-gke-keyring-suffix",
         byte_length=3,
@@ -414,7 +424,7 @@ class GkeCluster(pulumi.ComponentResource):
         self.gcp_provider = gcp_provider(name, g, c.region, facts, pulumi.ResourceOptions(parent=self))
         on_gcp = pulumi.ResourceOptions(parent=self, provider=self.gcp_provider)
 
-        net, subnet = network(cname, c, on_gcp)
+        net, subnet, network_name = network(cname, c, on_gcp)
         self.node_sa, grants = node_service_account(cname, g.project, on_gcp)
         key, key_grant = secrets_key(cname, c.region or "", g.project, bool(c.protect), on_gcp)
         cluster_opts = pulumi.ResourceOptions(
@@ -436,6 +446,12 @@ class GkeCluster(pulumi.ComponentResource):
             gpu_pools=pools,
             # In-cluster objects wait for nodes, not just the control plane.
             ready=list(self.node_pools.values()),
+            gcp=GcpClusterInfo(
+                project=g.project,
+                project_number=project_number(g.project, on_gcp),
+                network=network_name,
+                gcp_provider=self.gcp_provider,
+            ),
         )
         self.register_outputs(
             {

@@ -25,6 +25,22 @@ class AwsClusterInfo:
     discovery_tag: dict[str, str]
     # The managed node groups of the GPU pools (`ResolvedGpuPool.node_groups`): cluster-autoscaler tags their ASGs.
     gpu_node_groups: tuple[tuple[ResolvedGpuPool, CapacityGroup, pulumi.CustomResource], ...] = ()
+    # Where the nodes are: shared filesystems put their mount targets in these subnets and admit this group
+    # (the EKS cluster security group, which managed and Karpenter nodes carry).
+    vpc_id: pulumi.Input[str] = ""
+    private_subnet_ids: tuple[pulumi.Input[str], ...] = ()
+    node_security_group_id: pulumi.Input[str] = ""
+
+
+@dataclass(frozen=True)
+class GcpClusterInfo:
+    """GKE facts later layers need (Workload Identity principals, Filestore's network, the GCP provider)."""
+
+    project: str
+    # Workload Identity Federation principals name the project by number.
+    project_number: str
+    network: pulumi.Input[str]
+    gcp_provider: pulumi.ProviderResource
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,12 @@ class ClusterHandle:
     # Resources that must exist before in-cluster objects are created (node groups, add-ons).
     ready: list[pulumi.Resource] = field(default_factory=list)
     aws: AwsClusterInfo | None = None
+    gcp: GcpClusterInfo | None = None
     # What earlier in-cluster layers installed that later ones wait for, by capability (components/layer.py):
     # e.g. the Prometheus operator's CRDs before any ServiceMonitor or PrometheusRule.
     capabilities: dict[str, list[pulumi.Resource]] = field(default_factory=dict)
+    # Values an earlier layer computes for later ones (e.g. the checkpoint bucket's URI), by name.
+    values: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
     def provide(self, capability: str, *resources: pulumi.Resource) -> None:
         self.capabilities.setdefault(capability, []).extend(resources)
@@ -53,6 +72,12 @@ class ClusterHandle:
     def installed(self, capability: str) -> list[pulumi.Resource]:
         """The resources that installed a capability; empty when no layer provides it on this cluster."""
         return list(self.capabilities.get(capability, ()))
+
+    def publish(self, name: str, value: pulumi.Input[str]) -> None:
+        self.values[name] = value
+
+    def published(self, name: str) -> pulumi.Input[str] | None:
+        return self.values.get(name)
 
     @property
     def cloud(self) -> Cloud:
@@ -63,3 +88,9 @@ def aws_info(handle: ClusterHandle) -> AwsClusterInfo:
     if handle.aws is None:
         raise ValueError(f"cluster {handle.name} is not an EKS cluster")
     return handle.aws
+
+
+def gcp_info(handle: ClusterHandle) -> GcpClusterInfo:
+    if handle.gcp is None:
+        raise ValueError(f"cluster {handle.name} is not a GKE cluster")
+    return handle.gcp

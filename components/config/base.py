@@ -79,6 +79,15 @@ def quantity_value(text: str) -> Decimal:
     return Decimal(number.group()) * _QUANTITY_SUFFIX[suffix]
 
 
+def byte_quantity(value: Decimal) -> str:
+    """Bytes as the largest binary unit that divides them (`1206885810176` -> `1124Gi`)."""
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        unit = _QUANTITY_SUFFIX[suffix]
+        if value >= unit and value % unit == 0:
+            return f"{int(value / unit)}{suffix}"
+    return str(int(value.to_integral_value(rounding="ROUND_CEILING")))
+
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 

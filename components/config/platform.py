@@ -14,6 +14,7 @@ from components.config.kueue import KueueConfig
 from components.config.monitoring import MonitoringConfig
 from components.config.policies import PoliciesConfig
 from components.config.scaling import ScalingConfig
+from components.config.storage import FilesystemType, StorageConfig
 from components.config.teams import Team
 from components.config.trainer import TrainerConfig
 
@@ -36,6 +37,9 @@ class PlatformConfig(ConfigModel):
     kueue: KueueConfig = Field(default_factory=KueueConfig, description="Job queueing and GPU fair sharing (Kueue).")
     kuberay: KubeRayConfig = Field(default_factory=KubeRayConfig, description="The KubeRay operator.")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig, description="Kubeflow Trainer and its runtimes.")
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="Shared filesystem per team and the checkpoint bucket."
+    )
     kserve: KServeConfig = Field(
         default_factory=KServeConfig, description="KServe (Standard mode) with cert-manager and serving runtimes."
     )
@@ -63,8 +67,32 @@ class PlatformConfig(ConfigModel):
             self.scaling.consolidate_after = "5m" if prod_like else "2m"
         if self.scaling.gke_profile is None:
             self.scaling.gke_profile = "BALANCED" if prod_like else "OPTIMIZE_UTILIZATION"
+        storage = self.storage
+        if storage.shared_filesystem.type is None:
+            storage.shared_filesystem.type = DEFAULT_FILESYSTEM[cluster.cloud]
+        if storage.shared_filesystem.size is None:
+            storage.shared_filesystem.size = DEFAULT_VOLUME_SIZE[storage.shared_filesystem.type]
+        if storage.checkpoints.enabled is None:
+            storage.checkpoints.enabled = cluster.cloud != "existing"
         return self
 
+
+DEFAULT_FILESYSTEM: dict[str, FilesystemType] = {"aws": "efs", "gcp": "filestore", "existing": "none"}
+# EFS bills by use (the request only counts against the team's storage quota); FSx for Lustre's smallest SSD file
+# system is 1.2 TiB; Filestore's standard tier starts at 1 TiB.
+DEFAULT_VOLUME_SIZE: dict[str, str] = {
+    "efs": "100Gi",
+    "fsx-lustre": "1200Gi",
+    "filestore": "1Ti",
+    "existing": "100Gi",
+    "none": "0",
+}
+# Which shared filesystems each cloud can provide.
+FILESYSTEMS_BY_CLOUD: dict[str, tuple[FilesystemType, ...]] = {
+    "aws": ("efs", "fsx-lustre", "none"),
+    "gcp": ("filestore", "none"),
+    "existing": ("existing", "none"),
+}
 
 DEFAULT_AUTOSCALER: dict[str, Autoscaler] = {"aws": "karpenter", "gcp": "cluster-autoscaler", "existing": "none"}
 

@@ -214,7 +214,9 @@ def test_karpenter_charts_crds_first_controller_without_crds_on_system_nodes() -
 
 def test_controller_identity_through_pod_identity_matches_the_chart_service_account() -> None:
     plan = plan_of("dev")
-    [association] = plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    associations = plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    # the others are the teams' checkpoint identities, in their namespaces
+    [association] = [a for a in associations if a.inputs["namespace"] == "kube-system"]
     values = release(plan, "karpenter").inputs["values"]
     assert association.inputs["namespace"] == release(plan, "karpenter").inputs["namespace"]
     assert association.inputs["serviceAccount"] == values["serviceAccount"]["name"] == "karpenter"
@@ -335,7 +337,8 @@ def test_cluster_autoscaler_chart_values(ca_plan: PlanResult) -> None:
     assert any(re.match(p, "eks-train-a100-spot-ab12cd3-0f1e2d3c") for p in priorities["100"])
     assert not any(re.match(p, "eks-train-a100-on-demand-ab12cd3-0f1e2d3c") for p in priorities["100"])
     assert any(re.match(p, "eks-train-a100-on-demand-ab12cd3-0f1e2d3c") for p in priorities["50"])
-    [association] = ca_plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    associations = ca_plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    [association] = [a for a in associations if a.inputs["namespace"] == "kube-system"]
     assert association.inputs["serviceAccount"] == values["rbac"]["serviceAccount"]["name"]
     assert not ca_plan.of_type(NODE_POOL) and not ca_plan.of_type("aws:sqs/queue:Queue")
 

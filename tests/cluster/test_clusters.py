@@ -98,7 +98,17 @@ def test_eks_cluster_basics(stack: str) -> None:
     assert cluster["upgradePolicy"]["supportType"] == "STANDARD"
     assert cluster["bootstrapSelfManagedAddons"] is False
     addons = {r.inputs["addonName"] for r in plan.of_type("aws:eks/addon:Addon")}
-    assert addons == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"}
+    # the EFS CSI driver: the teams' shared volumes (storage.sharedFilesystem, efs by default on aws)
+    assert addons == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "aws-ebs-csi-driver",
+        "eks-pod-identity-agent",
+        "aws-efs-csi-driver",
+    }
+    efs = next(r for r in plan.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-efs-csi-driver")
+    assert efs.inputs["podIdentityAssociations"][0]["serviceAccount"] == "efs-csi-controller-sa"
     ebs = next(r for r in plan.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-ebs-csi-driver")
     assert ebs.inputs["podIdentityAssociations"][0]["serviceAccount"] == "ebs-csi-controller-sa"
 
@@ -111,13 +121,19 @@ def test_endpoint_public_and_private_in_dev_private_only_in_prod() -> None:
     assert prod["endpointPublicAccess"] is False and prod["endpointPrivateAccess"] is True
     assert "publicAccessCidrs" not in prod
     # prod's declared path to its private endpoint: port 443 on the cluster security group from the runners' VPC
-    [rule] = plan_of("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    [rule] = [
+        r
+        for r in plan_of("prod").of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["fromPort"] == 443
+    ]
     assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
     assert rule.inputs["cidrIpv4"] == "10.20.0.0/16"
     # on a security group of its own that only the control plane's network interfaces carry, not on the cluster
     # security group every node carries
-    [group] = plan_of("prod").of_type("aws:ec2/securityGroup:SecurityGroup")
-    assert group.name == "ml-prod-api-access" and group.inputs.get("ingress") is None
+    groups = {g.name: g for g in plan_of("prod").of_type("aws:ec2/securityGroup:SecurityGroup")}
+    assert set(groups) == {"ml-prod-api-access", "ml-prod-efs"}  # the EFS mount targets have their own
+    group = groups["ml-prod-api-access"]
+    assert group.inputs.get("ingress") is None
     assert rule.inputs["securityGroupId"] == "<ml-prod-api-access.id>"
     assert prod["securityGroupIds"] == ["<ml-prod-api-access.id>"]
 
@@ -140,7 +156,12 @@ def test_endpoint_access_is_configurable(tmp_path: Path) -> None:
     assert len(returns) == 3 and {r["destinationCidrBlock"] for r in returns} == {"10.9.0.0/16"}
     assert {r["vpcPeeringConnectionId"] for r in returns} == {"pcx-0123456789abcdef0"}
     assert only(plan, EKS).inputs["vpcConfig"]["endpointPublicAccess"] is False
-    rules = plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    # (the EFS mount targets' NFS rule admits the nodes, not a path to the API)
+    rules = [
+        r
+        for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["fromPort"] == 443
+    ]
     sources = {(r.inputs.get("cidrIpv4"), r.inputs.get("referencedSecurityGroupId")) for r in rules}
     assert sources == {("10.9.0.0/16", None), (None, "sg-0123456789abcdef0")}
     # in-cluster objects wait for the path to the API
@@ -164,6 +185,8 @@ def test_cluster_kms_key_and_kueue_are_protected_in_prod_only() -> None:
         "kuberay-crds-ray.io_rayjobs",
         "kuberay-crds-ray.io_rayservices",
         "kueue",
+        "ml-prod-checkpoints",  # the checkpoint bucket and the shared file system: data
+        "ml-prod-shared",
         "training-operator",
     ]
     assert not [r for r in plan_of("dev").registrations if r.protect]
@@ -276,6 +299,9 @@ def test_iam_roles_trust_the_right_services() -> None:
         "ml-dev-cluster": "eks.amazonaws.com",
         "ml-dev-node": "ec2.amazonaws.com",
         "ml-dev-ebs-csi": "pods.eks.amazonaws.com",
+        "ml-dev-efs-csi": "pods.eks.amazonaws.com",
+        "ml-dev-checkpoints-research": "pods.eks.amazonaws.com",
+        "ml-dev-checkpoints-applied": "pods.eks.amazonaws.com",
         "karpenter-controller": "pods.eks.amazonaws.com",
         "karpenter-node": "ec2.amazonaws.com",
     }
@@ -387,12 +413,19 @@ def test_addon_versions_can_be_pinned(tmp_path: Path) -> None:
     assert versions["vpc-cni"] == "v1.20.1-eksbuild.1" and versions["coredns"] == "v1.12.1-eksbuild.2"
     assert versions["kube-proxy"].startswith("<default kube-proxy version for 1.35")
     asked = {a["addonName"] for t, a in plan.invokes if t == "aws:eks/getAddonVersion:getAddonVersion"}
-    assert asked == {"kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert asked == {"kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver", "aws-efs-csi-driver"}
 
 
 def test_every_addon_eks_installs_can_be_pinned_and_no_other(tmp_path: Path) -> None:
     installed = {r.inputs["addonName"] for r in plan_of("prod").of_type("aws:eks/addon:Addon")}
-    assert installed == {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver"}
+    assert installed == {
+        "vpc-cni",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "coredns",
+        "aws-ebs-csi-driver",
+        "aws-efs-csi-driver",
+    }
     pins = {addon: "v1.0.0-eksbuild.1" for addon in installed}
     plan = plan_variant(tmp_path, "prod", lambda c: c["ml-platform:cluster"].update(aws={"addonVersions": pins}))
     assert {r.inputs["addonVersion"] for r in plan.of_type("aws:eks/addon:Addon")} == {"v1.0.0-eksbuild.1"}

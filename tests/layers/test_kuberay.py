@@ -111,8 +111,17 @@ def test_a_teams_shared_ray_cluster_has_the_field_guides_defaults() -> None:
         == ray["resources"]["limits"]
         == {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": 1}
     )
-    assert ray["volumeMounts"] == [{"name": "shared-mem", "mountPath": "/dev/shm"}]
-    assert pod["volumes"] == [{"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]
+    # explicit memory /dev/shm; the team's shared volume; its checkpoint identity and CHECKPOINT_URI
+    assert ray["volumeMounts"] == [
+        {"name": "shared-mem", "mountPath": "/dev/shm"},
+        {"name": "team-data", "mountPath": "/mnt/team-data"},
+    ]
+    assert pod["volumes"] == [
+        {"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
+        {"name": "team-data", "persistentVolumeClaim": {"claimName": "team-data"}},
+    ]
+    assert pod["serviceAccountName"] == "checkpoints"
+    assert ray["envFrom"] == [{"configMapRef": {"name": "checkpoints"}}]
     assert pod["priorityClassName"] == "development"
     assert groups["cpu"]["template"]["spec"]["nodeSelector"] == {"ml-platform.io/role": "cpu-workers"}
 

@@ -53,8 +53,17 @@ def test_the_torch_runtime_bakes_in_shm_toleration_pools_restarts_and_quiet_nccl
     [container] = pod["containers"]
     assert container["name"] == "node"  # the Trainer puts resourcesPerNode, the command and the image here
     assert {"name": "NCCL_DEBUG", "value": "WARN"} in container["env"]
-    assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
-    assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]
+    assert container["volumeMounts"] == [
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "team-data", "mountPath": "/mnt/team-data"},  # the team's shared volume, in its namespace
+    ]
+    assert pod["volumes"] == [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
+        {"name": "team-data", "persistentVolumeClaim": {"claimName": "team-data"}},
+    ]
+    # the team's checkpoint identity and where its checkpoints go
+    assert pod["serviceAccountName"] == "checkpoints"
+    assert container["envFrom"] == [{"configMapRef": {"name": "checkpoints"}}]
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert pod["nodeSelector"] == {"ml-platform.io/workload": "training"}
     # a spot interruption fails the node's Job at once, and the whole gang restarts without counting it

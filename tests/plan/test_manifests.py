@@ -47,7 +47,7 @@ def test_manifests_carry_no_secret_values(stack: str, tmp_path: Path) -> None:
 
 def test_eks_gets_an_encrypted_gp3_default_storage_class(tmp_path: Path) -> None:
     files = write_plan(plan_of("dev"), tmp_path)
-    classes = [yaml.safe_load(p.read_text()) for p in files if "-storageclass-" in p.name]
+    classes = [yaml.safe_load(p.read_text()) for p in files if "-storageclass-gp3" in p.name]
     assert len(classes) == 1
     sc = classes[0]
     assert sc["provisioner"] == "ebs.csi.aws.com" and sc["parameters"]["encrypted"] == "true"

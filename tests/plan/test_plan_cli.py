@@ -34,7 +34,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert any(r["type"] == "aws:eks/cluster:Cluster" for r in resources)
     manifests = sorted(p.name for p in (tmp_path / "manifests").iterdir())
-    assert len(manifests) == 90 and all(m.endswith(".yaml") for m in manifests)
+    assert len(manifests) == 97 and all(m.endswith(".yaml") for m in manifests)
     assert any("-nodepool-train-h100-spot" in m for m in manifests)
     out = result.stdout
     assert "aws:eks/cluster:Cluster" in out

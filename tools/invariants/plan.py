@@ -26,6 +26,7 @@ class PlannedResource:
     inputs: dict[str, Any]  # secrets unwrapped: invariants may need their content, the plan files never show it
     dependencies: tuple[str, ...] = ()
     urn: str = ""
+    protect: bool = False
 
     @property
     def object(self) -> dict[str, Any] | None:
@@ -43,7 +44,7 @@ class PlanView:
     def of(cls, result: PlanResult) -> PlanView:
         config = load_platform_config(result.stack.config)
         resources = tuple(
-            PlannedResource(r.type, r.name, unwrap(r.inputs), tuple(r.dependencies), r.urn)
+            PlannedResource(r.type, r.name, unwrap(r.inputs), tuple(r.dependencies), r.urn, r.protect)
             for r in result.registrations
         )
         return cls(config, resolve_gpu_pools(config), resources)
