@@ -534,3 +534,70 @@ def test_a_runtime_that_selects_no_pool() -> None:
 def test_a_runtime_that_does_not_tolerate_the_gpu_taint() -> None:
     plan = edit(view("prod"), is_runtime, lambda i: runtime_pod(i).pop("tolerations"))
     assert broken(plan) == {("runtimes-land", "ClusterTrainingRuntime torch-distributed")}
+
+
+# ---------------------------------------------------------------- team storage is reachable, and only the team's
+
+
+def k8s(kind: str, namespace: str | None, name: str) -> Callable[[PlannedResource], bool]:
+    def match(r: PlannedResource) -> bool:
+        obj = r.object
+        return (
+            obj is not None
+            and obj.get("kind") == kind
+            and obj["metadata"].get("namespace") == namespace
+            and obj["metadata"]["name"] == name
+        )
+
+    return match
+
+
+def test_a_team_without_its_volume_breaks_the_templates_that_mount_it() -> None:
+    plan = without(view("dev"), k8s("PersistentVolumeClaim", "research", "team-data"))
+    assert broken(plan) == {
+        ("team-storage-reachable", "RayCluster research/shared"),
+        ("team-storage-reachable", "ClusterTrainingRuntime torch-distributed"),
+    }
+
+
+def test_a_team_without_its_checkpoint_service_account_or_config() -> None:
+    plan = without(view("dev"), k8s("ServiceAccount", "applied", "checkpoints"))
+    assert broken(plan) == {("team-storage-reachable", "ClusterTrainingRuntime torch-distributed")}
+    plan = without(view("dev"), k8s("ConfigMap", "research", "checkpoints"))
+    assert ("team-storage-reachable", "RayCluster research/shared") in broken(plan)
+
+
+def test_a_volume_whose_class_is_not_planned() -> None:
+    plan = without(view("prod"), k8s("StorageClass", None, "team-shared"))
+    assert broken(plan) == {
+        ("team-storage-reachable", "PersistentVolumeClaim research/team-data"),
+        ("team-storage-reachable", "PersistentVolumeClaim serving/team-data"),
+    }
+
+
+def test_a_checkpoint_service_account_without_its_pod_identity() -> None:
+    def is_applied(r: PlannedResource) -> bool:
+        return r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation" and r.inputs["namespace"] == "applied"
+
+    assert broken(without(view("dev"), is_applied)) == {
+        ("team-storage-reachable", "ServiceAccount applied/checkpoints")
+    }
+
+
+def test_a_role_that_reaches_another_teams_prefix() -> None:
+    def other_team(inputs: dict[str, Any]) -> None:
+        inputs["policy"] = inputs["policy"].replace("teams/research/", "teams/applied/")
+
+    plan = edit(view("dev"), lambda r: r.name == "ml-dev-checkpoints-research" and "rolePolicy" in r.type, other_team)
+    violations = [v for v in check_plan(plan) if v.invariant == "team-storage-reachable"]
+    assert [v.subject for v in violations] == ["ServiceAccount research/checkpoints"]
+    assert "teams/applied/" in violations[0].message
+
+
+def test_a_workload_identity_grant_on_the_wrong_folder_or_none() -> None:
+    member = "gcp:storage/managedFolderIamMember:ManagedFolderIamMember"
+    plan = edit(view("gke"), lambda r: r.type == member, lambda i: i.update(managedFolder="teams/other/"))
+    assert broken(plan) == {("team-storage-reachable", "ServiceAccount research/checkpoints")}
+    assert broken(without(view("gke"), lambda r: r.type == member)) == {
+        ("team-storage-reachable", "ServiceAccount research/checkpoints")
+    }

@@ -57,7 +57,7 @@ def test_plan_writes_resources_and_manifests_and_prints_a_summary(tmp_path: Path
         "allow-same-namespace, default-deny-ingress; LocalQueue default" in out
     )
     assert "OVERCOMMITTED" not in out
-    assert "Platform invariants: 16 hold" in out
+    assert "Platform invariants: 17 hold" in out
     # "a few seconds at most once installed", interpreter start and imports included.
     assert elapsed < 8
 

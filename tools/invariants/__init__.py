@@ -11,6 +11,7 @@ from __future__ import annotations
 import tools.invariants.cluster as cluster
 import tools.invariants.gpu as gpu
 import tools.invariants.monitoring as monitoring
+import tools.invariants.storage as storage
 import tools.invariants.teams as teams
 import tools.invariants.workloads as workloads
 from tools.invariants.base import Invariant, Violation
@@ -21,6 +22,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     *gpu.INVARIANTS,
     *monitoring.INVARIANTS,
     *teams.INVARIANTS,
+    *storage.INVARIANTS,
     *workloads.INVARIANTS,
 )
 
