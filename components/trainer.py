@@ -34,9 +34,10 @@ from components.kube import helm_release, register
 from components.layer import PROMETHEUS_CRDS, TRAINER_READY, TRAINING_OPERATOR_READY, Layer
 from components.storage.team_objects import apply_team_storage
 from components.versions import KUBEFLOW_TRAINER, TRAINING_OPERATOR_KUSTOMIZATION, TRAINING_OPERATOR_VERSION
-from vocabulary.labels import GPU_TAINT_KEY, LABEL_WORKLOAD, MANAGED_BY, SYSTEM_NODE_SELECTOR
+from vocabulary.labels import GPU_TAINT_KEY, LABEL_GPU, LABEL_WORKLOAD, MANAGED_BY, SYSTEM_NODE_SELECTOR
 from vocabulary.namespaces import TRAINER_NAMESPACE
 from vocabulary.policy_rules import SHM_PATH
+from vocabulary.resources import GPU_RESOURCE
 
 TORCH_RUNTIME = "torch-distributed"
 # What the Trainer reads: the framework of a runtime, and the step of the JobSet that runs the trainer.
@@ -63,8 +64,17 @@ def trainer_namespace() -> dict[str, Any]:
 
 
 def training_node_selector(pools: tuple[ResolvedGpuPool, ...]) -> dict[str, str]:
-    """The training pools' portable label, when the stack has one (else any GPU node the taint admits)."""
-    return {LABEL_WORKLOAD: "training"} if any(p.config.workload == "training" for p in pools) else {}
+    """The training pools' portable label, when the stack has one (else any GPU node the taint admits), and their GPU
+    model when they share one: Kueue picks a job's flavor among those its pods' model label allows, and without it
+    could admit a training job on another model's quota, whose nodes the workload label then excludes."""
+    training = [p for p in pools if p.config.workload == "training"]
+    if not training:
+        return {}
+    models = {p.model.key for p in training if p.gpu_resource == GPU_RESOURCE}
+    model = (
+        {LABEL_GPU: models.pop()} if len(models) == 1 and all(p.gpu_resource == GPU_RESOURCE for p in training) else {}
+    )
+    return {LABEL_WORKLOAD: "training", **model}
 
 
 def torch_runtime(

@@ -65,7 +65,8 @@ def test_the_torch_runtime_bakes_in_shm_toleration_pools_restarts_and_quiet_nccl
     assert pod["serviceAccountName"] == "checkpoints"
     assert container["envFrom"] == [{"configMapRef": {"name": "checkpoints"}}]
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert pod["nodeSelector"] == {"ml-platform.io/workload": "training"}
+    # the training pools' model too (prod's are all H100): Kueue can then admit it only on H100 quota
+    assert pod["nodeSelector"] == {"ml-platform.io/workload": "training", "ml-platform.io/gpu": "h100-80gb"}
     # a spot interruption fails the node's Job at once, and the whole gang restarts without counting it
     assert pod["restartPolicy"] == "Never" and job["backoffLimit"] == 0
     assert job["podFailurePolicy"]["rules"] == [
@@ -180,3 +181,22 @@ def test_the_legacy_training_operator_alone(tmp_path: Path) -> None:
     assert plan.of_type(DIRECTORY)
     assert not [r for r in plan.of_type(RELEASE) if r.inputs["name"] == "kubeflow-trainer"]
     assert not [r for r in plan.registrations if r.type == RUNTIME]
+
+
+def test_no_model_in_the_runtimes_selector_when_training_pools_differ(tmp_path: Path) -> None:
+    def two_models(c: dict[str, Any]) -> None:
+        c["ml-platform:gpuPools"].append(
+            {
+                "name": "train-l4",
+                "gpu": "l4",
+                "gpusPerNode": 8,
+                "capacity": "spot",
+                "maxNodes": 1,
+                "workload": "training",
+            }
+        )
+
+    plan = plan_variant(tmp_path, "dev", two_models)
+    [r] = [r for r in plan.registrations if r.type == RUNTIME]
+    pod = r.inputs["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"ml-platform.io/workload": "training"}
