@@ -59,6 +59,12 @@ def team_checkpoint_policy(partition: str, bucket: str, team: str) -> dict[str, 
     }
 
 
+def role_name_prefix(cluster: str, team: str) -> str:
+    """IAM role names are at most 64 characters and a name prefix at most 38 (AWS appends 26): cluster and team
+    shortened to fit; the role's tags and its policy name the team in full."""
+    return f"{cluster[:14].rstrip('-')}-{team[:17].rstrip('-')}-ckpt-"
+
+
 def team_policy_json(partition: str, team: str, bucket: str) -> str:
     return json.dumps(team_checkpoint_policy(partition, bucket, team))
 
@@ -172,7 +178,9 @@ def s3_checkpoints(
     for team in teams:
         role = aws.iam.Role(
             f"{cluster}-checkpoints-{team}",
+            name_prefix=role_name_prefix(cluster, team),
             assume_role_policy=aws_iam.pod_identity_assume_role_policy(),
+            tags={"ml-platform.io/team": team},
             opts=on_aws,
         )
         aws.iam.RolePolicy(

@@ -322,3 +322,14 @@ def test_bad_storage_config_names_the_key(stack: str, storage: dict[str, Any], m
     with pytest.raises(ConfigError) as error:
         load_platform_config(raw_config(document))
     assert message in str(error.value)
+
+
+def test_role_names_fit_iams_limit_for_the_longest_cluster_and_team_names() -> None:
+    from components.storage.s3_checkpoints import role_name_prefix
+
+    longest = role_name_prefix("c" * 40, "t" * 50)
+    assert len(longest) <= 38  # AWS appends 26 characters to a name prefix; role names are at most 64
+    assert role_name_prefix("ml-dev", "research") == "ml-dev-research-ckpt-"
+    assert not role_name_prefix("a" * 13 + "-b", "x").startswith("-") and "--" not in role_name_prefix(
+        "a" * 13 + "-b", "x"
+    )
