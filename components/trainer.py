@@ -40,6 +40,9 @@ from vocabulary.policy_rules import SHM_PATH
 from vocabulary.resources import GPU_RESOURCE
 
 TORCH_RUNTIME = "torch-distributed"
+# JobSet's webhook refuses failure-policy rule names outside ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$ (no hyphens;
+# jobset v0.12.0 pkg/webhooks/jobset_webhook.go): the Trainer's runtime webhook does not check it, every JobSet would.
+JOBSET_RULE_NAME = "nodeDisrupted"
 # What the Trainer reads: the framework of a runtime, and the step of the JobSet that runs the trainer.
 FRAMEWORK_LABEL = "trainer.kubeflow.org/framework"
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
@@ -110,7 +113,7 @@ def torch_runtime(
         # ... and JobSet restarts the whole gang (torchrun cannot lose a node) without counting it.
         "rules": [
             {
-                "name": "node-disrupted",
+                "name": JOBSET_RULE_NAME,
                 "action": "RestartJobSetAndIgnoreMaxRestarts",
                 "onJobFailureReasons": ["PodFailurePolicy"],
             }

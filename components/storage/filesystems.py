@@ -24,6 +24,8 @@ from vocabulary.labels import MANAGED_BY
 from vocabulary.storage import SHARED_STORAGE_CLASS
 
 NFS_PORT = 2049
+# The POSIX user and group every access point of the team volumes writes as.
+EFS_POSIX_ID = "1000"
 # Lustre: the LNet port, and the ports its clients connect from (FSx user guide, "File system access control").
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
 # The Lustre version FSx offers for new file systems with the newest client support.
@@ -56,10 +58,13 @@ def efs_storage_class(file_system_id: pulumi.Input[str], retain: bool) -> dict[s
             "fileSystemId": file_system_id,
             "directoryPerms": "770",
             "basePath": "/teams",
-            # One stable directory per team namespace and claim: a re-created claim finds its data again.
+            # One stable directory per team namespace and claim: a re-created claim finds its data again, owned by
+            # the same POSIX user (the access point enforces it whatever the container runs as). No
+            # reuseAccessPoint: the driver keys reuse on the claim's name alone, and every team's claim has the same.
             "subPathPattern": "${.PVC.namespace}/${.PVC.name}",
             "ensureUniqueDirectory": "false",
-            "reuseAccessPoint": "true",
+            "uid": EFS_POSIX_ID,
+            "gid": EFS_POSIX_ID,
         },
         retain,
     )

@@ -29,7 +29,10 @@ OBJECT_ACTIONS = (
 
 
 def team_checkpoint_policy(partition: str, bucket: str, team: str) -> dict[str, Any]:
-    """The team's prefix and nothing else: listing only under it (AWS's "home folder" pattern)."""
+    """Objects under the team's prefix and nothing else; listing under it (AWS's "home folder" pattern), and the
+    bucket itself. S3 authorizes HeadBucket (which pyarrow, hence Ray Train, and s3fs call before writing) as a
+    ListBucket without a prefix, which no condition can tell from listing the whole bucket: a team can see the names
+    of other teams' objects, never read, write or delete them."""
     prefix = team_prefix(team)
     bucket_arn = f"arn:{partition}:s3:::{bucket}"
     return {
@@ -41,6 +44,19 @@ def team_checkpoint_policy(partition: str, bucket: str, team: str) -> dict[str, 
                 "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
                 "Resource": bucket_arn,
                 "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+            },
+            {
+                "Sid": "BucketItself",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"Null": {"s3:prefix": "true"}},
+            },
+            {
+                "Sid": "BucketLocation",
+                "Effect": "Allow",
+                "Action": "s3:GetBucketLocation",
+                "Resource": bucket_arn,
             },
             {
                 "Sid": "ListTeamUploads",

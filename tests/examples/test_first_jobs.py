@@ -138,6 +138,16 @@ def test_fits_the_dev_platform(path: Path) -> None:
         assert any(t["key"] == GPU_TAINT_KEY for t in pod["tolerations"])
 
 
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_requests_equal_limits(path: Path) -> None:
+    """Kueue 0.19.2 counts a container with limits only at the namespace's default requests (kueue#15020)."""
+    obj = load(path)
+    resources = [c.get("resources", {}) for pod in pod_specs(obj) for c in pod["containers"]]
+    if obj["kind"] == "TrainJob":
+        resources.append(obj["spec"]["trainer"]["resourcesPerNode"])
+    assert resources and all(r.get("requests") == r.get("limits") for r in resources if r.get("limits"))
+
+
 def test_the_trainjob_fits_the_teams_quota_and_its_runtimes_pools() -> None:
     obj, plan = load(PROJECT / "examples" / "first-jobs" / "trainjob.yaml"), PlanView.of(plan_of("dev"))
     trainer = obj["spec"]["trainer"]

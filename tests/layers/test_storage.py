@@ -88,11 +88,14 @@ def allowed(policy: dict[str, Any], action: str, resource: str, context: dict[st
         if not any(_like(a, action) for a in actions) or not any(_like(r, resource) for r in resources):
             continue
         conditions = statement.get("Condition", {})
-        assert set(conditions) <= {"StringLike"}
-        if all(
+        assert set(conditions) <= {"StringLike", "Null"}
+        like = all(
             key in context and any(_like(p, context[key]) for p in patterns)
             for key, patterns in conditions.get("StringLike", {}).items()
-        ):
+        )
+        # Null: "true" holds when the key is absent from the request, "false" when present
+        null = all((key not in context) == (value == "true") for key, value in conditions.get("Null", {}).items())
+        if like and null:
             return True
     return False
 
@@ -128,9 +131,11 @@ def test_each_team_reaches_its_own_prefix_and_no_other_teams() -> None:
             assert not allowed(policy, action, f"{objects}/teams/{other}/run-1/step-100.pt")
             assert not allowed(policy, action, f"{objects}/other-prefix/x")
         assert allowed(policy, "s3:ListBucket", bucket_arn, {"s3:prefix": f"teams/{team}/run-1/"})
-        for prefix in (f"teams/{other}/", "teams/", ""):
+        for prefix in (f"teams/{other}/", f"teams/{other}/run-1/", "teams/", ""):
             assert not allowed(policy, "s3:ListBucket", bucket_arn, {"s3:prefix": prefix})
-        assert not allowed(policy, "s3:ListBucket", bucket_arn)  # no prefix at all: the whole bucket
+        # HeadBucket (pyarrow, s3fs) is a ListBucket without a prefix: allowed, documented (names, never contents)
+        assert allowed(policy, "s3:ListBucket", bucket_arn)
+        assert allowed(policy, "s3:GetBucketLocation", bucket_arn)
         assert not allowed(policy, "s3:DeleteBucket", bucket_arn)
         assert not allowed(policy, "s3:PutBucketPolicy", bucket_arn)
 
@@ -148,6 +153,10 @@ def test_a_team_named_like_the_start_of_another_cannot_reach_it() -> None:
 
 def test_the_evaluator_itself_tells_allowed_from_denied() -> None:
     policy = {"Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/x/*"}]}
+    bucket = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"}
+    absent = {"Statement": [{**bucket, "Condition": {"Null": {"s3:prefix": "true"}}}]}
+    assert allowed(absent, "s3:ListBucket", "arn:aws:s3:::b")
+    assert not allowed(absent, "s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "x/"})
     assert allowed(policy, "s3:GetObject", "arn:aws:s3:::b/x/1") and not allowed(
         policy, "s3:GetObject", "arn:aws:s3:::b/y/1"
     )

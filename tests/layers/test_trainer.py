@@ -76,7 +76,7 @@ def test_the_torch_runtime_bakes_in_shm_toleration_pools_restarts_and_quiet_nccl
     assert failure["maxRestarts"] == 3
     assert failure["rules"] == [
         {
-            "name": "node-disrupted",
+            "name": "nodeDisrupted",
             "action": "RestartJobSetAndIgnoreMaxRestarts",
             "onJobFailureReasons": ["PodFailurePolicy"],
         }
@@ -200,3 +200,12 @@ def test_no_model_in_the_runtimes_selector_when_training_pools_differ(tmp_path: 
     [r] = [r for r in plan.registrations if r.type == RUNTIME]
     pod = r.inputs["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"ml-platform.io/workload": "training"}
+
+
+def test_failure_rule_names_pass_jobsets_webhook() -> None:
+    """JobSet v0.12.0 validates rule names with this pattern in its webhook (pkg/webhooks/jobset_webhook.go), not in
+    its CRD: a name it refuses passes the plan's schema checks and fails every TrainJob at run time."""
+    import re
+
+    rules = runtime("prod")["spec"]["template"]["spec"]["failurePolicy"]["rules"]
+    assert rules and all(re.fullmatch(r"[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?", r["name"]) for r in rules)
