@@ -38,6 +38,7 @@ from vocabulary.priorities import (
     RESTRICTED_PRIORITY,
     PriorityClassName,
 )
+from vocabulary.storage import SHARED_STORAGE_CLASS
 from vocabulary.workloads import KSERVE_INFERENCESERVICE_LABEL, RAY_DASHBOARD_PORT, RAY_NODE_TYPE_LABEL
 
 # Containers that set nothing still land with sane requests (so the scheduler and the quota count them). No default
@@ -114,7 +115,9 @@ def resource_quota(
     if shared_volume is not None:
         storage_class, size = shared_volume
         hard["requests.storage"] = byte_quantity(quantity_value(r.storage) + quantity_value(size))
-        hard[f"{storage_class}.storageclass.storage.k8s.io/persistentvolumeclaims"] = "1"
+        if storage_class == SHARED_STORAGE_CLASS:
+            # the platform's own class only: an existing cluster's class may be the one every claim uses
+            hard[f"{storage_class}.storageclass.storage.k8s.io/persistentvolumeclaims"] = "1"
     hard |= {f"requests.{resource}": str(count) for resource, count in sorted(gpu_requests(team, pools).items())}
     return _namespaced("ResourceQuota", "v1", "team-quota", team, {"spec": {"hard": hard}})
 

@@ -17,12 +17,11 @@ def _release(plan: PlanView, chart: str) -> dict[str, Any] | None:
 def operator_lines(plan: PlanView) -> list[str]:
     lines = []
     if (ray := _release(plan, "kuberay-operator")) is not None:
-        clusters = [
-            f"{c['metadata']['namespace']}/{c['metadata']['name']} (GPU workers "
-            + ", ".join(f"0..{int(g['maxReplicas'])}" for g in c["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu")
-            + ")"
-            for c in plan.objects("RayCluster")
-        ]
+        clusters = []
+        for c in plan.objects("RayCluster"):
+            gpu = [f"0..{int(g['maxReplicas'])}" for g in c["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu"]
+            workers = f"GPU workers {', '.join(gpu)}" if gpu else "no GPU workers"
+            clusters.append(f"{c['metadata']['namespace']}/{c['metadata']['name']} ({workers})")
         lines.append(
             f"  KubeRay operator {ray['version']} ({ray['namespace']}, CRDs applied from the pinned tag); RayClusters: "
             + (", ".join(sorted(clusters)) or "none")
@@ -92,10 +91,12 @@ def storage_lines(plan: PlanView) -> list[str]:
     for bucket in buckets:
         keep = "kept and protected on destroy" if bucket.protect else "deleted with the stack (not protected)"
         cloud = "S3" if bucket.type.startswith("aws") else "GCS"
+        # the cloud names it: S3 after the prefix, Pulumi after the logical name on GCS
+        named = f"{bucket.inputs['bucketPrefix']}<unique>" if cloud == "S3" else f"{bucket.name}-<unique>"
         identity = "EKS Pod Identity" if cloud == "S3" else "GKE Workload Identity"
         days, newest = config.checkpoints.noncurrent_version_days, config.checkpoints.newer_noncurrent_versions
         lines.append(
-            f"  checkpoint bucket ({cloud}) {bucket.name}: versioned, encrypted, public access blocked, old versions "
+            f"  checkpoint bucket ({cloud}) {named}: versioned, encrypted, public access blocked, old versions "
             f"kept {days} days (and the {newest} newest), {keep}; per team ServiceAccount {CHECKPOINT_SERVICE_ACCOUNT} "
             f"reaches teams/<team>/ only ({identity}, no keys)"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -25,6 +25,8 @@ EndpointAccess = Literal["public-and-private", "private"]
 Enforcement = Literal["advisory", "mandatory"]
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# A Kubernetes object name (RFC 1123 subdomain): StorageClass and IngressClass names.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DURATION = r"^([0-9]+(s|m|h))+$"
 EXPIRY = r"^(([0-9]+(s|m|h))+|Never)$"
 AMI_VERSION = r"^(latest|v[0-9][0-9A-Za-z.\-]*)$"
@@ -65,6 +67,7 @@ _QUANTITY_SUFFIX = {
 
 # Kubernetes keeps quantities in 64 bits: anything this large is a typo.
 QUANTITY_LIMIT = Decimal(2**63)
+INF = float("inf")
 
 
 def quantity_value(text: str) -> Decimal:
@@ -77,6 +80,29 @@ def quantity_value(text: str) -> Decimal:
         exponent = min(int(suffix[1:]), 40)
         return Decimal(number.group()) * Decimal(10) ** exponent
     return Decimal(number.group()) * _QUANTITY_SUFFIX[suffix]
+
+
+def number_as_quantity(value: Any) -> Any:
+    """A YAML number where a quantity goes (`cpu: 64`, `size: 1e12` unquoted): the quantity Kubernetes reads."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (INF, -INF):
+        return value
+    return str(int(value)) if float(value).is_integer() else format(value, "f").rstrip("0")
+
+
+# /dev/shm sizes the platform sets: at least what a data loader or NCCL needs, at most what a node has.
+SHM_MIN, SHM_MAX = "1Gi", "1Ti"
+
+
+def shm_size_problem(value: str) -> str | None:
+    """Why a /dev/shm size is wrong, or None."""
+    if not re.fullmatch(QUANTITY, value):
+        return None  # the pattern says what is wrong
+    amount = quantity_value(value)
+    if amount < quantity_value(SHM_MIN):
+        return f"at least {SHM_MIN} (a memory size in bytes: 16Gi, not 16)"
+    if amount > quantity_value(SHM_MAX):
+        return f"at most {SHM_MAX}: it is the pod's memory"
+    return None
 
 
 def byte_quantity(value: Decimal) -> str:

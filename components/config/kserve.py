@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from components.config.base import QUANTITY, ConfigModel
+from components.config.base import DNS_SUBDOMAIN, QUANTITY, ConfigModel, number_as_quantity, shm_size_problem
 
 # The runtimes kserve-runtime-configs v0.20.0 renders, by their values key (the ClusterServingRuntime is
 # `kserve-<key>`; huggingfaceserver also switches kserve-huggingfaceserver-multinode).
@@ -46,8 +46,8 @@ class KServeConfig(ConfigModel):
     ingress_class_name: str | None = Field(
         None,
         min_length=1,
-        max_length=63,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
         description="IngressClass of the Ingress KServe creates per InferenceService; unset: none (cluster-local "
         "Services only; expose models through your own Ingress or Gateway).",
     )
@@ -58,3 +58,15 @@ class KServeConfig(ConfigModel):
         if len(set(runtimes)) != len(runtimes):
             raise ValueError("each runtime once")
         return runtimes
+
+    @field_validator("shm_size", mode="before")
+    @classmethod
+    def _shm_number(cls, value: Any) -> Any:
+        return number_as_quantity(value)
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm_bounds(cls, value: str) -> str:
+        if (problem := shm_size_problem(value)) is not None:
+            raise ValueError(problem)
+        return value

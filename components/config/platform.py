@@ -70,7 +70,7 @@ class PlatformConfig(ConfigModel):
         storage = self.storage
         if storage.shared_filesystem.type is None:
             storage.shared_filesystem.type = DEFAULT_FILESYSTEM[cluster.cloud]
-        if storage.shared_filesystem.size is None:
+        if storage.shared_filesystem.size is None and storage.shared_filesystem.type != "none":
             storage.shared_filesystem.size = DEFAULT_VOLUME_SIZE[storage.shared_filesystem.type]
         if storage.checkpoints.enabled is None:
             storage.checkpoints.enabled = cluster.cloud != "existing"
@@ -85,7 +85,6 @@ DEFAULT_VOLUME_SIZE: dict[str, str] = {
     "fsx-lustre": "1200Gi",
     "filestore": "1Ti",
     "existing": "100Gi",
-    "none": "0",
 }
 # Which shared filesystems each cloud can provide.
 FILESYSTEMS_BY_CLOUD: dict[str, tuple[FilesystemType, ...]] = {

@@ -23,7 +23,7 @@ from components.config.gpu_rules import gpu_section_rules, gpu_warnings, pool_gp
 from components.config.platform import AUTOSCALERS_BY_CLOUD, DEFAULT_AUTOSCALER, PlatformConfig
 from components.config.pool_rules import capacity_rules, pool_rules, reservation_rules
 from components.config.scaling import CPU_POOL_NAME, ScalingConfig
-from components.config.storage_rules import storage_rules
+from components.config.storage_rules import storage_rules, workload_warnings
 from components.config.teams import Team
 from components.gpu_pools import SHARED_TEAM, ResolvedGpuPool, is_fixed_group, platform_facts, resolve_gpu_pools
 from components.ray_clusters import ray_gpu_pool
@@ -407,6 +407,7 @@ def config_warnings(config: PlatformConfig) -> list[str]:
         + gpu_warnings(config)
         + capacity_warnings(config, pools)
         + ray_quota_warnings(config, pools)
+        + workload_warnings(config)
     )
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from components.config.base import QUANTITY, ConfigModel
+from components.config.base import (
+    DNS_SUBDOMAIN,
+    QUANTITY,
+    QUANTITY_LIMIT,
+    ConfigModel,
+    number_as_quantity,
+    quantity_value,
+)
 
 FilesystemType = Literal["efs", "fsx-lustre", "filestore", "existing", "none"]
 FsxDeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
@@ -39,13 +47,25 @@ class SharedFilesystemConfig(ConfigModel):
         None,
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=DNS_SUBDOMAIN,
         description="type existing: the cluster's ReadWriteMany StorageClass.",
     )
     fsx: FsxSettings = Field(default_factory=FsxSettings, description="FSx for Lustre settings (type fsx-lustre).")
     filestore_tier: FilestoreTier = Field(
         "standard", description="Filestore tier (type filestore); each team's volume is one instance."
     )
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size_number(cls, value: Any) -> Any:
+        return number_as_quantity(value)
+
+    @field_validator("size")
+    @classmethod
+    def _size_bounds(cls, value: str | None) -> str | None:
+        if value is not None and re.fullmatch(QUANTITY, value) and quantity_value(value) >= QUANTITY_LIMIT:
+            raise ValueError("too large for a Kubernetes quantity (under 2^63)")
+        return value
 
 
 class CheckpointsConfig(ConfigModel):

@@ -7,10 +7,17 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from components.config.base import DNS_LABEL, QUANTITY, QUANTITY_LIMIT, ConfigModel, quantity_value
+from components.config.base import (
+    DNS_LABEL,
+    QUANTITY,
+    QUANTITY_LIMIT,
+    ConfigModel,
+    number_as_quantity,
+    quantity_value,
+    shm_size_problem,
+)
 from vocabulary.priorities import PriorityClassName
 
-INF = float("inf")
 # What a container that sets no requests gets in a team's namespace (its LimitRange): the quota must hold one.
 CONTAINER_DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
 
@@ -29,9 +36,7 @@ class TeamResources(ConfigModel):
     @classmethod
     def _numbers_as_quantities(cls, value: Any) -> Any:
         """`cpu: 64` or `memory: 1e10` unquoted: YAML numbers, and quantities to Kubernetes."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (INF, -INF):
-            return value
-        return str(int(value)) if float(value).is_integer() else format(value, "f").rstrip("0")
+        return number_as_quantity(value)
 
     @field_validator("cpu", "memory", "storage")
     @classmethod
@@ -73,6 +78,18 @@ class RayClusterConfig(ConfigModel):
         description="Memory /dev/shm of every Ray worker (Ray's object store lives there); at most half the "
         "workers' memory (it is charged to them). The head keeps KubeRay's own.",
     )
+
+    @field_validator("shm_size", mode="before")
+    @classmethod
+    def _shm_number(cls, value: Any) -> Any:
+        return number_as_quantity(value)
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm_bounds(cls, value: str) -> str:
+        if (problem := shm_size_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Team(ConfigModel):

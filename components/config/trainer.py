@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
-from components.config.base import QUANTITY, ConfigModel
+from pydantic import Field, field_validator
+
+from components.config.base import QUANTITY, ConfigModel, number_as_quantity, shm_size_problem
 
 
 class TrainingOperatorConfig(ConfigModel):
@@ -35,3 +37,15 @@ class TrainerConfig(ConfigModel):
         default_factory=TrainingOperatorConfig,
         description="The legacy Training Operator v1 for teams that still run PyTorchJobs.",
     )
+
+    @field_validator("shm_size", mode="before")
+    @classmethod
+    def _shm_number(cls, value: Any) -> Any:
+        return number_as_quantity(value)
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm_bounds(cls, value: str) -> str:
+        if (problem := shm_size_problem(value)) is not None:
+            raise ValueError(problem)
+        return value

@@ -148,12 +148,74 @@ def test_requests_equal_limits(path: Path) -> None:
     assert resources and all(r.get("requests") == r.get("limits") for r in resources if r.get("limits"))
 
 
-def test_the_trainjob_fits_the_teams_quota_and_its_runtimes_pools() -> None:
-    obj, plan = load(PROJECT / "examples" / "first-jobs" / "trainjob.yaml"), PlanView.of(plan_of("dev"))
-    trainer = obj["spec"]["trainer"]
-    gpus = trainer["numNodes"] * trainer["resourcesPerNode"]["limits"]["nvidia.com/gpu"]
-    [research] = [t for t in plan.config.teams if t.name == "research"]
-    assert gpus <= research.gpu_quota["a100-40gb"]  # type: ignore[index]
+def replicated(obj: dict[str, Any]) -> list[tuple[int, dict[str, Any], dict[str, str]]]:
+    """(how many at most, the resources of one, its node selector) for every kind of pod the object makes."""
+    spec = obj["spec"]
+    match obj["kind"]:
+        case "TrainJob":
+            runtime = next(
+                o
+                for o in PlanView.of(plan_of("dev")).objects("ClusterTrainingRuntime")
+                if o["metadata"]["name"] == spec["runtimeRef"]["name"]
+            )
+            pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+            return [(spec["trainer"]["numNodes"], spec["trainer"]["resourcesPerNode"], pod.get("nodeSelector", {}))]
+        case "PyTorchJob":
+            return [
+                (r["replicas"], c["resources"], r["template"]["spec"].get("nodeSelector", {}))
+                for r in spec["pytorchReplicaSpecs"].values()
+                for c in r["template"]["spec"]["containers"]
+            ]
+        case "RayJob":
+            cluster = spec["rayClusterSpec"]
+            groups = [(1, cluster["headGroupSpec"]), *((g["maxReplicas"], g) for g in cluster["workerGroupSpecs"])]
+            return [
+                (n, c["resources"], g["template"]["spec"].get("nodeSelector", {}))
+                for n, g in groups
+                for c in g["template"]["spec"]["containers"]
+            ]
+        case _:
+            predictor = spec["predictor"]
+            return [(predictor["maxReplicas"], predictor["model"]["resources"], predictor.get("nodeSelector", {}))]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_fits_the_quota_of_the_team_whose_namespace_it_names(path: Path) -> None:
+    """At its largest, within the team's CPU, memory and GPUs (per GPU model: quota plus what it may borrow), at
+    a priority the team may use."""
+    from components.config.base import quantity_value
+    from components.team_quotas import gpu_borrowing, gpu_quota
+    from components.teams import allowed_priorities
+
+    obj, plan = load(path), PlanView.of(plan_of("dev"))
+    [team] = [t for t in plan.config.teams if t.name == obj["metadata"]["namespace"]]
+    cpu = memory = 0
+    gpus: dict[str, int] = {}
+    for count, resources, selector in replicated(obj):
+        requests = resources["requests"]
+        cpu += count * quantity_value(str(requests.get("cpu", "0")))
+        memory += count * quantity_value(str(requests.get("memory", "0")))
+        for resource, amount in requests.items():
+            if is_gpu_resource(resource):
+                [pool] = [
+                    p
+                    for p in plan.pools
+                    if team.name in p.teams
+                    and any(
+                        all(p.node_labels(c, "operator").get(k) == v for k, v in selector.items())
+                        for c in p.capacity_types
+                    )
+                    and resource in p.advertised
+                ][:1]
+                key = pool.model.key if resource == "nvidia.com/gpu" else resource
+                gpus[key] = gpus.get(key, 0) + count * int(amount)
+    assert cpu <= quantity_value(team.resources.cpu) and memory <= quantity_value(team.resources.memory)
+    quota, borrowing = gpu_quota(team, plan.pools), gpu_borrowing(team, plan.pools)
+    assert gpus and all(n <= quota.get(k, 0) + borrowing.get(k, 0) for k, n in gpus.items()), (gpus, quota)
+    priorities = {p["priorityClassName"] for p in pod_specs(obj)}
+    if "kueue.x-k8s.io/priority-class" in obj["metadata"].get("labels", {}):
+        priorities.add(obj["metadata"]["labels"]["kueue.x-k8s.io/priority-class"])
+    assert priorities and priorities <= set(allowed_priorities(team))
 
 
 def test_the_readme_shows_each_example_as_it_is() -> None:

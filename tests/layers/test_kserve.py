@@ -105,6 +105,10 @@ def test_kserve_off(tmp_path: Path) -> None:
         ({"runtimes": ["vllm"]}, "ml-platform:kserve.runtimes[0]"),
         ({"shmSize": "lots"}, "ml-platform:kserve.shmSize"),
         ({"ingressClassName": "Nginx!"}, "ml-platform:kserve.ingressClassName"),
+        ({"ingressClassName": "a..b"}, "ml-platform:kserve.ingressClassName"),
+        ({"shmSize": "0"}, 'ml-platform:kserve.shmSize: got "0"; at least 1Gi'),
+        ({"shmSize": 8}, "at least 1Gi (a memory size in bytes: 16Gi, not 16)"),
+        ({"shmSize": "2Ti"}, "at most 1Ti"),
     ],
 )
 def test_bad_kserve_config_names_the_key(kserve: dict[str, Any], message: str) -> None:
@@ -113,3 +117,13 @@ def test_bad_kserve_config_names_the_key(kserve: dict[str, Any], message: str) -
     with pytest.raises(ConfigError) as error:
         load_platform_config(raw_config(document))
     assert message in str(error.value)
+
+
+def test_warnings_for_an_existing_cluster_and_no_runtimes() -> None:
+    from components.config.rules import config_warnings
+
+    document = stack_document("local")["config"]
+    document["ml-platform:kserve"] = {"runtimes": []}
+    warnings = config_warnings(load_platform_config(raw_config(document)))
+    assert any("installs cert-manager" in w for w in warnings)
+    assert any("kserve.runtimes: empty" in w for w in warnings)

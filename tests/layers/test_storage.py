@@ -323,6 +323,27 @@ def test_without_storage_nothing_of_it(tmp_path: Path) -> None:
         ("local", {"checkpoints": {"enabled": True}}, "false on an existing cluster"),
         ("dev", {"checkpoints": {"noncurrentVersionDays": 0}}, "storage.checkpoints.noncurrentVersionDays"),
         ("dev", {"sharedFilesystem": {"fsx": {"perUnitStorageThroughput": 100}}}, "perUnitStorageThroughput"),
+        # settings of a filesystem the stack does not use are not silently dropped
+        (
+            "dev",
+            {"sharedFilesystem": {"fsx": {"deploymentType": "SCRATCH_2"}}},
+            "unset: FSx settings apply to type fsx-lustre",
+        ),
+        ("dev", {"sharedFilesystem": {"filestoreTier": "premium"}}, "unset: it applies to type filestore, not efs"),
+        ("dev", {"sharedFilesystem": {"type": "none", "size": "5Ti"}}, "unset: type none makes no volumes"),
+        (
+            "dev",
+            {
+                "sharedFilesystem": {
+                    "type": "fsx-lustre",
+                    "fsx": {"deploymentType": "SCRATCH_2", "perUnitStorageThroughput": 500},
+                }
+            },
+            "deployment type SCRATCH_2 has no per-unit throughput",
+        ),
+        ("dev", {"sharedFilesystem": {"size": "1e30"}}, "too large for a Kubernetes quantity"),
+        ("dev", {"sharedFilesystem": {"size": "9Ei"}}, "too large for a Kubernetes quantity"),
+        ("local", {"sharedFilesystem": {"type": "existing", "storageClassName": "a..b"}}, "storageClassName"),
     ],
 )
 def test_bad_storage_config_names_the_key(stack: str, storage: dict[str, Any], message: str) -> None:
@@ -342,3 +363,43 @@ def test_role_names_fit_iams_limit_for_the_longest_cluster_and_team_names() -> N
     assert not role_name_prefix("a" * 13 + "-b", "x").startswith("-") and "--" not in role_name_prefix(
         "a" * 13 + "-b", "x"
     )
+
+
+def test_numbers_are_quantities_and_sizes_stay_under_two_to_the_63(tmp_path: Path) -> None:
+    document = stack_document("dev")["config"]
+    document["ml-platform:storage"] = {"sharedFilesystem": {"size": 107374182400}}  # unquoted: 100Gi in bytes
+    assert load_platform_config(raw_config(document)).storage.shared_filesystem.size == "107374182400"
+    document["ml-platform:storage"] = {"sharedFilesystem": {"size": "2Ei"}}
+    document["ml-platform:teams"][0]["resources"] = {"cpu": "96", "memory": "768Gi", "storage": "7Ei"}
+    with pytest.raises(ConfigError) as error:
+        load_platform_config(raw_config(document))
+    assert "ml-platform:teams[0].resources.storage" in str(error.value) and "under 2^63" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("stack", "name", "cloud_rule"),
+    [
+        ("dev", "xn--ml", "S3 reserves"),
+        ("dev", "sthree-ml", "S3 reserves"),
+        ("gke", "google-ml", "Cloud Storage"),
+        ("gke", "my-g00gle", "Cloud Storage"),
+        ("gke", "goog", "Cloud Storage"),
+    ],
+)
+def test_cluster_names_that_make_bucket_names_the_cloud_refuses(stack: str, name: str, cloud_rule: str) -> None:
+    document = stack_document(stack)["config"]
+    document["ml-platform:cluster"]["name"] = name
+    with pytest.raises(ConfigError) as error:
+        load_platform_config(raw_config(document))
+    assert "ml-platform:cluster.name" in str(error.value) and cloud_rule in str(error.value)
+    document["ml-platform:storage"] = {"checkpoints": {"enabled": False}}  # no bucket, no rule
+    load_platform_config(raw_config(document))
+
+
+def test_an_existing_class_is_not_capped_at_one_claim(tmp_path: Path) -> None:
+    def nfs(c: dict[str, Any]) -> None:
+        c["ml-platform:storage"] = {"sharedFilesystem": {"type": "existing", "storageClassName": "gp2"}}
+
+    quotas = k8s_objects(plan_variant(tmp_path, "local", nfs), "ResourceQuota")
+    hard = quotas[("research", "team-quota")]["spec"]["hard"]
+    assert not [k for k in hard if "storageclass" in k]  # the cluster's class may be the one every claim uses

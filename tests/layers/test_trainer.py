@@ -209,3 +209,28 @@ def test_failure_rule_names_pass_jobsets_webhook() -> None:
 
     rules = runtime("prod")["spec"]["template"]["spec"]["failurePolicy"]["rules"]
     assert rules and all(re.fullmatch(r"[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?", r["name"]) for r in rules)
+
+
+def test_shm_sizes_have_a_floor_and_a_ceiling() -> None:
+    from components.config.errors import ConfigError
+    from components.config.loading import load_platform_config
+    from conftest import raw_config, stack_document
+
+    for section, where in (("ml-platform:trainer", "trainer.shmSize"),):
+        for bad, message in (("0", "at least 1Gi"), ("100m", "at least 1Gi"), ("9Ei", "at most 1Ti")):
+            document = stack_document("dev")["config"]
+            document[section] = {"shmSize": bad}
+            try:
+                load_platform_config(raw_config(document))
+            except ConfigError as error:
+                assert f"ml-platform:{where}" in str(error) and message in str(error)
+            else:
+                raise AssertionError(f"{bad} accepted")
+    document = stack_document("dev")["config"]
+    document["ml-platform:teams"][0]["rayCluster"]["shmSize"] = "0"
+    try:
+        load_platform_config(raw_config(document))
+    except ConfigError as error:
+        assert "ml-platform:teams[0].rayCluster.shmSize" in str(error) and "at least 1Gi" in str(error)
+    else:
+        raise AssertionError("rayCluster.shmSize 0 accepted")
