@@ -5,7 +5,9 @@ from __future__ import annotations
 
 # Add-ons that must run before nodes can become Ready, and those that need nodes to schedule on.
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
-ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver")
+# metrics-server (an EKS community add-on) serves the metrics API: KServe's HPAs and `kubectl top` need it, and EKS
+# has none by default.
+ADDONS_AFTER_NODES = ("coredns", "aws-ebs-csi-driver", "metrics-server")
 # The CSI driver of the shared filesystem (storage.sharedFilesystem.type): add-on, the controller's ServiceAccount
 # (which gets a role through Pod Identity) and the AWS-managed policy the driver's docs attach to it. FSx's driver
 # creates and deletes file systems (dynamic provisioning): AWS documents AmazonFSxFullAccess for it.

@@ -106,6 +106,7 @@ def test_eks_cluster_basics(stack: str) -> None:
         "aws-ebs-csi-driver",
         "eks-pod-identity-agent",
         "aws-efs-csi-driver",
+        "metrics-server",  # KServe's HPAs
     }
     efs = next(r for r in plan.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-efs-csi-driver")
     assert efs.inputs["podIdentityAssociations"][0]["serviceAccount"] == "efs-csi-controller-sa"
@@ -413,7 +414,13 @@ def test_addon_versions_can_be_pinned(tmp_path: Path) -> None:
     assert versions["vpc-cni"] == "v1.20.1-eksbuild.1" and versions["coredns"] == "v1.12.1-eksbuild.2"
     assert versions["kube-proxy"].startswith("<default kube-proxy version for 1.35")
     asked = {a["addonName"] for t, a in plan.invokes if t == "aws:eks/getAddonVersion:getAddonVersion"}
-    assert asked == {"kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver", "aws-efs-csi-driver"}
+    assert asked == {
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "aws-ebs-csi-driver",
+        "aws-efs-csi-driver",
+        "metrics-server",
+    }
 
 
 def test_every_addon_eks_installs_can_be_pinned_and_no_other(tmp_path: Path) -> None:
@@ -425,6 +432,7 @@ def test_every_addon_eks_installs_can_be_pinned_and_no_other(tmp_path: Path) -> 
         "coredns",
         "aws-ebs-csi-driver",
         "aws-efs-csi-driver",
+        "metrics-server",
     }
     pins = {addon: "v1.0.0-eksbuild.1" for addon in installed}
     plan = plan_variant(tmp_path, "prod", lambda c: c["ml-platform:cluster"].update(aws={"addonVersions": pins}))
