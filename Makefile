@@ -8,7 +8,7 @@ STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 CRD_SCHEMA_DIR ?= $(abspath ../shared/reference/crds)
 export CRD_SCHEMA_DIR
 
-.PHONY: plan plans bench docs test lint typecheck pytest clean
+.PHONY: plan plans plan-diff bench docs test lint fmt typecheck pytest clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ml-platform needs Python >= 3.11")'
@@ -28,9 +28,14 @@ bench: $(VENV)/.installed  ## time the prod plan with 10, 100 and 500 generated 
 docs: $(VENV)/.installed  ## regenerate docs/configuration.md from the config models
 	$(PY) tools/config_docs.py
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff, and actionlint on .github/ (workflows and the actions they use)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint
+
+fmt: $(VENV)/.installed  ## fix what ruff can fix, and format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

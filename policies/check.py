@@ -1,9 +1,10 @@
 """Check Kubernetes manifests against the ml-platform GPU policies, for workload repositories and CI.
 
-    python policies/check.py [--format text|json] [--config policies/config/prod.json] FILE_OR_DIR...
+    python policies/check.py [--format text|json|github] [--config policies/config/prod.json] FILE_OR_DIR...
 
 Reads YAML files (multi-document; directories recursively), prints one line per finding
-`path: Kind/name: policy-id: message`, and exits 1 when a mandatory rule fails, 0 otherwise, 2 with one `error:`
+`path: Kind/name: policy-id: message` (`--format github`: GitHub Actions annotations on the line each object's
+document starts at), and exits 1 when a mandatory rule fails, 0 otherwise, 2 with one `error:`
 line when an input or the config cannot be read or checked (never a traceback). Needs only the rule modules next
 to it, the repository's `vocabulary/` package and PyYAML.
 """
@@ -207,13 +208,32 @@ class Loader(*_LOADER_BASES):  # type: ignore[misc]  # PyYAML ships no type hint
             ) from None
 
 
-def read_objects(path: Path, ignore_other: bool = False, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def _documents(stream: Any) -> Iterator[tuple[Any, int]]:
+    """Each YAML document of a stream with the line (1-based) it starts at."""
+    loader = Loader(stream)
+    try:
+        while loader.check_data():
+            event = loader.peek_event()
+            # an explicit `---` stands on its own line: the document's content starts below it
+            line = event.start_mark.line + 1 + (1 if getattr(event, "explicit", False) else 0)
+            yield loader.get_data(), line
+    finally:
+        loader.dispose()
+
+
+def read_objects(
+    path: Path,
+    ignore_other: bool = False,
+    skipped: list[str] | None = None,
+    lines: dict[str, int] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Every Kubernetes object of a file (Lists expanded), one document at a time: a large file is never held
-    whole. Documents that are not objects are errors, or skipped and named in `skipped` with `ignore_other`."""
+    whole. Documents that are not objects are errors, or skipped and named in `skipped` with `ignore_other`. With
+    `lines`, records the line each object's document starts at (by `describe(object)`)."""
     skipped = [] if skipped is None else skipped
     try:
         with path.open(encoding="utf-8") as stream:
-            for index, doc in enumerate(yaml.load_all(stream, Loader=Loader)):
+            for index, (doc, line) in enumerate(_documents(stream)):
                 if doc is None:
                     continue
                 where = f"{path} document {index + 1}"
@@ -222,7 +242,10 @@ def read_objects(path: Path, ignore_other: bool = False, skipped: list[str] | No
                         skipped.append(f"{where} (not a Kubernetes object)")  # e.g. a Helm values.yaml
                         continue
                     raise UnreadableInputError(f"{where}: not a Kubernetes object (no kind)")
-                yield from _expand(doc, where, skipped)
+                for obj in _expand(doc, where, skipped):
+                    if lines is not None:
+                        lines.setdefault(f"{path}\0{describe(obj)}", line)
+                    yield obj
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
     except TooDeepError:
@@ -275,7 +298,11 @@ def _check(path: Path, obj: Mapping[str, Any], settings: Settings) -> list[Findi
 
 
 def run(
-    paths: list[Path], settings: Settings, ignore_other: bool = False, skipped: list[str] | None = None
+    paths: list[Path],
+    settings: Settings,
+    ignore_other: bool = False,
+    skipped: list[str] | None = None,
+    lines: dict[str, int] | None = None,
 ) -> tuple[list[tuple[str, Finding, str]], int]:
     """[(path, finding, enforcement)], exit code. What is skipped (documents that are not objects) is appended to
     `skipped`. Objects are checked as they are read; only those the stack rules read are kept for them.
@@ -287,7 +314,7 @@ def run(
     try:
         for path in manifest_files(paths, skipped):
             where = str(path)
-            for obj in read_objects(path, ignore_other, skipped):
+            for obj in read_objects(path, ignore_other, skipped, lines):
                 if kinds is None or obj.get("kind") in kinds:
                     kept.append((str(path), obj))
                 results += [
@@ -308,10 +335,24 @@ def run(
     return results, 1 if failed else 0
 
 
+def _escape(text: str, property: bool = False) -> str:
+    """GitHub's workflow-command escaping (`%`, CR, LF; in properties also `:` and `,`)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property else text
+
+
+def github_annotation(path: str, line: int, finding: Finding, level: str) -> str:
+    """A finding as a GitHub Actions annotation on the line its object's document starts: an error when the rule is
+    mandatory, a warning otherwise."""
+    command = "error" if level == "mandatory" else "warning"
+    properties = f"file={_escape(path, True)},line={line},title={_escape(finding.rule + ' (' + level + ')', True)}"
+    return f"::{command} {properties}::{_escape(finding.object + ': ' + finding.message)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", type=Path, help="YAML files or directories")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
     parser.add_argument("--config", type=Path, help="policy config, e.g. policies/config/prod.json")
     parser.add_argument(
         "--ignore-non-kubernetes",
@@ -324,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config) if args.config else Settings()
         where = ", ".join(map(str, args.paths))
-        results, code = run(args.paths, settings, args.ignore_non_kubernetes, skipped)
+        lines: dict[str, int] = {}
+        results, code = run(args.paths, settings, args.ignore_non_kubernetes, skipped, lines)
     except (UnreadableInputError, InternalError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -344,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
                 indent=2,
             )
         )
+    elif args.format == "github":
+        for path, finding, level in results:
+            print(github_annotation(path, lines.get(f"{path}\0{finding.object}", 1), finding, level))
     else:
         for path, finding, level in results:
             print(f"{path}: {finding.object}: {finding.rule}: {finding.message} ({level})")

@@ -118,6 +118,23 @@ def test_json_format_for_tools(tmp_path: Path) -> None:
     assert finding["object"] == "Pod/research/train" and finding["container"] == "trainer" and finding["site"] == "spec"
 
 
+def test_github_format_annotates_the_line_each_object_starts_on(tmp_path: Path) -> None:
+    """For the reusable workflow action: `::error` for mandatory findings, `::warning` for the rest, on the first
+    line of the offending document, with GitHub's escaping of `:` and `,` in properties."""
+    manifest = write(tmp_path / "jobs, v1.yaml", gpu_pod("good"), gpu_pod("bad", volumes=[]))
+    result = run_check("--format", "github", str(manifest))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    bad_line = manifest.read_text().splitlines().index("---") + 2  # the second document's first line
+    [error] = [line for line in lines if line.startswith("::error ")]
+    escaped = str(manifest).replace(":", "%3A").replace(",", "%2C")
+    assert error.startswith(f"::error file={escaped},line={bad_line},title=gpu-shm-memory-volume (mandatory)::")
+    assert error.split("::", 2)[2].startswith("Pod/research/bad: container")
+    assert all(line.startswith("::warning ") for line in lines if line != error)
+    clean = run_check("--format", "github", str(write(tmp_path / "ok.yaml", gpu_pod("good"))))
+    assert clean.returncode == 0 and clean.stdout == ""
+
+
 def test_multi_document_files_and_directories_are_read_recursively(tmp_path: Path) -> None:
     write(tmp_path / "a" / "b" / "jobs.yml", gpu_pod("one"), gpu_pod("two", volumes=[]))
     (tmp_path / "a" / "notes.txt").write_text("not yaml: [")

@@ -1,0 +1,126 @@
+"""The GitHub side: actionlint passes on the workflows and actions (`make lint` runs it too), the reusable policy
+check's script works as the runner runs it, and the workflows keep their promises (OIDC only, one deployment per
+stack at a time, prod behind its environment, the policy pack on every preview and update)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+WORKFLOWS = PROJECT / ".github" / "workflows"
+POLICY_CHECK = PROJECT / ".github" / "actions" / "policy-check"
+ACTIONLINT = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin" / "actionlint"
+
+
+def workflow(name: str) -> dict[str, Any]:
+    # PyYAML reads the key `on` as True (YAML 1.1)
+    return {("on" if k is True else k): v for k, v in yaml.safe_load((WORKFLOWS / name).read_text()).items()}
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if str(s.get("uses", "")).startswith(action)]
+
+
+def test_actionlint_passes_and_catches_a_mistake(tmp_path: Path) -> None:
+    actionlint = str(ACTIONLINT) if ACTIONLINT.exists() else shutil.which("actionlint")
+    assert actionlint, "actionlint is installed by requirements.txt"
+    done = subprocess.run([actionlint], cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the same check on a copy with an input the local action does not have
+    copy = tmp_path / "repo"
+    shutil.copytree(PROJECT / ".github", copy / ".github")
+    deploy = copy / ".github" / "workflows" / "deploy.yml"
+    deploy.write_text(
+        deploy.read_text().replace("aws-region: ${{ vars.AWS_REGION }}", "aws-regin: ${{ vars.AWS_REGION }}", 1)
+    )
+    (copy / ".git").mkdir()
+    bad = subprocess.run([actionlint], cwd=copy, capture_output=True, text=True)
+    assert bad.returncode == 1 and 'input "aws-regin" is not defined' in bad.stdout
+
+
+def run_policy_check(tmp_path: Path, paths: str, config: str = "dev") -> subprocess.CompletedProcess[str]:
+    """The action's `check` step, run by bash as the runner runs it (GITHUB_ACTION_PATH, RUNNER_TEMP, inputs)."""
+    action = yaml.safe_load((POLICY_CHECK / "action.yml").read_text())
+    [step] = [s for s in action["runs"]["steps"] if s.get("name") == "check"]
+    env = {
+        **os.environ,
+        "GITHUB_ACTION_PATH": str(POLICY_CHECK),
+        "RUNNER_TEMP": str(tmp_path),
+        "PATHS": paths,
+        "CHARTS": "",
+        "POLICY_CONFIG": config,
+        "PATH": f"{PROJECT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
+    return subprocess.run(["bash", "-c", step["run"]], cwd=PROJECT, env=env, capture_output=True, text=True)
+
+
+def test_the_reusable_policy_check_passes_good_manifests_and_annotates_bad_ones(tmp_path: Path) -> None:
+    good = run_policy_check(tmp_path, "examples/first-jobs")
+    assert good.returncode == 0 and good.stdout == "", good.stdout + good.stderr
+    bad = tmp_path / "k8s" / "job.yaml"
+    bad.parent.mkdir()
+    bad.write_text((PROJECT / "examples" / "first-jobs" / "pytorchjob.yaml").read_text().replace("/dev/shm", "/shm"))
+    result = run_policy_check(tmp_path, str(bad.parent), "prod")
+    assert result.returncode == 1
+    assert "::error file=" in result.stdout and "gpu-shm-memory-volume (mandatory)" in result.stdout
+    # a config given as a path works too, and a missing one is an error, not a pass
+    assert run_policy_check(tmp_path, "examples/first-jobs", str(PROJECT / "policies/config/prod.json")).returncode == 0
+    assert run_policy_check(tmp_path, "examples/first-jobs", "staging").returncode == 2
+
+
+def test_cloud_access_is_oidc_only() -> None:
+    text = "\n".join(p.read_text() for p in (PROJECT / ".github").rglob("*.yml"))
+    for secret_key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "credentials_json", "PULUMI_ACCESS_TOKEN"):
+        assert secret_key not in text
+    login = yaml.safe_load((PROJECT / ".github/actions/cloud-login/action.yml").read_text())
+    uses = [s["uses"].split("@")[0] for s in login["runs"]["steps"]]
+    assert uses == ["pulumi/auth-actions", "aws-actions/configure-aws-credentials", "google-github-actions/auth"]
+    for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
+        for job in workflow(name)["jobs"].values():
+            if steps_using(job, "./.github/actions/cloud-login"):
+                assert job["permissions"]["id-token"] == "write"
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml", "drift.yml"])
+def test_one_pulumi_operation_per_stack_at_a_time_with_the_policy_pack(name: str) -> None:
+    for job in workflow(name)["jobs"].values():
+        pulumi = steps_using(job, "pulumi/actions")
+        if not pulumi:
+            continue
+        assert job["concurrency"]["group"].startswith("pulumi-") and job["concurrency"]["cancel-in-progress"] is False
+        for step in pulumi:
+            if step["with"]["command"] in ("preview", "up") and name != "drift.yml":
+                assert step["with"]["policyPacks"] == "policies"
+            assert step["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+
+
+def test_pulumi_cli_matches_the_sdk_pin() -> None:
+    pins = dict(line.split("==") for line in (PROJECT / "requirements.txt").read_text().splitlines() if "==" in line)
+    for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
+        assert workflow(name)["env"]["PULUMI_VERSION"] == pins["pulumi"]
+
+
+def test_main_deploys_dev_and_gates_prod() -> None:
+    deploy = workflow("deploy.yml")
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    prod = deploy["jobs"]["prod"]
+    assert prod["environment"] == "prod" and prod["needs"] == "dev"
+    assert [s["with"]["stack-name"] for s in steps_using(prod, "pulumi/actions")] == [
+        "${{ vars.PULUMI_ORGANIZATION }}/prod"
+    ]
+    dev_stacks = {i["stack"] for i in deploy["jobs"]["dev"]["strategy"]["matrix"]["include"]}
+    assert "prod" not in dev_stacks and "dev" in dev_stacks
+
+
+def test_drift_is_checked_every_day_per_stack() -> None:
+    drift = workflow("drift.yml")
+    assert drift["on"]["schedule"]
+    [step] = steps_using(drift["jobs"]["drift"], "pulumi/actions")
+    assert step["with"]["expect-no-changes"] is True and step["with"]["refresh"] is True
