@@ -22,6 +22,10 @@ plan: $(VENV)/.installed  ## offline plan of one stack: build/$(STACK)/
 plans: $(VENV)/.installed  ## offline plan of every stack
 	@set -e; for s in $(STACKS); do $(PY) tools/plan.py $$s; done
 
+plan-diff: $(VENV)/.installed  ## resource counts and cost/capacity figures of every stack: BASE=<git ref> vs the working tree
+	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref> (e.g. HEAD~1, origin/main)" >&2; exit 1; }
+	$(PY) tools/plan_diff.py "$(BASE)"
+
 bench: $(VENV)/.installed  ## time the prod plan with 10, 100 and 500 generated teams (a benchmark, never fails)
 	$(PY) tools/bench.py
 

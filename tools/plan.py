@@ -4,10 +4,13 @@ invariants, prints a summary (resources by type, GPU pools, EC2 quotas, warnings
 - build/<stack>/resources.json: a list with one entry per declared resource, sorted by URN:
   {type, name, urn, parent, provider, protect, retainOnDelete, ignoreChanges, replaceOnChanges,
   deleteBeforeReplace, dependencies, inputs};
-- build/<stack>/manifests/: every Kubernetes object and custom resource the program declares, as YAML.
+- build/<stack>/manifests/: every Kubernetes object and custom resource the program declares, as YAML;
+- build/<stack>/cost.json: the cost and capacity figures of the summary (tools/cost.py), which `make plan-diff`
+  compares: {idleMonthlyUsd, maxGpuSpotHourlyUsd, maxGpuOnDemandHourlyUsd, promisedGpus, missingPrices,
+  spotAtOnDemand}.
 
 --out writes elsewhere, but only into a new or empty folder or one an earlier plan wrote (it holds a
-.ml-platform-plan marker); only resources.json and manifests/*.yaml are ever replaced.
+.ml-platform-plan marker); only resources.json, cost.json and manifests/*.yaml are ever replaced.
 
 Exit 0 on a clean plan; exit 1 with every config problem (each naming its key), a broken invariant or an
 output folder it will not write to; no traceback, and nothing written.
@@ -36,6 +39,7 @@ from components.queueing import team_flavor_quotas
 from components.team_quotas import capacity_rows
 from components.teams import allowed_priorities
 from rules import kubernetes_object
+from tools.cost import cost_lines, stack_cost
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
 from tools.workload_summary import operator_lines, storage_lines
@@ -78,10 +82,13 @@ def prepare_out_dir(out_dir: Path, legacy_ok: bool = False) -> None:
         if manifests.is_symlink() or (manifests.exists() and not manifests.is_dir()):
             raise PlanOutputError(f"{manifests}: not a folder the plan wrote")
         (out_dir / "resources.json").unlink(missing_ok=True)
+        (out_dir / "cost.json").unlink(missing_ok=True)
         for old in manifests.glob("*.yaml") if manifests.is_dir() else ():
             old.unlink()
     (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
-    (out_dir / MARKER).write_text("Written by tools/plan.py: it replaces resources.json and manifests/*.yaml here.\n")
+    (out_dir / MARKER).write_text(
+        "Written by tools/plan.py: it replaces resources.json, cost.json and manifests/*.yaml here.\n"
+    )
 
 
 # libyaml's emitter when PyYAML has it (the same YAML, several times faster: plans of many teams write thousands).
@@ -262,6 +269,7 @@ def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: 
     lines += team_lines(plan)
     lines += operator_lines(plan)
     lines += storage_lines(plan)
+    lines += cost_lines(plan.config, plan.pools)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
     lines += [f"warning: {w}" for w in result.warnings]
     if result.stack.placeholders:
@@ -311,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     except PlanOutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    cost = stack_cost(plan.config, plan.pools).as_json()
+    (out_dir / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
     print(summary(result, plan, manifests, time.perf_counter() - start))
     shown = Path(os.path.relpath(out_dir)) if out_dir.resolve().is_relative_to(Path.cwd()) else out_dir
     print(f"Wrote {shown / 'resources.json'} and {len(manifests)} manifests under {shown / 'manifests'}")

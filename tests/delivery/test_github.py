@@ -124,3 +124,46 @@ def test_drift_is_checked_every_day_per_stack() -> None:
     assert drift["on"]["schedule"]
     [step] = steps_using(drift["jobs"]["drift"], "pulumi/actions")
     assert step["with"]["expect-no-changes"] is True and step["with"]["refresh"] is True
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_the_runbooks_cover_the_operations() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    for page in sorted((PROJECT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, page.name
+    runbooks = (PROJECT / "docs" / "runbooks.md").read_text()
+    for heading in (
+        "Adding a team",
+        "Adding a GPU pool",
+        "MIG reconfiguration",
+        "Spot interruptions",
+        "Upgrading charts and CRDs",
+        "Safe destroy",
+    ):
+        assert f"\n## {heading}\n" in runbooks
+    tradeoffs = (PROJECT / "docs" / "tradeoffs.md").read_text()
+    for choice in (
+        "Karpenter vs cluster-autoscaler",
+        "GPU Operator vs GKE",
+        "Trainer v2 vs PyTorchJob",
+        "KServe Standard vs Knative",
+    ):
+        assert choice in tradeoffs
+
+
+def test_the_readme_quick_start_is_two_commands_and_its_mermaid_diagram_names_every_layer() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in quick.strip().splitlines()] == ["make plan STACK=dev", "make test"]
+    diagram = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    for layer in (
+        "cluster layer",
+        "autoscaling",
+        "monitoring",
+        "GPU stack",
+        "admission",
+        "Kueue",
+        "KServe",
+        "storage",
+        "teams",
+    ):
+        assert layer in diagram
