@@ -56,6 +56,8 @@ class CostSummary:
     missing: list[str] = field(default_factory=list)
     # spot pools priced at on-demand (the table has no typical spot price for them): an upper bound
     spot_at_on_demand: list[str] = field(default_factory=list)
+    # other instance types a pool may launch (Karpenter) that the table has no price for
+    unpriced_alternatives: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class CostSummary:
             "promisedGpus": {t: {k: list(v) for k, v in keys.items()} for t, keys in self.promised.items()},
             "missingPrices": self.missing,
             "spotAtOnDemand": self.spot_at_on_demand,
+            "unpricedAlternatives": self.unpriced_alternatives,
         }
 
 
@@ -110,12 +113,22 @@ def stack_cost(
         if cloud == "existing":
             break  # the owner's nodes: no price of ours
         item = pool.shape.instance_type
+        # Karpenter may launch any type of the shape: the ceiling takes the dearest one the table prices
+        priced = [t for t in pool.shape.instance_types if _price(prices, cloud, region, t) is not None]
+        unpriced = [t for t in pool.shape.instance_types[1:] if t not in priced]
+        if unpriced and item in priced:
+            cost.unpriced_alternatives.append(f"{pool.name}: {', '.join(unpriced)}")
         for capacity in pool.capacity_types:
-            price = _price(prices, cloud, region, item)
-            hourly = _hourly(price, capacity)
-            if hourly is None and capacity == "spot" and price is not None and price.on_demand is not None:
-                hourly = price.on_demand  # a spot price never exceeds on-demand: an upper bound
-                cost.spot_at_on_demand.append(f"{pool.name} ({item})")
+            hourly: Decimal | None = None
+            for candidate in priced or [item]:
+                price = _price(prices, cloud, region, candidate)
+                value = _hourly(price, capacity)
+                if value is None and capacity == "spot" and price is not None and price.on_demand is not None:
+                    value = price.on_demand  # a spot price never exceeds on-demand: an upper bound
+                    if f"{pool.name} ({candidate})" not in cost.spot_at_on_demand:
+                        cost.spot_at_on_demand.append(f"{pool.name} ({candidate})")
+                if value is not None and (hourly is None or value > hourly):
+                    hourly = value
             if hourly is None:
                 cost.missing.append(f"{cloud} {region} {item} ({capacity})")
                 continue
@@ -157,6 +170,11 @@ def cost_lines(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]) -> li
         lines.append(
             "  spot priced at on-demand (no typical spot price in the table; an upper bound): "
             + ", ".join(cost.spot_at_on_demand)
+        )
+    if cost.unpriced_alternatives:
+        lines.append(
+            "  instance types a pool may also launch, with no price in the table (the ceiling assumes the priced "
+            "ones): " + "; ".join(cost.unpriced_alternatives)
         )
     lines += _promised_lines(cost)
     if cost.missing:

@@ -62,6 +62,8 @@ def test_dev_figures_from_the_table() -> None:
     at_max = 4 * price("g5.2xlarge") + 2 * price("p4d.24xlarge")
     assert cost.max_on_demand_hourly == at_max and cost.max_spot_hourly == at_max
     assert cost.spot_at_on_demand == ["notebooks (g5.2xlarge)", "train-a100 (p4d.24xlarge)"]
+    # Karpenter may also launch the shape's other types: named when the table cannot price them
+    assert cost.unpriced_alternatives == ["notebooks: g5.4xlarge, g5.xlarge"]
     assert cost.promised == {"research": {"a100-40gb": (16, 16), "a10g": (8, 8)}, "applied": {"a10g": (8, 8)}}
 
 
@@ -119,3 +121,16 @@ def test_plan_diff_in_a_fresh_clone_shows_a_raised_gpu_ceiling(tmp_path: Path) -
         text=True,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("error: 'no-such-ref' is not a commit")
+
+
+def test_the_ceiling_takes_the_dearest_type_a_pool_may_launch() -> None:
+    from tools.cost import Price
+
+    config = load_platform_config(raw_config(stack_document("dev")["config"]))
+    pools = resolve_gpu_pools(config)
+    prices = load_prices()
+    dearer = Price(Decimal("2.5"), None, "https://example.com/test", "2026-01-01")
+    with_alternative = {**prices, ("aws", "us-east-1", "g5.4xlarge"): dearer}
+    base, more = stack_cost(config, pools, prices), stack_cost(config, pools, with_alternative)
+    assert more.max_on_demand_hourly - base.max_on_demand_hourly == 4 * (Decimal("2.5") - price("g5.2xlarge"))
+    assert more.unpriced_alternatives == ["notebooks: g5.xlarge"]

@@ -81,7 +81,12 @@ def test_cloud_access_is_oidc_only() -> None:
         assert secret_key not in text
     login = yaml.safe_load((PROJECT / ".github/actions/cloud-login/action.yml").read_text())
     uses = [s["uses"].split("@")[0] for s in login["runs"]["steps"]]
-    assert uses == ["pulumi/auth-actions", "aws-actions/configure-aws-credentials", "google-github-actions/auth"]
+    assert uses == [
+        "pulumi/auth-actions",
+        "aws-actions/configure-aws-credentials",
+        "google-github-actions/auth",
+        "google-github-actions/setup-gcloud",  # gke-gcloud-auth-plugin, the GKE kubeconfig's exec plugin
+    ]
     for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
         for job in workflow(name)["jobs"].values():
             if steps_using(job, "./.github/actions/cloud-login"):
@@ -94,7 +99,10 @@ def test_one_pulumi_operation_per_stack_at_a_time_with_the_policy_pack(name: str
         pulumi = steps_using(job, "pulumi/actions")
         if not pulumi:
             continue
-        assert job["concurrency"]["group"].startswith("pulumi-") and job["concurrency"]["cancel-in-progress"] is False
+        # per stack, never cancelled; previews and drift checks have their own groups, so a queued one never
+        # cancels a pending deployment (GitHub keeps one pending job per group)
+        group = {"pull-request.yml": "pulumi-preview-", "deploy.yml": "pulumi-deploy-", "drift.yml": "pulumi-drift-"}
+        assert job["concurrency"]["group"].startswith(group[name]) and job["concurrency"]["cancel-in-progress"] is False
         for step in pulumi:
             if step["with"]["command"] in ("preview", "up") and name != "drift.yml":
                 assert step["with"]["policyPacks"] == "policies"
@@ -167,3 +175,22 @@ def test_the_readme_quick_start_is_two_commands_and_its_mermaid_diagram_names_ev
         "teams",
     ):
         assert layer in diagram
+
+
+def test_the_policy_pack_runs_in_the_projects_venv_with_the_same_pins() -> None:
+    """The CLI does not create a local pack's virtualenv: the pack uses .venv, which carries its pins."""
+    pack = yaml.safe_load((PROJECT / "policies" / "PulumiPolicy.yaml").read_text())
+    assert pack["runtime"]["options"]["virtualenv"] == "../.venv"
+
+    def pins(path: Path) -> dict[str, str]:
+        return dict(
+            line.split("==", 1) for line in path.read_text().splitlines() if "==" in line and not line.startswith("#")
+        )
+
+    project, policy = pins(PROJECT / "requirements.txt"), pins(PROJECT / "policies" / "requirements.txt")
+    assert policy and all(project.get(name) == version for name, version in policy.items())
+
+
+def test_forks_and_dependabot_never_reach_the_cloud() -> None:
+    preview = workflow("pull-request.yml")["jobs"]["preview"]
+    assert "head.repo.full_name == github.repository" in preview["if"] and "dependabot[bot]" in preview["if"]
