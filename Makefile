@@ -24,7 +24,7 @@ plans: $(VENV)/.installed  ## offline plan of every stack
 
 plan-diff: $(VENV)/.installed  ## resource counts and cost/capacity figures of every stack: BASE=<git ref> vs the working tree
 	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref> (e.g. HEAD~1, origin/main)" >&2; exit 1; }
-	$(PY) tools/plan_diff.py "$(BASE)"
+	@$(PY) tools/plan_diff.py "$(BASE)"
 
 bench: $(VENV)/.installed  ## time the prod plan with 10, 100 and 500 generated teams (a benchmark, never fails)
 	$(PY) tools/bench.py
@@ -32,10 +32,10 @@ bench: $(VENV)/.installed  ## time the prod plan with 10, 100 and 500 generated 
 docs: $(VENV)/.installed  ## regenerate docs/configuration.md from the config models
 	$(PY) tools/config_docs.py
 
-lint: $(VENV)/.installed  ## ruff, and actionlint on .github/ (workflows and the actions they use)
+lint: $(VENV)/.installed  ## ruff; actionlint on the workflows (with shellcheck on their scripts, and the inputs of the actions they use)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/actionlint
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint
 
 fmt: $(VENV)/.installed  ## fix what ruff can fix, and format
 	$(VENV)/bin/ruff check --fix .

@@ -72,16 +72,26 @@ def _manifests_under(root: Path, skipped: list[str]) -> list[Path]:
 
 
 def manifest_files(paths: list[Path], skipped: list[str] | None = None) -> Iterator[Path]:
+    """Each file once, however many of `paths` reach it (`k8s/ k8s/job.yaml`: one set of findings)."""
     skipped = [] if skipped is None else skipped
+    seen: set[Path] = set()
+
+    def first_time(path: Path) -> bool:
+        key = path.resolve()
+        new = key not in seen
+        seen.add(key)
+        return new
+
     for path in paths:
         mode = _mode(path)
         if stat.S_ISDIR(mode):
             found = _manifests_under(path, skipped)
             if not found:
                 raise UnreadableInputError(f"{path}: no .yaml, .yml or .json files (nothing would be checked)")
-            yield from found
+            yield from (f for f in found if first_time(f))
         elif stat.S_ISREG(mode):
-            yield path
+            if first_time(path):
+                yield path
         else:
             raise UnreadableInputError(
                 f"{path}: not a regular file or directory (a FIFO, socket or device is not read)"
@@ -335,6 +345,17 @@ def run(
     return results, 1 if failed else 0
 
 
+def one_line(text: str) -> str:
+    """Text from file names and manifests on one line: a runner reads workflow commands (`::...`) from stderr too,
+    so a line break inside a name must not start a line of its own."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def checked(lines: dict[str, int], results: list[tuple[str, Finding, str]]) -> bool:
+    """Whether any object was read (every object read records its line)."""
+    return bool(lines) or bool(results)
+
+
 def _escape(text: str, property: bool = False) -> str:
     """GitHub's workflow-command escaping (`%`, CR, LF; in properties also `:` and `,`)."""
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -368,13 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         lines: dict[str, int] = {}
         results, code = run(args.paths, settings, args.ignore_non_kubernetes, skipped, lines)
     except (UnreadableInputError, InternalError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except Exception as exc:  # the last resort (run() names the file it was reading): exit 2, never a traceback
-        print(f"error: {InternalError(where, exc)}", file=sys.stderr)
+        print(f"error: {one_line(str(InternalError(where, exc)))}", file=sys.stderr)
         return 2
     for what in skipped:
-        print(f"skipped {what}", file=sys.stderr)
+        print(f"skipped {one_line(what)}", file=sys.stderr)
+    if not checked(lines, results):
+        print("warning: no Kubernetes object found in " + one_line(", ".join(map(str, args.paths))), file=sys.stderr)
     if args.format == "json":
         report = [
             {"path": p, "enforcement": level, **asdict(f), "remediation": RULES_BY_ID[f.rule].remediation}

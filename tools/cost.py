@@ -8,7 +8,6 @@ A price the table does not have is named, never guessed.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -30,18 +29,56 @@ class Price:
     date: str
 
 
+COLUMNS = ["cloud", "region", "item", "on_demand_usd_per_hour", "spot_usd_per_hour", "source", "source_date"]
+
+
+class PriceTableError(Exception):
+    """The price table cannot be read: one line that names the file, the line and what is wrong."""
+
+
+def _amount(text: str, where: str, column: str) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise PriceTableError(
+            f"{where}: {column} {text!r} is not a number (write dollars per hour, e.g. 1.212)"
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise PriceTableError(f"{where}: {column} {text!r}: a price is a finite number of dollars, 0 or more")
+    return value
+
+
 def load_prices(path: Path = PRICES) -> dict[tuple[str, str, str], Price]:
-    """(cloud, region, item) -> price; `all` as the region: the same everywhere."""
-    prices = {}
-    with path.open(encoding="utf-8") as stream:
-        rows = csv.DictReader((line for line in stream if not line.startswith("#")), delimiter="\t")
-        for row in rows:
-            prices[(row["cloud"], row["region"], row["item"])] = Price(
-                Decimal(row["on_demand_usd_per_hour"]) if row["on_demand_usd_per_hour"] else None,
-                Decimal(row["spot_usd_per_hour"]) if row["spot_usd_per_hour"] else None,
-                row["source"],
-                row["source_date"],
-            )
+    """(cloud, region, item) -> price; `all` as the region: the same everywhere. PriceTableError when a line is
+    malformed, a price is not a finite non-negative number, or an item appears twice."""
+    prices: dict[tuple[str, str, str], Price] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PriceTableError(f"{path}: cannot read: {exc}") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    if not numbered or numbered[0][1].rstrip("\r").split("\t") != COLUMNS:
+        raise PriceTableError(
+            f"{path}: the first line that is not a comment must be the tab-separated header {' '.join(COLUMNS)}"
+        )
+    for n, line in numbered[1:]:
+        where = f"{path} line {n}"
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != len(COLUMNS):
+            raise PriceTableError(f"{where}: {len(cells)} tab-separated cells, expected {len(COLUMNS)}")
+        row = dict(zip(COLUMNS, cells, strict=True))
+        key = (row["cloud"], row["region"], row["item"])
+        if key in prices:
+            raise PriceTableError(f"{where}: {' '.join(key)} is priced twice")
+        on_demand = _amount(row["on_demand_usd_per_hour"], where, "on_demand_usd_per_hour")
+        spot = _amount(row["spot_usd_per_hour"], where, "spot_usd_per_hour")
+        if on_demand is None and spot is None:
+            raise PriceTableError(f"{where}: no price at all")
+        if not row["source"] or not row["source_date"]:
+            raise PriceTableError(f"{where}: every price names its source and the source's date")
+        prices[key] = Price(on_demand, spot, row["source"], row["source_date"])
     return prices
 
 

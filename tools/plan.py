@@ -39,7 +39,7 @@ from components.queueing import team_flavor_quotas
 from components.team_quotas import capacity_rows
 from components.teams import allowed_priorities
 from rules import kubernetes_object
-from tools.cost import cost_lines, stack_cost
+from tools.cost import PriceTableError, cost_lines, stack_cost
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
 from tools.workload_summary import operator_lines, storage_lines
@@ -313,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"{len(violations)} platform invariant(s) broken in {stack_path.name}; nothing was written:"]
         print("\n".join([*lines, *(f"  - {v}" for v in violations)]), file=sys.stderr)
         return 1
+    try:
+        cost = stack_cost(plan.config, plan.pools).as_json()
+    except PriceTableError as exc:
+        print(f"error: {exc}; nothing was written", file=sys.stderr)
+        return 1
     out_dir = args.out or PROJECT_DIR / "build" / args.stack
     try:
         manifests = write_plan(result, out_dir, legacy_ok=args.out is None)
     except PlanOutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    cost = stack_cost(plan.config, plan.pools).as_json()
     (out_dir / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
     print(summary(result, plan, manifests, time.perf_counter() - start))
     shown = Path(os.path.relpath(out_dir)) if out_dir.resolve().is_relative_to(Path.cwd()) else out_dir

@@ -5,13 +5,17 @@ working tree, then compares the resource counts by type and the cost and capacit
 $/month, the most the GPU pools can burn per hour on spot and on demand, the GPUs promised to each team). Works in
 a fresh clone: BASE only has to be a commit git knows (fetch it first, e.g. `git fetch origin main`).
 
-Exit 0 with the report; exit 1 with one `error:` line when BASE is unknown or a plan cannot be made.
+Exit 0 with the report (a stack the base cannot plan, e.g. a broken stack file the change fixes, is reported as
+such); exit 1 with one `error:` line when BASE is unknown or the working tree's plan fails; 2 for a usage error
+(argparse); 130 when interrupted.
+The temporary worktree is removed in every case, SIGTERM (a cancelled CI run) included.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +31,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 class StackPlan:
     resources: Counter[str]
     cost: dict[str, Any] | None  # None: the plan at that commit wrote no cost.json (before it existed)
+    failed: str | None = None  # why the plan could not be made at that commit
 
 
 class DiffError(Exception):
@@ -59,6 +64,19 @@ def plan(root: Path, stack: str, out: Path) -> StackPlan | None:
     resources = Counter(r["type"] for r in json.loads((out / "resources.json").read_text()))
     cost_file = out / "cost.json"
     return StackPlan(resources, json.loads(cost_file.read_text()) if cost_file.is_file() else None)
+
+
+def base_plan(root: Path, stack: str, out: Path) -> StackPlan | None:
+    """The base's plan; a base that cannot plan a stack is reported, not fatal (the change may fix it)."""
+    try:
+        return plan(root, stack, out)
+    except DiffError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "failed"
+        return StackPlan(Counter(), None, first[:300])
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds through the worktree cleanup
 
 
 def _money(value: float | None) -> str:
@@ -95,6 +113,10 @@ def report(base_ref: str, base: dict[str, StackPlan | None], head: dict[str, Sta
         if new is None or old is None:
             lines.append(f"| {stack} | {'removed' if new is None else 'new stack'} | | | |")
             continue
+        if old.failed is not None:
+            lines.append(f"| {stack} | no plan at the base | | | |")
+            details.append(f"**{stack}**: the base could not be planned: {old.failed}")
+            continue
         count_old, count_new = sum(old.resources.values()), sum(new.resources.values())
         counts = f"{count_old}" if count_old == count_new else f"{count_old} → {count_new} ({count_new - count_old:+d})"
 
@@ -129,10 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base", help="git ref to compare with, e.g. HEAD~1 or origin/main")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        commit = _git("rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}")
+        return _diff(args.base)
+    except KeyboardInterrupt:
+        print("error: interrupted; the temporary worktree was removed", file=sys.stderr)
+        return 130
+
+
+def _diff(base_ref: str) -> int:
+    try:
+        commit = _git("rev-parse", "--verify", "--quiet", f"{base_ref}^{{commit}}")
     except DiffError:
-        print(f"error: {args.base!r} is not a commit this repository knows (git fetch it first)", file=sys.stderr)
+        print(f"error: {base_ref!r} is not a commit this repository knows (git fetch it first)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="plan-diff-") as tmp:
         worktree = Path(tmp) / "base"
@@ -141,14 +172,14 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 # The base's stacks, planned by the base's code (with this .venv's packages).
                 every = sorted(set(stacks(worktree)) | set(stacks(PROJECT)))
-                base = {s: plan(worktree, s, Path(tmp) / "out-base" / s) for s in every}
+                base = {s: base_plan(worktree, s, Path(tmp) / "out-base" / s) for s in every}
                 head = {s: plan(PROJECT, s, Path(tmp) / "out-head" / s) for s in every}
             finally:
                 _git("worktree", "remove", "--force", str(worktree))
         except DiffError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    print(report(args.base, base, head), end="")
+    print(report(base_ref, base, head), end="")
     return 0
 
 

