@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -231,15 +231,25 @@ def _documents(stream: Any) -> Iterator[tuple[Any, int]]:
         loader.dispose()
 
 
+@dataclass
+class Lines:
+    """Where findings go in `--format github`: the line of the object last read, the first line of each object by
+    file and name (stack findings name an object), and the line of each result, in order."""
+
+    current: int = 1
+    first: dict[str, int] = field(default_factory=dict)
+    of_results: list[int] = field(default_factory=list)
+
+
 def read_objects(
     path: Path,
     ignore_other: bool = False,
     skipped: list[str] | None = None,
-    lines: dict[str, int] | None = None,
+    lines: Lines | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every Kubernetes object of a file (Lists expanded), one document at a time: a large file is never held
     whole. Documents that are not objects are errors, or skipped and named in `skipped` with `ignore_other`. With
-    `lines`, records the line each object's document starts at (by `describe(object)`)."""
+    `lines`, records the line each object's document starts at."""
     skipped = [] if skipped is None else skipped
     try:
         with path.open(encoding="utf-8") as stream:
@@ -254,7 +264,8 @@ def read_objects(
                     raise UnreadableInputError(f"{where}: not a Kubernetes object (no kind)")
                 for obj in _expand(doc, where, skipped):
                     if lines is not None:
-                        lines.setdefault(f"{path}\0{describe(obj)}", line)
+                        lines.current = line
+                        lines.first.setdefault(f"{path}\0{describe(obj)}", line)
                     yield obj
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UnreadableInputError(f"{path}: cannot read YAML: {exc}") from None
@@ -312,7 +323,7 @@ def run(
     settings: Settings,
     ignore_other: bool = False,
     skipped: list[str] | None = None,
-    lines: dict[str, int] | None = None,
+    lines: Lines | None = None,
 ) -> tuple[list[tuple[str, Finding, str]], int]:
     """[(path, finding, enforcement)], exit code. What is skipped (documents that are not objects) is appended to
     `skipped`. Objects are checked as they are read; only those the stack rules read are kept for them.
@@ -327,16 +338,20 @@ def run(
             for obj in read_objects(path, ignore_other, skipped, lines):
                 if kinds is None or obj.get("kind") in kinds:
                     kept.append((str(path), obj))
-                results += [
+                found_here = [
                     (str(path), f, enforcement(RULES_BY_ID[f.rule], settings)) for f in _check(path, obj, settings)
                 ]
+                results += found_here
+                if lines is not None:
+                    lines.of_results += [lines.current] * len(found_here)
         # Stack rules see every object they read; a finding is reported at the file of the object it names.
         where = ", ".join(sorted({p for p, _ in kept})) or where
         found = {describe(o): p for p, o in kept}
         for finding in check_stack([o for _, o in kept], settings):
-            results.append(
-                (found.get(finding.object, "<stack>"), finding, enforcement(RULES_BY_ID[finding.rule], settings))
-            )
+            at = found.get(finding.object, "<stack>")
+            results.append((at, finding, enforcement(RULES_BY_ID[finding.rule], settings)))
+            if lines is not None:
+                lines.of_results.append(lines.first.get(f"{at}\0{finding.object}", 1))
     except UnreadableInputError:
         raise
     except Exception as exc:
@@ -351,9 +366,9 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def checked(lines: dict[str, int], results: list[tuple[str, Finding, str]]) -> bool:
+def checked(lines: Lines, results: list[tuple[str, Finding, str]]) -> bool:
     """Whether any object was read (every object read records its line)."""
-    return bool(lines) or bool(results)
+    return bool(lines.first) or bool(results)
 
 
 def _escape(text: str, property: bool = False) -> str:
@@ -386,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config) if args.config else Settings()
         where = ", ".join(map(str, args.paths))
-        lines: dict[str, int] = {}
+        lines = Lines()
         results, code = run(args.paths, settings, args.ignore_non_kubernetes, skipped, lines)
     except (UnreadableInputError, InternalError, ConfigError) as exc:
         print(f"error: {one_line(str(exc))}", file=sys.stderr)
@@ -410,8 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     elif args.format == "github":
-        for path, finding, level in results:
-            print(github_annotation(path, lines.get(f"{path}\0{finding.object}", 1), finding, level))
+        for (path, finding, level), line in zip(results, lines.of_results, strict=True):
+            print(github_annotation(path, line, finding, level))
     else:
         for path, finding, level in results:
             print(f"{path}: {finding.object}: {finding.rule}: {finding.message} ({level})")

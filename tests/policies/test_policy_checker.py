@@ -773,3 +773,11 @@ def test_a_file_reached_twice_is_checked_once(tmp_path: Path) -> None:
     once = run_check(str(manifest)).stdout.splitlines()
     twice = run_check(str(tmp_path / "k8s"), str(manifest)).stdout.splitlines()
     assert once and twice == once
+
+
+def test_two_objects_of_one_name_in_a_file_each_annotate_their_own_line(tmp_path: Path) -> None:
+    manifest = write(tmp_path / "dup.yaml", gpu_pod("same"), gpu_pod("same", volumes=[]))
+    result = run_check("--format", "github", str(manifest))
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
+    second = manifest.read_text().splitlines().index("---") + 2
+    assert f",line={second}," in error
