@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
 # The stack-key namespace: `ml-platform:cluster`, `ml-platform:gpuPools`, ...
@@ -93,16 +93,21 @@ def number_as_quantity(value: Any) -> Any:
 SHM_MIN, SHM_MAX = "1Gi", "1Ti"
 
 
-def shm_size_problem(value: str) -> str | None:
-    """Why a /dev/shm size is wrong, or None."""
-    if not re.fullmatch(QUANTITY, value):
-        return None  # the pattern says what is wrong
+def _shm_bounds(value: str) -> str:
+    """A /dev/shm size the pattern accepted, within SHM_MIN..SHM_MAX."""
     amount = quantity_value(value)
     if amount < quantity_value(SHM_MIN):
-        return f"at least {SHM_MIN} (a memory size in bytes: 16Gi, not 16)"
+        raise ValueError(f"at least {SHM_MIN} (a memory size in bytes: 16Gi, not 16)")
     if amount > quantity_value(SHM_MAX):
-        return f"at most {SHM_MAX}: it is the pod's memory"
-    return None
+        raise ValueError(f"at most {SHM_MAX}: it is the pod's memory")
+    return value
+
+
+# A memory /dev/shm size (the trainer runtime, KServe's huggingfaceserver, a team's RayCluster): a YAML number is
+# read as the quantity Kubernetes would read, then the pattern, then the bounds.
+ShmSize = Annotated[
+    str, BeforeValidator(number_as_quantity), StringConstraints(pattern=QUANTITY), AfterValidator(_shm_bounds)
+]
 
 
 def byte_quantity(value: Decimal) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
-from components.config.base import DNS_SUBDOMAIN, QUANTITY, ConfigModel, number_as_quantity, shm_size_problem
+from components.config.base import DNS_SUBDOMAIN, ConfigModel, ShmSize
 
 # The runtimes kserve-runtime-configs v0.20.0 renders, by their values key (the ClusterServingRuntime is
 # `kserve-<key>`; huggingfaceserver also switches kserve-huggingfaceserver-multinode).
@@ -38,9 +38,8 @@ class KServeConfig(ConfigModel):
         description="ClusterServingRuntimes InferenceServices may use; the chart's others exist with "
         "`disabled: true`. vllmserver's image is `latest` upstream: prefer huggingfaceserver (vLLM inside).",
     )
-    shm_size: str = Field(
+    shm_size: ShmSize = Field(
         "8Gi",
-        pattern=QUANTITY,
         description="Memory /dev/shm of the huggingfaceserver runtime (vLLM and tensor parallelism need it).",
     )
     ingress_class_name: str | None = Field(
@@ -58,15 +57,3 @@ class KServeConfig(ConfigModel):
         if len(set(runtimes)) != len(runtimes):
             raise ValueError("each runtime once")
         return runtimes
-
-    @field_validator("shm_size", mode="before")
-    @classmethod
-    def _shm_number(cls, value: Any) -> Any:
-        return number_as_quantity(value)
-
-    @field_validator("shm_size")
-    @classmethod
-    def _shm_bounds(cls, value: str) -> str:
-        if (problem := shm_size_problem(value)) is not None:
-            raise ValueError(problem)
-        return value

@@ -12,9 +12,9 @@ from components.config.base import (
     QUANTITY,
     QUANTITY_LIMIT,
     ConfigModel,
+    ShmSize,
     number_as_quantity,
     quantity_value,
-    shm_size_problem,
 )
 from vocabulary.priorities import PriorityClassName
 
@@ -72,24 +72,11 @@ class RayClusterConfig(ConfigModel):
     cpu_worker_memory: str = Field("32Gi", pattern=QUANTITY, description="Memory request and limit of a CPU worker.")
     head_cpu: str = Field("2", pattern=QUANTITY, description="CPU of the head (it runs no tasks: num-cpus 0).")
     head_memory: str = Field("8Gi", pattern=QUANTITY, description="Memory of the head.")
-    shm_size: str = Field(
+    shm_size: ShmSize = Field(
         "16Gi",
-        pattern=QUANTITY,
         description="Memory /dev/shm of every Ray worker (Ray's object store lives there); at most half the "
         "workers' memory (it is charged to them). The head keeps KubeRay's own.",
     )
-
-    @field_validator("shm_size", mode="before")
-    @classmethod
-    def _shm_number(cls, value: Any) -> Any:
-        return number_as_quantity(value)
-
-    @field_validator("shm_size")
-    @classmethod
-    def _shm_bounds(cls, value: str) -> str:
-        if (problem := shm_size_problem(value)) is not None:
-            raise ValueError(problem)
-        return value
 
 
 class Team(ConfigModel):

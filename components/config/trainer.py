@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field
 
-from pydantic import Field, field_validator
-
-from components.config.base import QUANTITY, ConfigModel, number_as_quantity, shm_size_problem
+from components.config.base import ConfigModel, ShmSize
 
 
 class TrainingOperatorConfig(ConfigModel):
@@ -25,7 +23,7 @@ class TrainerConfig(ConfigModel):
         max_length=512,
         description="Default image of the torch-distributed runtime (a TrainJob may name its own).",
     )
-    shm_size: str = Field("16Gi", pattern=QUANTITY, description="Memory /dev/shm of every training container.")
+    shm_size: ShmSize = Field("16Gi", description="Memory /dev/shm of every training container.")
     max_restarts: int = Field(
         3,
         ge=0,
@@ -37,15 +35,3 @@ class TrainerConfig(ConfigModel):
         default_factory=TrainingOperatorConfig,
         description="The legacy Training Operator v1 for teams that still run PyTorchJobs.",
     )
-
-    @field_validator("shm_size", mode="before")
-    @classmethod
-    def _shm_number(cls, value: Any) -> Any:
-        return number_as_quantity(value)
-
-    @field_validator("shm_size")
-    @classmethod
-    def _shm_bounds(cls, value: str) -> str:
-        if (problem := shm_size_problem(value)) is not None:
-            raise ValueError(problem)
-        return value
