@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from components.cluster.handle import ClusterHandle
+from components.cluster.handle import ClusterHandle, aws_info
 from components.config.storage import SharedFilesystemConfig
 from vocabulary.labels import MANAGED_BY
 from vocabulary.storage import SHARED_STORAGE_CLASS
@@ -90,36 +90,34 @@ def filestore_storage_class(config: SharedFilesystemConfig, network: pulumi.Inpu
 
 
 def aws_security_group(
-    name: str, handle: ClusterHandle, ports: tuple[tuple[int, int], ...], what: str, opts: pulumi.ResourceOptions
+    name: str,
+    handle: ClusterHandle,
+    ports: tuple[tuple[int, int], ...],
+    what: str,
+    opts: pulumi.ResourceOptions,
+    among_servers: bool = False,
 ) -> Any:
+    """A security group admitting `ports` from the cluster's nodes, and with `among_servers` from its own members
+    too (Lustre servers of one file system talk to each other on the same ports)."""
     import pulumi_aws as aws
-
-    from components.cluster.handle import aws_info
 
     info = aws_info(handle)
     group = aws.ec2.SecurityGroup(name, vpc_id=info.vpc_id, description=f"{what} from the cluster's nodes", opts=opts)
-    for low, high in ports:
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-{low}",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=low,
-            to_port=high,
-            description=f"{what} from the cluster's nodes",
-            referenced_security_group_id=info.node_security_group_id,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=group)),
-        )
-    if what == "Lustre":
-        # Lustre servers of one file system also talk to each other on these ports.
+    sources: list[tuple[str, pulumi.Input[str], str]] = [
+        ("", info.node_security_group_id, f"{what} from the cluster's nodes")
+    ]
+    if among_servers:
+        sources.append(("-self", group.id, f"{what} within the file system"))
+    for suffix, source, description in sources:
         for low, high in ports:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-{low}-self",
+                f"{name}-{low}{suffix}",
                 security_group_id=group.id,
                 ip_protocol="tcp",
                 from_port=low,
                 to_port=high,
-                description="Lustre within the file system",
-                referenced_security_group_id=group.id,
+                description=description,
+                referenced_security_group_id=source,
                 opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=group)),
             )
     aws.vpc.SecurityGroupEgressRule(
@@ -136,8 +134,6 @@ def aws_security_group(
 def efs_file_system(name: str, handle: ClusterHandle, protect: bool, opts: pulumi.ResourceOptions) -> Any:
     """The file system and its mount targets; returns the file system."""
     import pulumi_aws as aws
-
-    from components.cluster.handle import aws_info
 
     info = aws_info(handle)
     on_aws = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=info.aws_provider))

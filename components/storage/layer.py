@@ -45,7 +45,7 @@ class Storage(Layer[StorageConfig]):
             case "fsx-lustre":
                 info = aws_info(handle)
                 on_aws = pulumi.ResourceOptions(parent=self, provider=info.aws_provider)
-                group = aws_security_group(f"{name}-fsx", handle, LUSTRE_PORTS, "Lustre", on_aws)
+                group = aws_security_group(f"{name}-fsx", handle, LUSTRE_PORTS, "Lustre", on_aws, among_servers=True)
                 return fsx_storage_class(shared, info.private_subnet_ids[0], group.id, retain)
             case "filestore":
                 return filestore_storage_class(shared, gcp_info(handle).network, retain)
