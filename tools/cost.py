@@ -95,6 +95,8 @@ class CostSummary:
     spot_at_on_demand: list[str] = field(default_factory=list)
     # other instance types a pool may launch (Karpenter) that the table has no price for
     unpriced_alternatives: list[str] = field(default_factory=list)
+    # the dates of the table's sources, for the summary's heading
+    table_dates: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,7 +125,7 @@ def stack_cost(
     config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...], prices: dict[tuple[str, str, str], Price] | None = None
 ) -> CostSummary:
     prices = load_prices() if prices is None else prices
-    cost = CostSummary()
+    cost = CostSummary(table_dates=tuple(sorted({p.date for p in prices.values() if p.date != "undated"})))
     cloud, region = config.cluster.cloud, config.cluster.region or ""
 
     def add_idle(what: str, item: str, count: int, capacity: str = "on-demand") -> None:
@@ -187,13 +189,12 @@ def _usd(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
-def cost_lines(config: PlatformConfig, pools: tuple[ResolvedGpuPool, ...]) -> list[str]:
-    """The plan summary's cost and capacity lines."""
-    cost = stack_cost(config, pools)
-    if config.cluster.cloud == "existing":
+def cost_lines(cost: CostSummary, cloud: str) -> list[str]:
+    """The plan summary's cost and capacity lines (`stack_cost` computed them)."""
+    if cloud == "existing":
         lines = ["Cost: an existing cluster: its nodes and control plane are its owner's; nothing here is priced"]
         return lines + _promised_lines(cost)
-    table = f"tools/prices.tsv, {_dates()}"
+    table = f"tools/prices.tsv, {_dates(cost.table_dates)}"
     lines = [f"Cost (list prices from {table}; usage-billed traffic and storage not included):"]
     idle = ", ".join(f"{what} {_usd(amount * HOURS_PER_MONTH)}" for what, amount in cost.idle_items) or "nothing"
     lines.append(f"  idle: {_usd(cost.idle_hourly * HOURS_PER_MONTH)}/month ({idle})")
@@ -227,6 +228,5 @@ def _promised_lines(cost: CostSummary) -> list[str]:
     return lines
 
 
-def _dates() -> str:
-    dates = sorted({p.date for p in load_prices().values() if p.date and p.date != "undated"})
+def _dates(dates: tuple[str, ...]) -> str:
     return f"prices of {dates[0]} to {dates[-1]}" if len(dates) > 1 else f"prices of {dates[0]}" if dates else "undated"

@@ -39,7 +39,7 @@ from components.queueing import team_flavor_quotas
 from components.team_quotas import capacity_rows
 from components.teams import allowed_priorities
 from rules import kubernetes_object
-from tools.cost import PriceTableError, cost_lines, stack_cost
+from tools.cost import CostSummary, PriceTableError, cost_lines, stack_cost
 from tools.invariants import INVARIANTS, PlanView, check_plan
 from tools.offline import PROJECT_DIR, PlanResult, Registration, StackFileError, read_stack_file, redact, run_stack
 from tools.workload_summary import operator_lines, storage_lines
@@ -260,7 +260,7 @@ def team_lines(plan: PlanView) -> list[str]:
     return lines
 
 
-def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: float) -> str:
+def summary(result: PlanResult, plan: PlanView, manifests: list[Path], cost: CostSummary, seconds: float) -> str:
     lines = [f"Offline plan of stack '{result.stack.stack}' ({seconds:.1f}s): {len(result.registrations)} resources"]
     by_type = Counter(r.type for r in result.registrations)
     lines += [f"  {count:4d}  {typ}" for typ, count in sorted(by_type.items())]
@@ -269,7 +269,7 @@ def summary(result: PlanResult, plan: PlanView, manifests: list[Path], seconds: 
     lines += team_lines(plan)
     lines += operator_lines(plan)
     lines += storage_lines(plan)
-    lines += cost_lines(plan.config, plan.pools)
+    lines += cost_lines(cost, plan.config.cluster.cloud)
     lines.append(f"Platform invariants: {len(INVARIANTS)} hold")
     lines += [f"warning: {w}" for w in result.warnings]
     if result.stack.placeholders:
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join([*lines, *(f"  - {v}" for v in violations)]), file=sys.stderr)
         return 1
     try:
-        cost = stack_cost(plan.config, plan.pools).as_json()
+        cost = stack_cost(plan.config, plan.pools)
     except PriceTableError as exc:
         print(f"error: {exc}; nothing was written", file=sys.stderr)
         return 1
@@ -324,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     except PlanOutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    (out_dir / "cost.json").write_text(json.dumps(cost, indent=2) + "\n")
-    print(summary(result, plan, manifests, time.perf_counter() - start))
+    (out_dir / "cost.json").write_text(json.dumps(cost.as_json(), indent=2) + "\n")
+    print(summary(result, plan, manifests, cost, time.perf_counter() - start))
     shown = Path(os.path.relpath(out_dir)) if out_dir.resolve().is_relative_to(Path.cwd()) else out_dir
     print(f"Wrote {shown / 'resources.json'} and {len(manifests)} manifests under {shown / 'manifests'}")
     return 0
